@@ -1,0 +1,42 @@
+"""multilevel: Bayesian hierarchical (multilevel) models, exact where the mathematics allows.
+
+Examples
+--------
+>>> import multilevel as ml
+>>> fit = ml.fit_conjugate(ml.datasets.load("cbpp"), likelihood="binomial", group="herd",
+...                        successes="incidence", trials="size")
+>>> fit.groups().shape
+(15, 8)
+"""
+
+from multilevel import datasets, errors
+from multilevel.conjugate import fit_conjugate
+from multilevel.errors import (
+    ConvergenceWarning,
+    DataError,
+    DataWarning,
+    EngineError,
+    FormulaError,
+    FormulaSyntaxError,
+    MultilevelError,
+    PriorError,
+)
+from multilevel.spec.priors import Prior, parse_prior
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "fit_conjugate",
+    "datasets",
+    "errors",
+    "Prior",
+    "parse_prior",
+    "MultilevelError",
+    "FormulaSyntaxError",
+    "FormulaError",
+    "DataError",
+    "PriorError",
+    "EngineError",
+    "ConvergenceWarning",
+    "DataWarning",
+]

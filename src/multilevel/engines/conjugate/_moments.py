@@ -1,0 +1,39 @@
+"""Small helpers shared by the chains: histograms and method-of-moments starts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["grouped_sums", "between_variance", "robust_scale"]
+
+
+def grouped_sums(key: np.ndarray, *values: np.ndarray):
+    """Unique values of ``key`` with their counts and the sums of ``values`` per key.
+
+    Uses hashing (pandas.factorize), so it is linear in the number of groups.
+    """
+    codes, uniques = pd.factorize(key, sort=False)
+    counts = np.bincount(codes, minlength=len(uniques)).astype(float)
+    sums = [np.bincount(codes, weights=v, minlength=len(uniques)) for v in values]
+    return np.asarray(uniques), counts, sums
+
+
+def between_variance(estimates, weights, within_variance):
+    """Method-of-moments between-group variance of noisy group estimates (>= a floor)."""
+    w = weights / weights.sum()
+    mean = float(np.sum(w * estimates))
+    total = float(np.sum(w * (estimates - mean) ** 2))
+    between = total - float(np.sum(w * within_variance))
+    floor = 0.05 * total if total > 0 else 1e-6 * max(mean**2, 1.0)
+    return mean, max(between, floor, 1e-12)
+
+
+def robust_scale(values: np.ndarray) -> float:
+    """A robust scale of ``values``: normal-consistent MAD, else SD, else 1."""
+    values = np.asarray(values, dtype=float)
+    mad = 1.4826 * float(np.median(np.abs(values - np.median(values))))
+    if mad > 0:
+        return mad
+    sd = float(np.std(values))
+    return sd if sd > 0 else 1.0

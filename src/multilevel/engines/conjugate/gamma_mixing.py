@@ -1,0 +1,111 @@
+"""Chains whose group rates have a Gamma(alpha, beta) mixing distribution.
+
+Both the Poisson chain (counts y_i with exposure E_i) and the gamma chain (measurements with
+known shape) have a likelihood in the group rate lambda_i of the form
+lambda^a_i exp(-lambda b_i), so
+
+    lambda_i | data ~ Gamma(alpha + a_i, beta + b_i)        (shape, rate)
+    log m_i = alpha log beta - lgamma(alpha) + lgamma(alpha + a_i)
+              - (alpha + a_i) log(beta + b_i) + c_i.
+
+Summed over groups, the terms in ``a`` need only its histogram and the terms in ``log(beta +
+b)`` are computed once per distinct ``beta`` of the grid (``beta`` is the first grid axis).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+from scipy.special import gammaln
+
+from multilevel.engines.conjugate._moments import between_variance, grouped_sums
+from multilevel.engines.conjugate.base import Chain
+
+__all__ = ["GammaMixingChain"]
+
+
+class GammaMixingChain(Chain):
+    """Shared math; subclasses name the statistics ``a`` (shape gain) and ``b`` (rate gain)."""
+
+    hyper_names = ("beta", "alpha")
+    display_order = ("alpha", "beta")
+    positive = (True, True)
+    boundary_directions = {"alpha, beta -> infinity (no between-group variation)": (1.0, 1.0)}
+    parameter = "rate"
+    a_stat = ""
+    b_stat = ""
+
+    def __init__(self, stats_):
+        super().__init__(stats_)
+        a, b = self._ab(stats_)
+        self._hist_a = grouped_sums(a)[:2]
+        self._b_values, self._b_counts, (self._a_per_b,) = grouped_sums(b, a)
+        self._const = float(np.sum(self._constant(stats_)))
+
+    def _ab(self, stats_):
+        return stats_[self.a_stat], stats_[self.b_stat]
+
+    def _constant(self, stats_):
+        raise NotImplementedError
+
+    def initial(self):
+        a, b = self._ab(self.stats)
+        mean = a.sum() / b.sum()
+        _, between = between_variance(a / b, b, mean / b)
+        shape = float(np.clip(mean**2 / between, 1e-2, 1e6))
+        return np.array([shape / mean, shape])
+
+    def default_priors(self):
+        rate, shape = self.initial()
+        return {
+            "alpha": f"lognormal({np.log(shape):.3g}, 2.5)",
+            "beta": f"lognormal({np.log(rate):.3g}, 2.5)",
+        }
+
+    def log_marginal_total(self, theta):
+        theta = np.atleast_2d(theta)
+        beta, alpha = theta[:, 0], theta[:, 1]
+        distinct, where = np.unique(beta, return_inverse=True)
+        logs = np.log(distinct[:, None] + self._b_values[None, :])
+        sum_log = (logs @ self._b_counts)[where]
+        sum_a_log = (logs @ self._a_per_b)[where]
+        values, counts = self._hist_a
+        n = len(self.stats)
+        return (
+            n * (alpha * np.log(beta) - gammaln(alpha))
+            + gammaln(alpha[:, None] + values[None, :]) @ counts
+            - alpha * sum_log
+            - sum_a_log
+            + self._const
+        )
+
+    def log_marginal(self, theta, stats_):
+        beta, alpha = self.columns(theta)
+        a, b = (x[None, :] for x in self._ab(stats_))
+        return (
+            alpha * np.log(beta)
+            - gammaln(alpha)
+            + gammaln(alpha + a)
+            - (alpha + a) * np.log(beta + b)
+            + self._constant(stats_)[None, :]
+        )
+
+    def prior_dist(self, theta):
+        beta, alpha = self.columns(theta)
+        return stats.gamma(alpha, scale=1.0 / beta)
+
+    def posterior_dist(self, theta, stats_):
+        beta, alpha = self.columns(theta)
+        a, b = (x[None, :] for x in self._ab(stats_))
+        return stats.gamma(alpha + a, scale=1.0 / (beta + b))
+
+    def moment_matched(self, mean, var):
+        return stats.gamma(mean**2 / var, scale=var / mean)
+
+    def shrinkage(self, theta, stats_):
+        beta, _ = self.columns(theta)
+        return beta / (beta + self._ab(stats_)[1][None, :])
+
+    def own_estimate(self, stats_):
+        a, b = self._ab(stats_)
+        return a / b

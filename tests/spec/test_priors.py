@@ -1,0 +1,63 @@
+"""Stan-syntax priors: parsing, truncation at zero, densities, errors."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from multilevel import Prior, PriorError, parse_prior
+
+
+@pytest.mark.parametrize(
+    ("text", "dist"),
+    [
+        ("normal(0, 10)", stats.norm(0, 10)),
+        ("student_t(3, 0, 2.5)", stats.t(3, 0, 2.5)),
+        ("cauchy(0, 5)", stats.cauchy(0, 5)),
+        ("exponential(1)", stats.expon(scale=1)),
+        ("gamma(2, 0.1)", stats.gamma(2, scale=10)),
+        ("uniform(0, 100)", stats.uniform(0, 100)),
+        ("lognormal(1, 0.5)", stats.lognorm(0.5, scale=np.e)),
+        ("beta(2, 3)", stats.beta(2, 3)),
+    ],
+)
+def test_densities_match_scipy(text, dist):
+    prior = parse_prior(text)
+    x = np.array([0.3, 1.7, 4.0])
+    np.testing.assert_allclose(prior.logpdf(x), dist.logpdf(x))
+    assert parse_prior(prior.to_stan()) == prior
+
+
+def test_truncation_at_zero_is_half_distribution():
+    half = parse_prior("normal(0, 2)").truncated(0.0)
+    x = np.array([0.1, 1.0, 3.0])
+    np.testing.assert_allclose(half.logpdf(x), stats.halfnorm(scale=2).logpdf(x))
+    assert half.logpdf(-0.5) == -np.inf
+    shifted = parse_prior("normal(1, 1)").truncated(0.0)
+    np.testing.assert_allclose(
+        shifted.logpdf(x), stats.norm(1, 1).logpdf(x) - np.log(stats.norm(1, 1).sf(0))
+    )
+    draws = half.rvs(20_000, np.random.default_rng(0))
+    assert draws.min() >= 0 and abs(draws.mean() - 2 * np.sqrt(2 / np.pi)) < 0.05
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("normol(0, 1)", "unknown prior distribution 'normol'.*valid names:.*normal"),
+        ("normal(0)", "takes 2 parameter"),
+        ("normal(0, -1)", "sigma must be positive"),
+        ("normal(0, x)", "argument 'x' is not a number"),
+        ("normal 0 1", "cannot read prior"),
+        ("uniform(2, 1)", "lower bound must be below upper bound"),
+    ],
+)
+def test_bad_prior_strings(text, match):
+    with pytest.raises(PriorError, match=match):
+        parse_prior(text)
+
+
+def test_prior_objects_and_aliases():
+    assert parse_prior("lkj_corr_cholesky(2)") == Prior("lkj", (2.0,))
+    assert repr(parse_prior(" cauchy( 0 , 5 ) ")) == "Prior('cauchy(0, 5)')"
+    with pytest.raises(PriorError, match="no mass above 0"):
+        parse_prior("uniform(-3, -1)").truncated(0.0)
