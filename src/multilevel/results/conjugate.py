@@ -30,13 +30,26 @@ EDGE_TOLERANCE = 1e-6
 
 
 def _compress(stats: GroupStats):
-    """Distinct rows of the statistics and, for every group, the index of its row."""
-    code = np.zeros(len(stats), dtype=np.int64)
-    for values in stats.values.values():
-        sub, uniques = pd.factorize(values)
-        code = code * len(uniques) + sub
-        code, _ = pd.factorize(code)
-    _, first = np.unique(code, return_index=True)
+    """Distinct rows of the statistics and, for every group, the index of its row.
+
+    Hash-based (pandas.factorize), linear in the number of groups. Whole-number statistics
+    are combined into one integer key first; codes are numbered in order of first
+    appearance, so the first rows are where a new code appears.
+    """
+    columns = list(stats.values.values())
+    spans = [np.max(c) + 1 if np.all(c >= 0) and np.all(c % 1 == 0) else None for c in columns]
+    if all(s is not None for s in spans) and np.prod(np.array(spans, float)) < 2**62:
+        key = np.zeros(len(stats), dtype=np.int64)
+        for values, span in zip(columns, spans, strict=True):
+            key = key * int(span) + values.astype(np.int64)
+        code, _ = pd.factorize(key)
+    else:
+        code = np.zeros(len(stats), dtype=np.int64)
+        for values in columns:
+            sub, uniques = pd.factorize(values)
+            code, _ = pd.factorize(code * len(uniques) + sub)
+    seen = np.maximum.accumulate(code)
+    first = np.flatnonzero(np.concatenate([[True], code[1:] > seen[:-1]]))
     return stats.take(first), code
 
 
@@ -74,7 +87,6 @@ class ConjugateFit:
         self.priors = result.priors
         self.reason = result.reason
         self.seconds = result.seconds
-        self._groups = None
 
     # ----------------------------------------------------------------- basics
     @property
@@ -167,38 +179,33 @@ class ConjugateFit:
         no pooling and 1 for complete pooling (posterior mean = (1 - shrinkage) * estimate
         + shrinkage * population mean, given the hyperparameters).
         """
-        if self._groups is None:
-            self._groups = self._group_table(
-                self.spec.stats, self.spec.labels, self.hyper_posterior
-            )
-        return self._groups.copy()
+        return self._group_table(self.spec.stats, self.spec.labels, self.hyper_posterior)
 
     def _group_table(self, stats, labels, post: HyperPosterior) -> pd.DataFrame:
         post = post.pruned()
         distinct, where = _compress(stats)
-        out = {k: np.empty(len(distinct)) for k in ("mean", "sd", *QUANTILE_COLUMNS, "shrinkage")}
+        columns = ("mean", "sd", *QUANTILE_COLUMNS, "shrinkage")
+        out = np.empty((len(columns), len(distinct)))
+        weights = post.weights[:, None]
         for part in _chunks(len(distinct), len(post.weights)):
             sub = distinct.take(np.arange(part.start, part.stop))
-            dist = self.chain.posterior_dist(post.points, sub)
-            mean, var = mixture_moments(dist, _weights_for(post.weights))
-            comp_means = np.asarray(dist.mean(), float)
-            between = post.weights @ (comp_means - mean) ** 2
+            comp_means, comp_vars = self.chain.posterior_moments(post.points, sub)
+            mean, var = mixture_moments(None, weights, moments=(comp_means, comp_vars))
+            between = weights[:, 0] @ (comp_means - mean) ** 2
             exact = between > EXACT_INTERVAL_SHARE * np.maximum(var, 1e-300)
-            matched = self.chain.moment_matched(mean, var).ppf(np.asarray(PROBS)[:, None])
-            qs = np.array(matched, float)
+            qs = np.array(self.chain.moment_matched(mean, var).ppf(np.asarray(PROBS)[:, None]))
             if np.any(exact):
-                rows = np.flatnonzero(exact)
-                dist_exact = self.chain.posterior_dist(post.points, sub.take(rows))
-                qs[:, exact] = mixture_quantiles(
-                    dist_exact, post.weights[:, None], PROBS, start=qs[:, exact]
-                )
-            out["mean"][part], out["sd"][part] = mean, np.sqrt(var)
-            for name, q in zip(QUANTILE_COLUMNS, qs, strict=True):
-                out[name][part] = q
-            out["shrinkage"][part] = post.weights @ self.chain.shrinkage(post.points, sub)
-        table = pd.DataFrame({k: v[where] for k, v in out.items()}, index=labels)
-        table.insert(0, "estimate", self.chain.own_estimate(stats))
-        table.insert(0, "n", self._group_size(stats))
+                dist_exact = self.chain.posterior_dist(post.points, sub.take(np.flatnonzero(exact)))
+                qs[:, exact] = mixture_quantiles(dist_exact, weights, PROBS, start=qs[:, exact])
+            shrinkage = post.weights @ self.chain.shrinkage(post.points, sub)
+            out[:, part] = np.vstack([mean, np.sqrt(var), qs, shrinkage])
+        # one block, column-major, handed to pandas without a copy
+        table = np.empty((len(columns) + 2, len(labels)))
+        table[0] = self._group_size(stats)
+        table[1] = self.chain.own_estimate(stats)
+        for row, values in enumerate(out, start=2):
+            np.take(values, where, out=table[row])
+        table = pd.DataFrame(table.T, index=labels, columns=["n", "estimate", *columns], copy=False)
         return table
 
     def group_draws(self, n: int = 1000, *, groups=None, seed=None) -> pd.DataFrame:

@@ -108,18 +108,34 @@ def _role_values(frame, columns, role, default=None):
     return numeric_column(frame, spec)
 
 
-def _group_codes(frame, group, allow_single_group=False):
-    labels = label_column(frame, group)
+def _factorize_sorted(labels: pd.Series):
+    """Integer codes of the labels and the sorted distinct labels (lme4's level order).
+
+    Small non-negative integer labels are tallied in linear time; anything else is hashed
+    and its distinct values sorted (in order of appearance if they cannot be sorted).
+    """
+    values = labels.to_numpy()
+    if values.dtype.kind in "iu" and len(values) and values.min() >= 0:
+        if values.max() <= 4 * len(values) + 1024:
+            present = np.flatnonzero(np.bincount(values))
+            lookup = np.empty(int(values.max()) + 1, dtype=np.int64)
+            lookup[present] = np.arange(len(present))
+            return lookup[values], pd.Index(present.astype(values.dtype))
     try:
         codes, uniques = pd.factorize(labels, sort=True)
-    except TypeError:  # mixed label types cannot be sorted
+    except TypeError:  # labels of mixed types cannot be sorted
         codes, uniques = pd.factorize(labels, sort=False)
+    return codes, pd.Index(uniques)
+
+
+def _group_codes(frame, group, allow_single_group=False):
+    codes, uniques = _factorize_sorted(label_column(frame, group))
     if len(uniques) < 2 and not allow_single_group:
         raise DataError(
             f"grouping column {group!r} has a single level ({uniques[0]!r}): a hierarchical "
             "model needs at least 2 groups to share information between them"
         )
-    return codes, pd.Index(uniques, name=group)
+    return codes, uniques.rename(group)
 
 
 def _sum(codes, values, size):

@@ -9,6 +9,7 @@ deviation is a half-normal.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, replace
 
@@ -150,8 +151,7 @@ class Prior:
         return replace(self, lower=float(lower))
 
     def _frozen(self):
-        factory = DISTRIBUTIONS[self.dist][1]
-        return None if factory is None else factory(*self.params)
+        return _frozen(self.dist, self.params)
 
     def logpdf(self, x):
         """Log density at ``x`` (``-inf`` outside the support or below the truncation)."""
@@ -190,6 +190,13 @@ class Prior:
         )
         q25, q75 = frozen.ppf([0.25, 0.75])
         return float(med), float(max(q75 - q25, 1e-12))
+
+
+@functools.lru_cache(maxsize=256)
+def _frozen(dist: str, params: tuple[float, ...]):
+    """The scipy distribution of a prior (cached: freezing a scipy distribution is slow)."""
+    factory = DISTRIBUTIONS[dist][1]
+    return None if factory is None else factory(*params)
 
 
 def parse_prior(text: str) -> Prior:

@@ -11,8 +11,16 @@ __all__ = ["grouped_sums", "between_variance", "robust_scale"]
 def grouped_sums(key: np.ndarray, *values: np.ndarray):
     """Unique values of ``key`` with their counts and the sums of ``values`` per key.
 
-    Uses hashing (pandas.factorize), so it is linear in the number of groups.
+    Linear in the number of groups: counts of small non-negative integers are tallied
+    directly, anything else is hashed (pandas.factorize).
     """
+    key = np.asarray(key)
+    codes = key.astype(np.int64)
+    if len(key) and key.min() >= 0 and key.max() <= 4 * len(key) + 1024 and np.all(codes == key):
+        counts = np.bincount(codes)
+        present = np.flatnonzero(counts)
+        sums = [np.bincount(codes, weights=v, minlength=len(counts))[present] for v in values]
+        return present.astype(float), counts[present].astype(float), sums
     codes, uniques = pd.factorize(key, sort=False)
     counts = np.bincount(codes, minlength=len(uniques)).astype(float)
     sums = [np.bincount(codes, weights=v, minlength=len(uniques)) for v in values]

@@ -42,6 +42,7 @@ class Chain:
 
     def __init__(self, stats: GroupStats):
         self.stats = stats
+        self._start = None
 
     # --- hyperparameters --------------------------------------------------------------
     def default_priors(self) -> dict[str, str]:
@@ -49,6 +50,11 @@ class Chain:
 
     def initial(self) -> np.ndarray:
         """A rough hyperparameter value (method of moments) to start the search from."""
+        if self._start is None:
+            self._start = np.asarray(self._initial(), float)
+        return self._start
+
+    def _initial(self) -> np.ndarray:
         raise NotImplementedError
 
     # --- marginal likelihood ----------------------------------------------------------
@@ -80,6 +86,11 @@ class Chain:
     def observation_dist(self, theta: np.ndarray, stats: GroupStats, new: dict):
         """One new observation of each group (size given by ``new``), (K, G)."""
         raise NotImplementedError
+
+    def posterior_moments(self, theta: np.ndarray, stats: GroupStats):
+        """Mean and variance of :meth:`posterior_dist`, (K, G) each, in closed form."""
+        dist = self.posterior_dist(theta, stats)
+        return np.asarray(dist.mean(), float), np.asarray(dist.var(), float)
 
     def moment_matched(self, mean: np.ndarray, var: np.ndarray):
         """A single distribution of the posterior family with this mean and variance."""

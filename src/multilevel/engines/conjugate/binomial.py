@@ -38,9 +38,14 @@ class BetaBinomialChain(Chain):
         self._hist_s = grouped_sums(s)[:2]
         self._hist_f = grouped_sums(n - s)[:2]
         self._hist_n = grouped_sums(n)[:2]
-        self._const = float(np.sum(gammaln(n + 1) - gammaln(s + 1) - gammaln(n - s + 1)))
+        # sum of log C(n_i, s_i), from the histograms
+        self._const = float(
+            gammaln(self._hist_n[0] + 1) @ self._hist_n[1]
+            - gammaln(self._hist_s[0] + 1) @ self._hist_s[1]
+            - gammaln(self._hist_f[0] + 1) @ self._hist_f[1]
+        )
 
-    def initial(self):
+    def _initial(self):
         s, n = self.stats["successes"], self.stats["trials"]
         total = s.sum() / n.sum()
         m = float(np.clip(total, 0.5 / n.sum(), 1 - 0.5 / n.sum()))
@@ -78,6 +83,13 @@ class BetaBinomialChain(Chain):
         a, b = self.columns(theta)
         s, n = stats_["successes"][None, :], stats_["trials"][None, :]
         return stats.beta(a + s, b + n - s)
+
+    def posterior_moments(self, theta, stats_):
+        a, b = self.columns(theta)
+        s, n = stats_["successes"][None, :], stats_["trials"][None, :]
+        total = a + b + n
+        mean = (a + s) / total
+        return mean, mean * (1 - mean) / (total + 1)
 
     def summary(self, stats_):
         return stats_["successes"]

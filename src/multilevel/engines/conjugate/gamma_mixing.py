@@ -48,7 +48,7 @@ class GammaMixingChain(Chain):
     def _constant(self, stats_):
         raise NotImplementedError
 
-    def initial(self):
+    def _initial(self):
         a, b = self._ab(self.stats)
         mean = a.sum() / b.sum()
         _, between = between_variance(a / b, b, mean / b)
@@ -98,6 +98,12 @@ class GammaMixingChain(Chain):
         beta, alpha = self.columns(theta)
         a, b = (x[None, :] for x in self._ab(stats_))
         return stats.gamma(alpha + a, scale=1.0 / (beta + b))
+
+    def posterior_moments(self, theta, stats_):
+        beta, alpha = self.columns(theta)
+        a, b = (x[None, :] for x in self._ab(stats_))
+        shape, rate = alpha + a, beta + b
+        return shape / rate, shape / rate**2
 
     def moment_matched(self, mean, var):
         return stats.gamma(mean**2 / var, scale=var / mean)

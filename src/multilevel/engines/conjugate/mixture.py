@@ -13,13 +13,15 @@ import numpy as np
 __all__ = ["mixture_moments", "mixture_quantiles", "mixture_cdf"]
 
 
-def mixture_moments(dist, weights):
+def mixture_moments(dist, weights, *, moments=None):
     """Mean and variance of each group's mixture.
 
-    ``dist`` broadcasts to (K, G); ``weights`` is (K, 1) or, per group, (K, G).
+    ``dist`` broadcasts to (K, G); ``weights`` is (K, 1) or, per group, (K, G). The
+    components' ``moments`` (means, variances) may be given instead of ``dist``.
     """
-    means = np.asarray(dist.mean(), float)
-    variances = np.asarray(dist.var(), float)
+    if moments is None:
+        moments = np.asarray(dist.mean(), float), np.asarray(dist.var(), float)
+    means, variances = moments
     mean = np.sum(weights * means, axis=0)
     second = np.sum(weights * (variances + means**2), axis=0)
     return mean, np.maximum(second - mean**2, 0.0)

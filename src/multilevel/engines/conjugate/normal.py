@@ -61,11 +61,15 @@ class _NormalChain(Chain):
         mu, tau = self._mu_tau(theta)
         return stats.norm(mu, tau)
 
-    def posterior_dist(self, theta, stats_):
+    def posterior_moments(self, theta, stats_):
         mu, tau = self._mu_tau(theta)
         v = self._variance(theta, stats_)
         s2 = 1.0 / (1.0 / tau**2 + 1.0 / v)
-        return stats.norm(s2 * (mu / tau**2 + stats_["ybar"][None, :] / v), np.sqrt(s2))
+        return s2 * (mu / tau**2 + stats_["ybar"][None, :] / v), s2
+
+    def posterior_dist(self, theta, stats_):
+        mean, var = self.posterior_moments(theta, stats_)
+        return stats.norm(mean, np.sqrt(var))
 
     def summary(self, stats_):
         return stats_["ybar"]
@@ -104,7 +108,7 @@ class NormalKnownChain(_NormalChain):
     def _variance(self, theta, stats_):
         return np.broadcast_to(stats_["v"][None, :], (np.atleast_2d(theta).shape[0], len(stats_)))
 
-    def initial(self):
+    def _initial(self):
         y, v = self.stats["ybar"], self.stats["v"]
         mu, between = between_variance(y, 1.0 / v, v)
         return np.array([np.sqrt(between), mu])
@@ -152,7 +156,7 @@ class NormalUnknownChain(_NormalChain):
         sigma = self.columns(theta)[1]
         return sigma**2 / stats_["n"][None, :]
 
-    def initial(self):
+    def _initial(self):
         y, n = self.stats["ybar"], self.stats["n"]
         if self._dof > 0 and self._ss > 0:
             sigma2 = self._ss / self._dof
