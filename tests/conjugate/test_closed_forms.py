@@ -174,3 +174,49 @@ def test_long_form_equals_sufficient_statistics():
         ml.fit_conjugate(agg, **kwargs).groups(),
         rtol=1e-10,
     )
+
+
+@pytest.mark.parametrize(
+    ("dist", "reference", "x"),
+    [
+        ("Normal(1.0, 2.0)", stats.norm(1.0, 2.0), [-1.0, 0.5, 3.0]),
+        ("Beta(2.5, 4.0)", stats.beta(2.5, 4.0), [0.1, 0.4, 0.9]),
+        ("Gamma(3.0, 2.0)", stats.gamma(3.0, scale=0.5), [0.2, 1.0, 4.0]),
+    ],
+)
+def test_light_distributions_match_scipy(dist, reference, x):
+    from multilevel.engines.conjugate import _dists
+
+    light = eval(dist, vars(_dists))
+    x = np.array(x)
+    for method in ("logpdf", "pdf", "cdf"):
+        np.testing.assert_allclose(getattr(light, method)(x), getattr(reference, method)(x))
+    np.testing.assert_allclose(light.ppf([0.05, 0.5]), reference.ppf([0.05, 0.5]))
+    np.testing.assert_allclose([light.mean(), light.var()], [reference.mean(), reference.var()])
+
+
+@pytest.mark.parametrize("likelihood", ["normal", "gamma"])
+def test_loo_and_update_for_measurement_chains(likelihood):
+    """elpd from the grid equals the ratio of evidences of two fits (normal and gamma)."""
+    rng = np.random.default_rng(5)
+    g = np.repeat(np.arange(12), rng.integers(2, 6, 12))
+    rate = rng.gamma(5.0, 1.0, 12)
+    y = rng.gamma(2.0, 1 / rate[g]) if likelihood == "gamma" else rng.normal(rate[g], 1.0)
+    data = pd.DataFrame({"g": g, "y": y})
+    kw = {"shape": 2.0} if likelihood == "gamma" else {}
+    priors = (
+        {"alpha": "lognormal(1.5, 1)", "beta": "lognormal(0, 1)"}
+        if likelihood == "gamma"
+        else {"mu": "normal(5, 5)", "tau": "normal(0, 3)", "sigma": "normal(0, 3)"}
+    )
+    fit = ml.fit_conjugate(data, likelihood=likelihood, group="g", y="y", priors=priors, **kw)
+    without = ml.fit_conjugate(
+        data[data.g != 3], likelihood=likelihood, group="g", y="y", priors=priors, **kw
+    )
+    expected = fit.hyper_posterior.log_evidence - without.hyper_posterior.log_evidence
+    loo = fit.loo()
+    assert loo.loc[3, "elpd"] == pytest.approx(expected, abs=3e-3)
+    assert not loo.isna().any().any()  # infinite predictive variances are inf, not NaN
+    updated = without.update_new_group(data[data.g == 3])
+    assert updated.loc[3, "mean"] == pytest.approx(fit.groups().loc[3, "mean"], rel=2e-3)
+    assert updated.loc[3, "sd"] == pytest.approx(fit.groups().loc[3, "sd"], rel=5e-3)

@@ -17,6 +17,7 @@ import numpy as np
 from scipy import stats
 from scipy.special import betaln, gammaln
 
+from multilevel.engines.conjugate._dists import Beta
 from multilevel.engines.conjugate._moments import between_variance, grouped_sums
 from multilevel.engines.conjugate.base import Chain
 
@@ -77,12 +78,12 @@ class BetaBinomialChain(Chain):
 
     def prior_dist(self, theta):
         a, b = self.columns(theta)
-        return stats.beta(a, b)
+        return Beta(a, b)
 
     def posterior_dist(self, theta, stats_):
         a, b = self.columns(theta)
         s, n = stats_["successes"][None, :], stats_["trials"][None, :]
-        return stats.beta(a + s, b + n - s)
+        return Beta(a + s, b + n - s)
 
     def posterior_moments(self, theta, stats_):
         a, b = self.columns(theta)
@@ -105,7 +106,7 @@ class BetaBinomialChain(Chain):
 
     def moment_matched(self, mean, var):
         conc = np.maximum(mean * (1 - mean) / var - 1, 1e-12)
-        return stats.beta(mean * conc, (1 - mean) * conc)
+        return Beta(mean * conc, (1 - mean) * conc)
 
     def shrinkage(self, theta, stats_):
         a, b = self.columns(theta)

@@ -15,9 +15,9 @@ b)`` are computed once per distinct ``beta`` of the grid (``beta`` is the first 
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 from scipy.special import gammaln
 
+from multilevel.engines.conjugate._dists import Gamma
 from multilevel.engines.conjugate._moments import between_variance, grouped_sums
 from multilevel.engines.conjugate.base import Chain
 
@@ -92,12 +92,12 @@ class GammaMixingChain(Chain):
 
     def prior_dist(self, theta):
         beta, alpha = self.columns(theta)
-        return stats.gamma(alpha, scale=1.0 / beta)
+        return Gamma(alpha, beta)
 
     def posterior_dist(self, theta, stats_):
         beta, alpha = self.columns(theta)
         a, b = (x[None, :] for x in self._ab(stats_))
-        return stats.gamma(alpha + a, scale=1.0 / (beta + b))
+        return Gamma(alpha + a, beta + b)
 
     def posterior_moments(self, theta, stats_):
         beta, alpha = self.columns(theta)
@@ -106,7 +106,7 @@ class GammaMixingChain(Chain):
         return shape / rate, shape / rate**2
 
     def moment_matched(self, mean, var):
-        return stats.gamma(mean**2 / var, scale=var / mean)
+        return Gamma(mean**2 / var, mean / var)
 
     def shrinkage(self, theta, stats_):
         beta, _ = self.columns(theta)

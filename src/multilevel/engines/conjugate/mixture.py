@@ -24,7 +24,9 @@ def mixture_moments(dist, weights, *, moments=None):
     means, variances = moments
     mean = np.sum(weights * means, axis=0)
     second = np.sum(weights * (variances + means**2), axis=0)
-    return mean, np.maximum(second - mean**2, 0.0)
+    with np.errstate(invalid="ignore"):  # heavy-tailed components: infinite variance
+        var = np.where(np.isfinite(second), np.maximum(second - mean**2, 0.0), np.inf)
+    return mean, var
 
 
 def mixture_cdf(dist, weights, x):
@@ -33,11 +35,18 @@ def mixture_cdf(dist, weights, x):
 
 
 def _bracket(dist, p):
-    """Bounds on the p-quantile of every component (Cantelli's inequality), per group."""
-    mean = np.asarray(dist.mean(), float)
-    sd = np.sqrt(np.asarray(dist.var(), float))
-    lo = np.min(mean - np.sqrt((1 - p) / p) * sd, axis=0)
-    hi = np.max(mean + np.sqrt(p / (1 - p)) * sd, axis=0)
+    """Bounds on the p-quantile of every component, per group: Cantelli's inequality on
+    the components' moments, or the components' own quantiles where moments are infinite."""
+    with np.errstate(invalid="ignore"):
+        mean = np.asarray(dist.mean(), float)
+        sd = np.sqrt(np.asarray(dist.var(), float))
+        lo = np.min(mean - np.sqrt((1 - p) / p) * sd, axis=0)
+        hi = np.max(mean + np.sqrt(p / (1 - p)) * sd, axis=0)
+    heavy = ~(np.isfinite(lo) & np.isfinite(hi))
+    if np.any(heavy):
+        comp = np.asarray(dist.ppf(p), float)
+        lo = np.where(heavy, np.min(comp, axis=0), lo)
+        hi = np.where(heavy, np.max(comp, axis=0), hi)
     return lo, hi
 
 
@@ -63,31 +72,41 @@ def _count_quantiles(dist, weights, probs, top, n_groups):
 
 
 def _columns(dist, cols):
-    """The same scipy distribution restricted to the groups in ``cols``."""
+    """The same distribution restricted to the groups ``cols`` (scipy or _dists)."""
 
     def cut(a):
         a = np.asarray(a)
         return a[..., cols] if a.ndim == 2 and a.shape[-1] > 1 else a
 
-    return dist.dist(*[cut(a) for a in dist.args], **{k: cut(v) for k, v in dist.kwds.items()})
+    if hasattr(dist, "dist"):  # a scipy frozen distribution
+        return dist.dist(*[cut(a) for a in dist.args], **{k: cut(v) for k, v in dist.kwds.items()})
+    clone = object.__new__(type(dist))
+    clone.__dict__.update({k: cut(v) for k, v in vars(dist).items()})
+    return clone
 
 
-def _newton_quantile(dist, weights, p, lo, hi, start, iterations):
-    """Safeguarded Newton on the mixture CDF: a Newton step, or bisection if it leaves the
-    bracket; stops when the CDF is within 1e-12 of p or the bracket is negligible."""
+def _newton_quantile(dist, weights, p, lo, hi, start, iterations, tol=1e-11):
+    """Safeguarded Newton on the mixture CDF, per group: a Newton step, or bisection if it
+    leaves the bracket; a group stops when its CDF is within ``tol`` of p."""
     x = np.clip(start, lo, hi) if start is not None else 0.5 * (lo + hi)
-    scale = np.maximum(hi - lo, 1e-300)
+    active = np.ones(len(x), bool)
     for _ in range(iterations):
-        gap = mixture_cdf(dist, weights, x) - p
-        lo = np.where(gap < 0, x, lo)
-        hi = np.where(gap < 0, hi, x)
-        if np.all((np.abs(gap) < 1e-12) | (hi - lo < 1e-12 * scale)):
+        idx = np.flatnonzero(active)
+        if len(idx) == 0:
             break
-        density = np.sum(weights * np.asarray(dist.pdf(x[None, :]), float), axis=0)
+        part = _columns(dist, idx) if len(idx) < len(x) else dist
+        w = weights if weights.shape[1] == 1 else weights[:, idx]
+        xi = x[idx]
+        gap = np.sum(w * np.asarray(part.cdf(xi[None, :]), float), axis=0) - p
+        lo[idx] = np.where(gap < 0, xi, lo[idx])
+        hi[idx] = np.where(gap < 0, hi[idx], xi)
+        done = (np.abs(gap) < tol) | (hi[idx] - lo[idx] <= 1e-12 * np.abs(xi) + 1e-300)
+        density = np.sum(w * np.asarray(part.pdf(xi[None, :]), float), axis=0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            step = x - gap / density
-        inside = np.isfinite(step) & (step > lo) & (step < hi)
-        x = np.where(inside, step, 0.5 * (lo + hi))
+            step = xi - gap / density
+        inside = np.isfinite(step) & (step > lo[idx]) & (step < hi[idx])
+        x[idx] = np.where(done, xi, np.where(inside, step, 0.5 * (lo[idx] + hi[idx])))
+        active[idx[done]] = False
     return x
 
 

@@ -18,8 +18,8 @@ axes) over the distinct values of v, so that many groups cost little.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
+from multilevel.engines.conjugate._dists import Normal
 from multilevel.engines.conjugate._moments import between_variance, grouped_sums, robust_scale
 from multilevel.engines.conjugate.base import Chain
 
@@ -59,7 +59,7 @@ class _NormalChain(Chain):
 
     def prior_dist(self, theta):
         mu, tau = self._mu_tau(theta)
-        return stats.norm(mu, tau)
+        return Normal(mu, tau)
 
     def posterior_moments(self, theta, stats_):
         mu, tau = self._mu_tau(theta)
@@ -69,17 +69,17 @@ class _NormalChain(Chain):
 
     def posterior_dist(self, theta, stats_):
         mean, var = self.posterior_moments(theta, stats_)
-        return stats.norm(mean, np.sqrt(var))
+        return Normal(mean, np.sqrt(var))
 
     def summary(self, stats_):
         return stats_["ybar"]
 
     def summary_dist(self, theta, stats_):
         mu, tau = self._mu_tau(theta)
-        return stats.norm(mu, np.sqrt(tau**2 + self._variance(theta, stats_)))
+        return Normal(mu, np.sqrt(tau**2 + self._variance(theta, stats_)))
 
     def moment_matched(self, mean, var):
-        return stats.norm(mean, np.sqrt(var))
+        return Normal(mean, np.sqrt(var))
 
     def shrinkage(self, theta, stats_):
         _, tau = self._mu_tau(theta)
@@ -128,9 +128,9 @@ class NormalKnownChain(_NormalChain):
         return self.summary_dist(theta, stats_).logpdf(stats_["ybar"][None, :])
 
     def observation_dist(self, theta, stats_, new):
-        post = self.posterior_dist(theta, stats_)
+        mean, var = self.posterior_moments(theta, stats_)
         se = np.asarray(new["se"])[None, :]
-        return stats.norm(post.mean(), np.sqrt(post.var() + se**2))
+        return Normal(mean, np.sqrt(var + se**2))
 
 
 class NormalUnknownChain(_NormalChain):
@@ -193,5 +193,5 @@ class NormalUnknownChain(_NormalChain):
 
     def observation_dist(self, theta, stats_, new):
         sigma = self.columns(theta)[1]
-        post = self.posterior_dist(theta, stats_)
-        return stats.norm(post.mean(), np.sqrt(post.var() + sigma**2))
+        mean, var = self.posterior_moments(theta, stats_)
+        return Normal(mean, np.sqrt(var + sigma**2))
