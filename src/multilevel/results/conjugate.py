@@ -115,12 +115,6 @@ class ConjugateFit:
             )
         return where
 
-    def _group_size(self, stats: GroupStats) -> np.ndarray:
-        for key in ("trials", "exposure", "n"):
-            if key in stats.values:
-                return stats[key]
-        raise AssertionError("chain without a size statistic")
-
     # ----------------------------------------------------------------- hyperparameters
     def hyper(self) -> pd.DataFrame:
         """Posterior summary of the hyperparameters.
@@ -201,7 +195,7 @@ class ConjugateFit:
             out[:, part] = np.vstack([mean, np.sqrt(var), qs, shrinkage])
         # one block, column-major, handed to pandas without a copy
         table = np.empty((len(columns) + 2, len(labels)))
-        table[0] = self._group_size(stats)
+        table[0] = stats[self.chain.size_stat]
         table[1] = self.chain.own_estimate(stats)
         for row, values in enumerate(out, start=2):
             np.take(values, where, out=table[row])
@@ -305,28 +299,17 @@ class ConjugateFit:
         )
 
     # ----------------------------------------------------------------- prediction
-    def _new_sizes(self, stats, new):
-        chain = self.spec.chain
-        defaults = {
-            "binomial": {"trials": np.ones(len(stats))},
-            "poisson": {"exposure": np.ones(len(stats))},
-            "normal_known": {
-                "se": np.sqrt(stats["v"] * stats["n"]) if chain == "normal_known" else None
-            },
-            "gamma": {"shape": stats["shape_total"] / stats["n"] if chain == "gamma" else None},
-            "normal": {},
-        }[chain]
-        unknown = set(new) - set(defaults)
-        if unknown:
+    def _sizes(self, names, given, defaults, method):
+        unknown = set(given) - set(names)
+        missing = [k for k in names if k not in given and defaults.get(k) is None]
+        if unknown or missing:
             raise DataError(
-                f"predict() for likelihood {self.spec.likelihood!r} takes "
-                + (", ".join(f"{k}=" for k in defaults) or "no size arguments")
-                + f"; got {', '.join(sorted(unknown))}"
+                f"{method}() for likelihood {self.spec.likelihood!r} takes "
+                + (", ".join(f"{k}=" for k in names) or "no size arguments")
+                + (f"; unknown: {', '.join(sorted(unknown))}" if unknown else "")
+                + (f"; missing: {', '.join(missing)}" if missing else "")
             )
-        return {
-            k: np.broadcast_to(np.asarray(new.get(k, v), float), (len(stats),))
-            for k, v in defaults.items()
-        }
+        return {k: np.asarray(given.get(k, defaults.get(k)), float) for k in names}
 
     def predict(self, groups=None, **new) -> pd.DataFrame:
         """Posterior predictive of one new observation in each known group.
@@ -338,7 +321,10 @@ class ConjugateFit:
         index = self._index(groups)
         stats = self.spec.stats.take(index)
         post = self.hyper_posterior.pruned()
-        dist = self.chain.observation_dist(post.points, stats, self._new_sizes(stats, new))
+        defaults = self.chain.observation_defaults(stats)
+        sizes = self._sizes(tuple(defaults), new, defaults, "predict")
+        sizes = {k: np.broadcast_to(v, (len(stats),)) for k, v in sizes.items()}
+        dist = self.chain.observation_dist(post.points, stats, sizes)
         return self._summarise(
             dist, post.weights, self.chain.discrete_observation, self.spec.labels[index]
         )
@@ -364,42 +350,13 @@ class ConjugateFit:
             self._summarise(self.chain.prior_dist(post.points), post.weights, False, ["parameter"])
         ]
         if size:
-            stats = self._empty_group_stats(size)
+            names, defaults = self.chain.new_group_sizes
+            stats = self.chain.empty_group(self._sizes(names, size, defaults, "new_group"))
             dist = self.chain.summary_dist(post.points, stats)
             rows.append(
                 self._summarise(dist, post.weights, self.chain.discrete_summary, ["summary"])
             )
         return pd.concat(rows)
-
-    def _empty_group_stats(self, size) -> GroupStats:
-        chain = self.spec.chain
-        needed = {
-            "binomial": {"trials": None},
-            "poisson": {"exposure": None},
-            "normal_known": {"se": None, "n": 1.0},
-            "normal": {"n": None},
-            "gamma": {"n": None, "shape": None},
-        }[chain]
-        missing = [k for k, v in needed.items() if v is None and k not in size]
-        if missing or set(size) - set(needed):
-            raise DataError(
-                f"new_group() for this model takes {', '.join(f'{k}=' for k in needed)}"
-            )
-        vals = {k: float(size.get(k, v)) for k, v in needed.items()}
-        one = lambda x: np.array([x], float)  # noqa: E731
-        if chain == "binomial":
-            return GroupStats({"successes": one(0), "trials": one(vals["trials"])})
-        if chain == "poisson":
-            return GroupStats({"counts": one(0), "exposure": one(vals["exposure"])})
-        if chain == "normal_known":
-            return GroupStats(
-                {"ybar": one(0), "v": one(vals["se"] ** 2 / vals["n"]), "n": one(vals["n"])}
-            )
-        if chain == "normal":
-            return GroupStats({"ybar": one(0), "n": one(vals["n"]), "ss": one(0)})
-        return GroupStats(
-            {"shape_total": one(vals["n"] * vals["shape"]), "total": one(1.0), "n": one(vals["n"])}
-        )
 
     def update_new_group(self, data) -> pd.DataFrame:
         """Posterior of new groups given a few of their observations, without refitting.

@@ -30,6 +30,8 @@ class Chain:
     hyper_names: tuple[str, ...] = ()
     #: which hyperparameters are positive (log-transformed on the grid)
     positive: tuple[bool, ...] = ()
+    #: the statistic reported as a group's size (observations, trials, exposure)
+    size_stat: str = "n"
     #: name of the group-level parameter, e.g. "theta" or "p"
     parameter: str = "theta"
     #: what the no-pooling estimate of a group is, in words
@@ -91,6 +93,17 @@ class Chain:
         """Mean and variance of :meth:`posterior_dist`, (K, G) each, in closed form."""
         dist = self.posterior_dist(theta, stats)
         return np.asarray(dist.mean(), float), np.asarray(dist.var(), float)
+
+    #: size arguments of new_group() and their defaults (None: required)
+    new_group_sizes: tuple[tuple[str, ...], dict[str, float]] = ((), {})
+
+    def empty_group(self, sizes: dict[str, np.ndarray]) -> GroupStats:
+        """Statistics of a group of the given size with no data yet (for its predictive)."""
+        raise NotImplementedError
+
+    def observation_defaults(self, stats: GroupStats) -> dict[str, np.ndarray]:
+        """Size arguments of one new observation per group, with their defaults."""
+        return {}
 
     def moment_matched(self, mean: np.ndarray, var: np.ndarray):
         """A single distribution of the posterior family with this mean and variance."""

@@ -20,6 +20,7 @@ from scipy.special import betaln, gammaln
 from multilevel.engines.conjugate._dists import Beta
 from multilevel.engines.conjugate._moments import between_variance, grouped_sums
 from multilevel.engines.conjugate.base import Chain
+from multilevel.spec.conjugate import GroupStats
 
 __all__ = ["BetaBinomialChain"]
 
@@ -103,6 +104,15 @@ class BetaBinomialChain(Chain):
         a, b = self.columns(theta)
         s, n = stats_["successes"][None, :], stats_["trials"][None, :]
         return stats.betabinom(np.asarray(new["trials"])[None, :], a + s, b + n - s)
+
+    size_stat = "trials"
+    new_group_sizes = (("trials",), {})
+
+    def empty_group(self, sizes):
+        return GroupStats({"successes": np.zeros(1), "trials": np.atleast_1d(sizes["trials"])})
+
+    def observation_defaults(self, stats_):
+        return {"trials": np.ones(len(stats_))}
 
     def moment_matched(self, mean, var):
         conc = np.maximum(mean * (1 - mean) / var - 1, 1e-12)

@@ -13,6 +13,7 @@ from scipy import stats
 from scipy.special import gammaln
 
 from multilevel.engines.conjugate.gamma_mixing import GammaMixingChain
+from multilevel.spec.conjugate import GroupStats
 
 __all__ = ["GammaGammaChain"]
 
@@ -21,6 +22,15 @@ class GammaGammaChain(GammaMixingChain):
     a_stat = "shape_total"
     b_stat = "total"
     own_estimate_label = "total shape / sum of measurements"
+
+    new_group_sizes = (("n", "shape"), {})
+
+    def empty_group(self, sizes):
+        n = np.atleast_1d(sizes["n"])
+        return GroupStats({"shape_total": n * sizes["shape"], "total": np.ones(1), "n": n})
+
+    def observation_defaults(self, stats_):
+        return {"shape": stats_["shape_total"] / stats_["n"]}
 
     def _constant(self, stats_):
         k, s = stats_["shape_total"], stats_["total"]

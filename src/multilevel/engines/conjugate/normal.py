@@ -22,6 +22,7 @@ import numpy as np
 from multilevel.engines.conjugate._dists import Normal
 from multilevel.engines.conjugate._moments import between_variance, grouped_sums, robust_scale
 from multilevel.engines.conjugate.base import Chain
+from multilevel.spec.conjugate import GroupStats
 
 __all__ = ["NormalKnownChain", "NormalUnknownChain"]
 
@@ -105,6 +106,15 @@ class NormalKnownChain(_NormalChain):
         )
         self._keys = np.asarray(keys, dtype=float)
 
+    new_group_sizes = (("se", "n"), {"n": 1.0})
+
+    def empty_group(self, sizes):
+        n = np.atleast_1d(sizes["n"])
+        return GroupStats({"ybar": np.zeros(1), "v": np.atleast_1d(sizes["se"]) ** 2 / n, "n": n})
+
+    def observation_defaults(self, stats_):
+        return {"se": np.sqrt(stats_["v"] * stats_["n"])}
+
     def _variance(self, theta, stats_):
         return np.broadcast_to(stats_["v"][None, :], (np.atleast_2d(theta).shape[0], len(stats_)))
 
@@ -151,6 +161,12 @@ class NormalUnknownChain(_NormalChain):
         self._dof = float(np.sum(n - 1))
         self._ss = float(np.sum(ss))
         self._half_log_n = 0.5 * float(np.sum(np.log(n)))
+
+    new_group_sizes = (("n",), {})
+
+    def empty_group(self, sizes):
+        n = np.atleast_1d(sizes["n"])
+        return GroupStats({"ybar": np.zeros(1), "n": n, "ss": np.zeros(1)})
 
     def _variance(self, theta, stats_):
         sigma = self.columns(theta)[1]

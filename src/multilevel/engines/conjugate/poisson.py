@@ -12,6 +12,7 @@ from scipy import stats
 from scipy.special import gammaln
 
 from multilevel.engines.conjugate.gamma_mixing import GammaMixingChain
+from multilevel.spec.conjugate import GroupStats
 
 __all__ = ["GammaPoissonChain"]
 
@@ -22,6 +23,15 @@ class GammaPoissonChain(GammaMixingChain):
     own_estimate_label = "counts / exposure"
     discrete_summary = True
     discrete_observation = True
+
+    size_stat = "exposure"
+    new_group_sizes = (("exposure",), {})
+
+    def empty_group(self, sizes):
+        return GroupStats({"counts": np.zeros(1), "exposure": np.atleast_1d(sizes["exposure"])})
+
+    def observation_defaults(self, stats_):
+        return {"exposure": np.ones(len(stats_))}
 
     def _constant(self, stats_):
         y, e = stats_["counts"], stats_["exposure"]
