@@ -118,14 +118,41 @@ class HyperPosterior:
                 edge |= np.isclose(self.u[:, j], self.u[:, j].max())
         return edge
 
+    def coarsened(self) -> HyperPosterior | None:
+        """The sub-lattice of every other grid point along each axis (step doubled), with
+        weights renormalised: the same trapezoid rule at twice the step. None if the grid
+        is too small to coarsen."""
+        if self.u is None or len(self.weights) < 4 ** self.u.shape[1]:
+            return None
+        index = np.round(self.u / self.cell).astype(np.int64)
+        keep = np.all(index % 2 == 0, axis=1)
+        w = self.weights[keep]
+        if w.sum() <= 0:
+            return None
+        return replace(
+            self,
+            points=self.points[keep],
+            weights=w / w.sum(),
+            z=self.z[keep],
+            u=self.u[keep],
+            cell=2 * self.cell,
+            log_density=None,
+            log_evidence=None,
+        )
+
     def pruned(self, mass: float = 1e-10) -> HyperPosterior:
-        """Only points and weights, without the lightest points summing to ``mass``."""
+        """Without the lightest points whose weights sum to at most ``mass``."""
         order = np.argsort(self.weights)
         light = np.cumsum(self.weights[order]) <= mass
         keep = np.ones(len(self.weights), bool)
         keep[order[light]] = False
         w = self.weights[keep]
-        return HyperPosterior(self.kind, self.points[keep], w / w.sum(), self.positive)
+        subset = {
+            k: getattr(self, k)[keep]
+            for k in ("log_density", "z", "u")
+            if getattr(self, k) is not None
+        }
+        return replace(self, points=self.points[keep], weights=w / w.sum(), **subset)
 
     def quantiles(self, j: int, probs) -> np.ndarray:
         """Marginal quantiles of hyperparameter j (grid posteriors only)."""
