@@ -36,9 +36,13 @@ def _compress(stats: GroupStats):
 
     Hash-based (pandas.factorize), linear in the number of groups. Whole-number statistics
     are combined into one integer key first; codes are numbered in order of first
-    appearance, so the first rows are where a new code appears.
+    appearance, so the first rows are where a new code appears. Continuous statistics
+    (most values distinct in a sample) are left as they are.
     """
     columns = list(stats.values.values())
+    sample = columns[0][:: max(1, len(stats) // 10_000)]
+    if len(pd.unique(sample)) > 0.5 * len(sample):  # continuous statistics: nothing to share
+        return stats, np.arange(len(stats))
     spans = [np.max(c) + 1 if np.all(c >= 0) and np.all(c % 1 == 0) else None for c in columns]
     if all(s is not None for s in spans) and np.prod(np.array(spans, float)) < 2**62:
         key = np.zeros(len(stats), dtype=np.int64)
