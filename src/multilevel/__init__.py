@@ -11,6 +11,8 @@ Examples
 
 from multilevel import datasets, errors
 from multilevel.conjugate import fit_conjugate
+from multilevel.design import design
+from multilevel.formula import parse
 from multilevel.errors import (
     ConvergenceWarning,
     DataError,
@@ -27,6 +29,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "fit_conjugate",
+    "parse",
+    "design",
     "datasets",
     "errors",
     "Prior",

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from multilevel.design._labels import factorize_sorted
 from multilevel.errors import DataError, PriorError
 from multilevel.frame import label_column, numeric_column, require_columns, row_list, to_pandas
 from multilevel.spec.priors import Prior, as_prior
@@ -109,11 +110,8 @@ def _role_values(frame, columns, role, default=None):
 
 
 def _factorize_sorted(labels: pd.Series):
-    """Integer codes of the labels and the sorted distinct labels (lme4's level order).
-
-    Small non-negative integer labels are tallied in linear time; anything else is hashed
-    and its distinct values sorted (in order of appearance if they cannot be sorted).
-    """
+    """Integer codes of the labels and the distinct labels in lme4's order (as the design
+    stage sorts them); small non-negative integer labels are tallied in linear time."""
     values = labels.to_numpy()
     if values.dtype.kind in "iu" and len(values) and values.min() >= 0:
         if values.max() <= 4 * len(values) + 1024:
@@ -121,11 +119,7 @@ def _factorize_sorted(labels: pd.Series):
             lookup = np.empty(int(values.max()) + 1, dtype=np.int64)
             lookup[present] = np.arange(len(present))
             return lookup[values], pd.Index(present.astype(values.dtype))
-    try:
-        codes, uniques = pd.factorize(labels, sort=True)
-    except TypeError:  # labels of mixed types cannot be sorted
-        codes, uniques = pd.factorize(labels, sort=False)
-    return codes, pd.Index(uniques)
+    return factorize_sorted(labels)
 
 
 def _group_codes(frame, group, allow_single_group=False):

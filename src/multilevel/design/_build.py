@@ -1,0 +1,449 @@
+"""Formula + data → :class:`Design`, and the same on new data with learned encodings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import numpy as np
+import pandas as pd
+
+from multilevel.design._coding import TermCoding, build_columns, plan_terms
+from multilevel.design._evaluate import FactorInfo, apply_factor, learn_factor
+from multilevel.design._groups import NEW_GROUPS, GroupingInfo, apply_grouping, learn_grouping
+from multilevel.design._types import (
+    BlockInfo,
+    Design,
+    DesignInfo,
+    DparDesign,
+    GroupBlock,
+    PartInfo,
+)
+from multilevel.errors import DataError, FormulaError
+from multilevel.formula import parse
+from multilevel.formula.ast import variables as expression_variables
+from multilevel.formula.terms import Formula, GroupTerm
+from multilevel.frame import require_columns, row_list, to_pandas
+
+__all__ = ["design", "transform"]
+
+#: Families that accept each addition term (checked only for these known family names).
+_ADDITION_FAMILIES = {
+    "trials": frozenset({"binomial", "beta_binomial"}),
+    "se": frozenset({"gaussian", "student_t", "student"}),
+}
+_KNOWN_FAMILIES = frozenset(
+    {
+        "gaussian",
+        "student_t",
+        "student",
+        "bernoulli",
+        "binomial",
+        "beta_binomial",
+        "poisson",
+        "negative_binomial",
+        "negbinomial",
+        "gamma",
+        "lognormal",
+        "beta",
+    }
+)
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    array = np.ascontiguousarray(array)
+    array.setflags(write=False)
+    return array
+
+
+def _family_name(family) -> str | None:
+    if family is None:
+        return None
+    if isinstance(family, str):
+        return family.lower()
+    name = getattr(family, "name", None)
+    if isinstance(name, str):
+        return name.lower()
+    raise TypeError(
+        f"family must be a name such as 'gaussian' or a family object, not {type(family).__name__}"
+    )
+
+
+def _check_additions(formula: Formula, family: str | None) -> None:
+    if family is None or family not in _KNOWN_FAMILIES:
+        return
+    for kind, _ in formula.additions:
+        allowed = _ADDITION_FAMILIES.get(kind)
+        if allowed is not None and family not in allowed:
+            raise FormulaError(
+                f"the addition term {kind}() is not used by the {family} family (it is for "
+                f"{', '.join(sorted(allowed))}); remove it from '{formula.text}'"
+            )
+
+
+def _check_addition_values(kind: str, text: str, values: np.ndarray, frame: pd.DataFrame) -> None:
+    if kind == "trials":
+        bad = (values < 0) | (values != np.round(values))
+        need = "non-negative whole numbers"
+    elif kind == "se":
+        bad = values <= 0
+        need = "positive"
+    else:
+        bad = values < 0
+        need = "non-negative"
+    if bad.any():
+        raise DataError(
+            f"{kind}({text}) must be {need}, but {text} is {values[bad][0]:g} in "
+            f"{row_list(frame.index, bad)}"
+        )
+    if kind == "weights" and not (values > 0).any():
+        raise DataError(f"weights({text}) are all 0")
+
+
+# -- one formula (main or distributional) ---------------------------------------------------
+
+
+@dataclass
+class _Context:
+    """State shared by the formulas of one design: the data, the mode and the groupings."""
+
+    frame: pd.DataFrame
+    learn: bool
+    new_groups: str = "error"
+    groupings: dict[str, GroupingInfo] = field(default_factory=dict)
+    grouping_values: dict[str, tuple[np.ndarray, np.ndarray, pd.Index]] = field(
+        default_factory=dict
+    )
+
+
+def _factor_texts(formula: Formula) -> list[str]:
+    texts = [f for t in formula.terms for f in t.factors]
+    texts += [f for block in formula.groups for t in block.terms for f in t.factors]
+    return list(dict.fromkeys(texts))
+
+
+def _evaluate_factors(
+    formula: Formula, ctx: _Context, known: PartInfo | None
+) -> tuple[dict[str, FactorInfo], dict[str, np.ndarray]]:
+    infos: dict[str, FactorInfo] = {}
+    values: dict[str, np.ndarray] = {}
+    for text in _factor_texts(formula):
+        node = formula.expressions[text]
+        if known is None:
+            infos[text], values[text] = learn_factor(text, node, ctx.frame, formula.text)
+        else:
+            infos[text] = known.factors[text]
+            values[text] = apply_factor(infos[text], node, ctx.frame, formula.text)
+    return infos, values
+
+
+def _offset(
+    formula: Formula, ctx: _Context, known: PartInfo | None
+) -> tuple[tuple[FactorInfo, ...], np.ndarray]:
+    total = np.zeros(len(ctx.frame))
+    infos = []
+    for k, text in enumerate(formula.offsets):
+        node = formula.expressions[text]
+        if known is None:
+            info, matrix = learn_factor(
+                f"offset({text})", node, ctx.frame, formula.text, numeric_only=True
+            )
+        else:
+            info = known.offsets[k]
+            matrix = apply_factor(info, node, ctx.frame, formula.text)
+        infos.append(info)
+        total = total + matrix[:, 0]
+    return tuple(infos), total
+
+
+def _coding_intercept(block: GroupTerm, formula: Formula) -> bool:
+    """Whether the block's terms are coded as if an intercept were present.
+
+    A block split off ``(1 + cat || g)`` is coded like the whole term (brms): treatment
+    contrasts for ``cat``, because the intercept is in a sibling block.
+    """
+    if block.intercept:
+        return True
+    if block.correlated:
+        return False
+    return any(
+        other.intercept
+        and other.source == block.source
+        and other.group == block.group
+        and other.membership == block.membership
+        for other in formula.groups
+    )
+
+
+def _grouping(block: GroupTerm, ctx: _Context) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+    name = block.name
+    if name not in ctx.grouping_values:
+        if ctx.learn:
+            info, index, weights = learn_grouping(block, ctx.frame)
+            ctx.groupings[name] = info
+            ctx.grouping_values[name] = (index, weights, pd.Index([], dtype=object))
+        else:
+            ctx.grouping_values[name] = apply_grouping(
+                ctx.groupings[name], ctx.frame, ctx.new_groups
+            )
+    return ctx.grouping_values[name]
+
+
+def _blocks(
+    formula: Formula,
+    ctx: _Context,
+    infos: dict[str, FactorInfo],
+    values: dict[str, np.ndarray],
+    known: PartInfo | None,
+) -> tuple[tuple[BlockInfo, ...], tuple[GroupBlock, ...]]:
+    n = len(ctx.frame)
+    block_infos: list[BlockInfo] = []
+    blocks: list[GroupBlock] = []
+    for k, term in enumerate(formula.groups):
+        if known is None:
+            spanned = _coding_intercept(term, formula)
+            rest = [t for t in term.terms if not t.is_intercept]
+            coding: tuple[TermCoding, ...] = plan_terms(rest, spanned, infos)
+            if spanned and not term.intercept:
+                coding = coding[1:]
+            coef_names = tuple(name for plan in coding for name in plan.names)
+            block_info = BlockInfo(term, term.name, coding, coef_names)
+        else:
+            block_info = known.blocks[k]
+        index, weights, new_levels = _grouping(term, ctx)
+        Z = build_columns(block_info.coding, infos, values, n)
+        block_infos.append(block_info)
+        columns = term.membership.columns if term.membership is not None else term.group
+        blocks.append(
+            GroupBlock(
+                name=term.name,
+                coef_names=block_info.coef_names,
+                correlated=term.correlated,
+                levels=ctx.groupings[term.name].levels,
+                index=_readonly(index),
+                weights=_readonly(weights),
+                Z=_readonly(Z),
+                columns=columns,
+                source=term.source,
+                new_levels=new_levels,
+            )
+        )
+    return tuple(block_infos), tuple(blocks)
+
+
+def _part(
+    formula: Formula, ctx: _Context, known: PartInfo | None
+) -> tuple[PartInfo, np.ndarray, np.ndarray, tuple[GroupBlock, ...]]:
+    infos, values = _evaluate_factors(formula, ctx, known)
+    if known is None:
+        population = plan_terms(formula.terms, formula.intercept, infos)
+    else:
+        population = known.population
+    X = build_columns(population, infos, values, len(ctx.frame))
+    offset_infos, offset = _offset(formula, ctx, known)
+    block_infos, blocks = _blocks(formula, ctx, infos, values, known)
+    info = PartInfo(
+        parameter=formula.parameter,
+        intercept=formula.intercept,
+        factors=MappingProxyType(infos),
+        population=population,
+        offsets=offset_infos,
+        blocks=block_infos,
+    )
+    return info, X, offset, blocks
+
+
+# -- response and addition terms -------------------------------------------------------------
+
+
+def _columns_of(formula: Formula, text: str) -> list[str]:
+    return expression_variables(formula.expressions[text])
+
+
+def _response(
+    formula: Formula, ctx: _Context, known: DesignInfo | None
+) -> tuple[FactorInfo | None, np.ndarray | None]:
+    text = formula.response
+    if text is None:
+        return None, None
+    node = formula.expressions[text]
+    if known is None:
+        try:
+            info, matrix = learn_factor(text, node, ctx.frame, formula.text, numeric_only=True)
+        except DataError as err:
+            raise DataError(
+                f"the response {err} (code a two-category outcome as 0/1 or True/False)"
+            ) from None
+        return info, matrix[:, 0]
+    if known.response is None or not set(_columns_of(formula, text)) <= set(ctx.frame.columns):
+        return known.response, None
+    return known.response, apply_factor(known.response, node, ctx.frame, formula.text)[:, 0]
+
+
+def _additions(
+    formula: Formula, ctx: _Context, known: DesignInfo | None
+) -> tuple[tuple[tuple[str, FactorInfo], ...], dict[str, np.ndarray]]:
+    infos: list[tuple[str, FactorInfo]] = []
+    values: dict[str, np.ndarray] = {}
+    for k, (kind, text) in enumerate(formula.additions):
+        node = formula.expressions[text]
+        if known is None:
+            info, matrix = learn_factor(
+                f"{kind}({text})", node, ctx.frame, formula.text, numeric_only=True
+            )
+        else:
+            info = known.additions[k][1]
+            if not set(_columns_of(formula, text)) <= set(ctx.frame.columns):
+                infos.append((kind, info))
+                continue
+            matrix = apply_factor(info, node, ctx.frame, formula.text)
+        _check_addition_values(kind, text, matrix[:, 0], ctx.frame)
+        infos.append((kind, info))
+        values[kind] = matrix[:, 0]
+    return tuple(infos), values
+
+
+def _optional_columns(formula: Formula) -> set[str]:
+    """Columns needed only by the response and addition terms (optional on new data)."""
+    texts = [formula.response] if formula.response is not None else []
+    texts += [text for _, text in formula.additions]
+    optional = {c for text in texts for c in _columns_of(formula, text)}
+    needed: set[str] = set()
+    parts = [formula, *formula.dpars.values()]
+    for part in parts:
+        for text in _factor_texts(part) + list(part.offsets):
+            needed.update(_columns_of(part, text))
+        for block in part.groups:
+            needed.update(block.group)
+            if block.membership is not None:
+                needed.update(block.membership.weights or ())
+    return optional - needed
+
+
+# -- public -------------------------------------------------------------------------------
+
+
+def _assemble(
+    formula: Formula,
+    ctx: _Context,
+    family: str | None,
+    known: DesignInfo | None,
+) -> Design:
+    response_info, y = _response(formula, ctx, known)
+    addition_infos, additions = _additions(formula, ctx, known)
+    main_info, X, offset, blocks = _part(formula, ctx, None if known is None else known.parts[0])
+    part_infos = [main_info]
+    dpars: dict[str, DparDesign] = {}
+    for k, (name, sub) in enumerate(formula.dpars.items(), start=1):
+        info, X_sub, offset_sub, blocks_sub = _part(
+            sub, ctx, None if known is None else known.parts[k]
+        )
+        part_infos.append(info)
+        dpars[name] = DparDesign(
+            parameter=name,
+            X=_readonly(X_sub),
+            X_names=info.X_names,
+            X_terms=info.X_terms,
+            intercept=sub.intercept,
+            offset=_readonly(offset_sub),
+            blocks=blocks_sub,
+        )
+    if known is None:
+        design_info = DesignInfo(
+            formula=formula,
+            family=family,
+            response=response_info,
+            additions=addition_infos,
+            parts=tuple(part_infos),
+            groupings=MappingProxyType(dict(ctx.groupings)),
+            n_train=len(ctx.frame),
+        )
+    else:
+        design_info = known
+    optional = {k: _readonly(v) for k, v in additions.items()}
+    return Design(
+        y=None if y is None else _readonly(y),
+        response=formula.response,
+        X=_readonly(X),
+        X_names=main_info.X_names,
+        X_terms=main_info.X_terms,
+        intercept=formula.intercept,
+        offset=_readonly(offset),
+        blocks=blocks,
+        trials=optional.get("trials"),
+        se=optional.get("se"),
+        weights=optional.get("weights"),
+        dpars=MappingProxyType(dpars),
+        info=design_info,
+    )
+
+
+def design(formula: Formula | str, data, *, family=None) -> Design:
+    """Evaluate a formula on data: response, population-level matrix and group blocks.
+
+    Parameters
+    ----------
+    formula : Formula or str
+        A parsed formula (:func:`multilevel.formula.parse`, needed for distributional
+        formulas) or formula text.
+    data : data frame or dict of columns
+        Any eager data frame narwhals reads (pandas, polars, pyarrow, ...).
+    family : str or family object, optional
+        Only used to check the addition terms: ``trials()`` needs a binomial family and
+        ``se()`` a gaussian or Student-t one.
+
+    Returns
+    -------
+    Design
+
+    Raises
+    ------
+    DataError
+        Missing columns (with the closest names), NaN or infinite values in a used column
+        (the rows are listed; nothing is dropped), a grouping factor with fewer than 2
+        levels, a categorical predictor with one level, values outside a transform's domain
+        (``log`` of non-positive values), invalid ``trials``/``se``/``weights``.
+    FormulaError
+        Unknown functions or contrasts, an addition term the family does not use.
+    FormulaSyntaxError
+        Formula text that cannot be parsed.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import design
+    >>> d = design("log_radon ~ 1 + floor + log_uppm + (1 + floor | county)",
+    ...            ml.datasets.load("radon"))
+    >>> d.X.shape, d.X_names
+    ((919, 3), ('Intercept', 'floor', 'log_uppm'))
+    >>> block = d.blocks[0]
+    >>> block.name, block.coef_names, block.index.shape, len(block.levels)
+    ('county', ('Intercept', 'floor'), (919, 1), 85)
+    """
+    if isinstance(formula, str):
+        formula = parse(formula)
+    elif not isinstance(formula, Formula):
+        raise TypeError(
+            f"formula must be formula text or a parsed Formula, not {type(formula).__name__}"
+        )
+    family_name = _family_name(family)
+    _check_additions(formula, family_name)
+    frame = to_pandas(data)
+    require_columns(frame, sorted(formula.variables()), role="column")
+    ctx = _Context(frame=frame, learn=True)
+    return _assemble(formula, ctx, family_name, None)
+
+
+def transform(info: DesignInfo, newdata, *, new_groups: str = "error") -> Design:
+    """:meth:`DesignInfo.transform`."""
+    if new_groups not in NEW_GROUPS:
+        raise ValueError(
+            f"new_groups must be one of {', '.join(map(repr, NEW_GROUPS))}, not {new_groups!r}"
+        )
+    formula = info.formula
+    frame = to_pandas(newdata)
+    optional = _optional_columns(formula)
+    required = sorted(formula.variables() - optional)
+    require_columns(frame, required, role="column")
+    ctx = _Context(frame=frame, learn=False, new_groups=new_groups, groupings=dict(info.groupings))
+    return _assemble(formula, ctx, info.family, info)
