@@ -12,7 +12,6 @@ Examples
 from multilevel import datasets, errors
 from multilevel.conjugate import fit_conjugate
 from multilevel.design import design
-from multilevel.formula import parse
 from multilevel.errors import (
     ConvergenceWarning,
     DataError,
@@ -23,6 +22,7 @@ from multilevel.errors import (
     MultilevelError,
     PriorError,
 )
+from multilevel.formula import parse
 from multilevel.spec.priors import Prior, parse_prior
 
 __version__ = "0.1.0"

@@ -126,5 +126,7 @@ def test_arrow_and_dict_input():
 def test_group_order_follows_lme4():
     data = pd.DataFrame({"g": ["10", "2", "1", "2"], "s": [1, 2, 0, 1], "n": [3, 4, 5, 2]})
     assert list(_fit_binomial(data, hyper={"alpha": 1.0, "beta": 1.0}).groups().index) == [
-        "1", "2", "10"
+        "1",
+        "2",
+        "10",
     ]
