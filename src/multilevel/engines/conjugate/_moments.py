@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["grouped_sums", "between_variance", "robust_scale"]
+__all__ = ["grouped_sums", "between_variance", "robust_scale", "row_chunks"]
+
+CHUNK_ELEMENTS = 4_000_000  # rows x columns of a temporary array
+
+
+def row_chunks(n_rows: int, n_columns: int):
+    """Slices of rows such that each (rows, n_columns) temporary stays small."""
+    size = max(1, CHUNK_ELEMENTS // max(n_columns, 1))
+    for start in range(0, n_rows, size):
+        yield slice(start, min(start + size, n_rows))
 
 
 def grouped_sums(key: np.ndarray, *values: np.ndarray):

@@ -28,6 +28,8 @@ class Chain:
 
     #: hyperparameter names, in the order used for the quadrature grid (costly ones first)
     hyper_names: tuple[str, ...] = ()
+    #: how many leading hyperparameters are costly to vary (sums over many groups)
+    costly_axes: int = 0
     #: which hyperparameters are positive (log-transformed on the grid)
     positive: tuple[bool, ...] = ()
     #: the statistic reported as a group's size (observations, trials, exposure)

@@ -136,8 +136,8 @@ def fit_stats(chain: Chain, priors: dict[str, Prior], hyper) -> HyperPosterior:
     positive = np.asarray(chain.positive)
     density = log_posterior(chain, priors)
     z0 = to_z(chain.initial(), positive)
-    mode, _ = find_mode(lambda z: float(density(z)[0]), z0)
-    return grid_posterior(density, mode, positive=positive)
+    mode, _ = find_mode(lambda z: float(density(z)[0]), z0, polish=False)
+    return grid_posterior(density, mode, positive=positive, costly=chain.costly_axes)
 
 
 def fit_spec(spec: ConjugateSpec, stats: GroupStats | None = None) -> ConjugateResult:

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from multilevel.engines.conjugate._dists import Gamma
-from multilevel.engines.conjugate._moments import between_variance, grouped_sums
+from multilevel.engines.conjugate._moments import between_variance, grouped_sums, row_chunks
 from multilevel.engines.conjugate.base import Chain
 
 __all__ = ["GammaMixingChain"]
@@ -29,6 +29,7 @@ class GammaMixingChain(Chain):
 
     hyper_names = ("beta", "alpha")
     display_order = ("alpha", "beta")
+    costly_axes = 1
     positive = (True, True)
     boundary_directions = {"alpha, beta -> infinity (no between-group variation)": (1.0, 1.0)}
     parameter = "rate"
@@ -66,9 +67,11 @@ class GammaMixingChain(Chain):
         theta = np.atleast_2d(theta)
         beta, alpha = theta[:, 0], theta[:, 1]
         distinct, where = np.unique(beta, return_inverse=True)
-        logs = np.log(distinct[:, None] + self._b_values[None, :])
-        sum_log = (logs @ self._b_counts)[where]
-        sum_a_log = (logs @ self._a_per_b)[where]
+        sum_log, sum_a_log = np.empty(len(distinct)), np.empty(len(distinct))
+        for rows in row_chunks(len(distinct), len(self._b_values)):
+            logs = np.log(distinct[rows, None] + self._b_values[None, :])
+            sum_log[rows], sum_a_log[rows] = logs @ self._b_counts, logs @ self._a_per_b
+        sum_log, sum_a_log = sum_log[where], sum_a_log[where]
         values, counts = self._hist_a
         n = len(self.stats)
         return (

@@ -20,7 +20,12 @@ from __future__ import annotations
 import numpy as np
 
 from multilevel.engines.conjugate._dists import Normal
-from multilevel.engines.conjugate._moments import between_variance, grouped_sums, robust_scale
+from multilevel.engines.conjugate._moments import (
+    between_variance,
+    grouped_sums,
+    robust_scale,
+    row_chunks,
+)
 from multilevel.engines.conjugate.base import Chain
 from multilevel.spec.conjugate import GroupStats
 
@@ -48,13 +53,12 @@ class _NormalChain(Chain):
         mu = theta[:, -1]
         distinct, where = np.unique(var_params, axis=0, return_inverse=True)
         where = where.reshape(-1)
-        v = variance_of(distinct)  # (D, U): total variance per distinct var params, per key
         counts, s1, s2 = self._key_counts, self._key_sum, self._key_sum2
-        w = 1.0 / v
-        a = (w @ counts)[where]
-        b = (w @ s1)[where]
-        c = (w @ s2)[where]
-        logdet = (np.log(w) @ counts)[where]
+        sums = np.empty((4, len(distinct)))
+        for rows in row_chunks(len(distinct), len(counts)):
+            w = 1.0 / variance_of(distinct[rows])  # (rows, U): 1 / total variance per key
+            sums[:, rows] = [w @ counts, w @ s1, w @ s2, np.log(w) @ counts]
+        a, b, c, logdet = sums[:, where]
         n = counts.sum()
         return 0.5 * logdet - 0.5 * n * _LOG_2PI - 0.5 * (c - 2 * mu * b + mu**2 * a)
 
@@ -96,6 +100,7 @@ class NormalKnownChain(_NormalChain):
 
     hyper_names = ("tau", "mu")
     display_order = ("mu", "tau")
+    costly_axes = 1
     positive = (True, False)
     boundary_directions = {"tau -> 0 (no between-group variation)": (-1.0, 0.0)}
 
@@ -148,6 +153,7 @@ class NormalUnknownChain(_NormalChain):
 
     hyper_names = ("tau", "sigma", "mu")
     display_order = ("mu", "tau", "sigma")
+    costly_axes = 2
     positive = (True, True, False)
     boundary_directions = {"tau -> 0 (no between-group variation)": (-1.0, 0.0, 0.0)}
 

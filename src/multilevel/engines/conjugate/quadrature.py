@@ -189,11 +189,12 @@ def hessian(f, x, step=1e-3):
     return h
 
 
-def find_mode(log_density, z0, *, bound=30.0):
+def find_mode(log_density, z0, *, bound=30.0, polish=True):
     """Maximise the scalar ``log_density(z)`` from ``z0`` within ``z0 +- bound``.
 
-    L-BFGS-B finds the basin; Newton steps with finite-difference derivatives then polish
-    the maximum to near machine precision (it is the answer for empirical Bayes).
+    L-BFGS-B finds the basin; with ``polish``, Newton steps with finite-difference
+    derivatives then refine the maximum to near machine precision (it is the answer for
+    empirical Bayes; a grid posterior only needs the basin).
     """
 
     def negative(z):
@@ -217,7 +218,7 @@ def find_mode(log_density, z0, *, bound=30.0):
     if best.fun >= 1e299:
         raise EngineError("could not find a hyperparameter value with finite posterior density")
     x, value = best.x, -best.fun
-    for _ in range(8):
+    for _ in range(8 if polish else 0):
         x, improved = _newton_step(log_density, x, value)
         if improved is None:
             break
@@ -317,10 +318,18 @@ def _widen(evaluate, d, step):
     return lo, hi, (u, z, logp)
 
 
-def _marginal_grid(log_density, centre, cov, j, step) -> MarginalGrid:
-    """A grid whose first standardised axis runs along coordinate j."""
+def _marginal_grid(log_density, centre, cov, j, step, costly) -> MarginalGrid:
+    """A grid whose first standardised axis runs along coordinate j.
+
+    When j is not one of the first ``costly`` coordinates (those the density is expensive
+    to evaluate at), the grid is not sheared between j and them, so they keep few distinct
+    values; this changes only the grid's efficiency, not what it integrates.
+    """
     d = len(centre)
     order = [j] + [k for k in range(d) if k != j]
+    cov = cov.copy()
+    if j >= costly:
+        cov[j, :costly] = cov[:costly, j] = 0.0
     chol_perm = np.linalg.cholesky(cov[np.ix_(order, order)])
     chol = np.zeros((d, d))
     chol[np.ix_(order, range(d))] = chol_perm
@@ -330,8 +339,9 @@ def _marginal_grid(log_density, centre, cov, j, step) -> MarginalGrid:
     return MarginalGrid(z, line.reshape(-1), at, logp)
 
 
-def grid_posterior(log_density, mode, *, positive, step=None) -> HyperPosterior:
-    """Adaptive-grid posterior of ``log_density`` (a function of z arrays (K, d))."""
+def grid_posterior(log_density, mode, *, positive, step=None, costly=0) -> HyperPosterior:
+    """Adaptive-grid posterior of ``log_density`` (a function of z arrays (K, d)); the
+    first ``costly`` coordinates are the expensive ones (see :func:`_marginal_grid`)."""
     d = len(mode)
     positive = tuple(bool(p) for p in positive)
     scalar = lambda z: float(log_density(np.atleast_2d(z))[0])  # noqa: E731
@@ -366,7 +376,7 @@ def grid_posterior(log_density, mode, *, positive, step=None) -> HyperPosterior:
     top = logp.max()
     w = np.exp(logp - top)
     log_evidence = float(top + np.log(w.sum()) + np.log(step**d * abs(np.linalg.det(chol))))
-    marginals = tuple(_marginal_grid(log_density, centre, cov, j, step) for j in range(d))
+    marginals = tuple(_marginal_grid(log_density, centre, cov, j, step, costly) for j in range(d))
     return HyperPosterior(
         kind="bayes",
         points=to_theta(z, np.asarray(positive)),
