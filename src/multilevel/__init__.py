@@ -22,12 +22,15 @@ from multilevel.errors import (
     MultilevelError,
     PriorError,
 )
+from multilevel.fit import default_priors, fit
 from multilevel.formula import parse
 from multilevel.spec.priors import Prior, parse_prior
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "fit",
+    "default_priors",
     "fit_conjugate",
     "parse",
     "design",

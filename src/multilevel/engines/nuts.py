@@ -1,0 +1,203 @@
+"""The NUTS engine: NumPyro's No-U-Turn sampler on the model of
+:mod:`multilevel.engines._numpyro_model`.
+
+Chains run in parallel on separate JAX devices when the process has enough of them (see
+``numpyro.set_host_device_count``, which must be called before JAX starts), and vectorized
+on one device otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from multilevel.engines.base import Posterior, Support
+from multilevel.errors import EngineError
+
+__all__ = ["NutsEngine"]
+
+_MAX_LOG_LIK_VALUES = 50_000_000  # chains * draws * n above which log_likelihood is skipped
+
+
+def _seed(seed) -> int:
+    if seed is None:
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0:
+        return int(seed)
+    raise EngineError(f"seed must be a non-negative integer or None, got {seed!r}")
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1:
+        return int(value)
+    raise EngineError(f"{name} must be a positive integer, got {value!r}")
+
+
+class NutsEngine:
+    """NumPyro NUTS with non-centred group effects and LKJ-Cholesky correlations.
+
+    Parameters
+    ----------
+    target_accept : float
+        Target acceptance probability of step-size adaptation (Stan's ``adapt_delta``).
+    max_tree_depth : int
+        Maximum tree depth (Stan's ``max_treedepth``).
+    dense_mass : bool
+        Adapt a dense mass matrix instead of a diagonal one.
+    log_likelihood : bool
+        Compute the pointwise log-likelihood after sampling (skipped when very large).
+    """
+
+    name = "nuts"
+
+    def __init__(
+        self,
+        *,
+        target_accept: float = 0.8,
+        max_tree_depth: int = 10,
+        dense_mass: bool = False,
+        log_likelihood: bool = True,
+    ):
+        if not 0 < target_accept < 1:
+            raise EngineError(f"target_accept must lie in (0, 1), got {target_accept!r}")
+        self.target_accept = float(target_accept)
+        self.max_tree_depth = _positive_int(max_tree_depth, "max_tree_depth")
+        self.dense_mass = bool(dense_mass)
+        self.log_likelihood = bool(log_likelihood)
+
+    def supports(self, spec) -> Support:
+        """NUTS fits every family and block structure of a :class:`ModelSpec`."""
+        from multilevel.engines._numpyro_model import FAMILIES
+
+        if spec.family.name not in FAMILIES:
+            return Support(False, f"the {spec.family.name} family is not implemented")
+        if spec.design.dpars:
+            return Support(False, "distributional formulas are not supported yet")
+        n_blocks = len(spec.design.blocks)
+        return Support(
+            True,
+            f"{spec.family.name} family, {n_blocks} group block(s): NUTS (NumPyro)",
+        )
+
+    def fit(
+        self,
+        spec,
+        *,
+        chains: int = 4,
+        draws: int = 1000,
+        warmup: int = 1000,
+        seed: int | None = None,
+        progress: bool = True,
+        reason: str = "",
+    ) -> Posterior:
+        """Sample the posterior of ``spec``.
+
+        Returns
+        -------
+        Posterior
+            Draws under brms names, ``r_block<i>`` deviations, sampler statistics, timings.
+
+        Raises
+        ------
+        EngineError
+            Invalid settings, or a model the engine cannot fit.
+        """
+        chains = _positive_int(chains, "chains")
+        draws = _positive_int(draws, "draws")
+        warmup = _positive_int(warmup, "warmup")
+        support = self.supports(spec)
+        if not support:
+            raise EngineError(f"the NUTS engine cannot fit this model: {support.reason}")
+
+        import jax
+        from numpyro.infer import MCMC, NUTS, init_to_value
+        from numpyro.infer.util import log_likelihood
+
+        from multilevel.engines._numpyro_model import make_model
+
+        built = make_model(spec)
+        kernel = NUTS(
+            built.model,
+            target_accept_prob=self.target_accept,
+            max_tree_depth=self.max_tree_depth,
+            dense_mass=self.dense_mass,
+            init_strategy=init_to_value(values=built.init_values),
+        )
+        chain_method = "parallel" if jax.local_device_count() >= chains else "vectorized"
+        mcmc = MCMC(
+            kernel,
+            num_warmup=warmup,
+            num_samples=draws,
+            num_chains=chains,
+            chain_method=chain_method,
+            progress_bar=bool(progress),
+        )
+        start = time.perf_counter()
+        mcmc.run(
+            jax.random.PRNGKey(_seed(seed)),
+            y=built.y,
+            extra_fields=("diverging", "num_steps", "energy", "accept_prob", "potential_energy"),
+        )
+        samples = mcmc.get_samples(group_by_chain=True)
+        jax.block_until_ready(samples)
+        sampling_time = time.perf_counter() - start
+        extra = mcmc.get_extra_fields(group_by_chain=True)
+
+        out = {}
+        for name in spec.b_names:
+            out[name] = np.asarray(samples[name])
+        for i, names in enumerate(spec.sd_names):
+            for name in names:
+                out[name] = np.asarray(samples[name])
+            if spec.cor_names[i]:
+                L = np.asarray(samples[f"L_block{i}"])
+                omega = L @ np.swapaxes(L, -1, -2)
+                q = L.shape[-1]
+                pairs = [(a, b) for a in range(q) for b in range(a + 1, q)]
+                for name, (a, b) in zip(spec.cor_names[i], pairs, strict=True):
+                    out[name] = omega[..., a, b]
+        for name in spec.aux_names:
+            out[name] = np.asarray(samples[name])
+        for i in range(len(spec.design.blocks)):
+            out[f"r_block{i}"] = np.asarray(samples[f"r_block{i}"])
+
+        num_steps = np.asarray(extra["num_steps"])
+        stats = {
+            "diverging": np.asarray(extra["diverging"], dtype=bool),
+            "n_steps": num_steps,
+            "tree_depth": np.floor(np.log2(np.maximum(num_steps, 1))).astype(int) + 1,
+            "energy": np.asarray(extra["energy"]),
+            "acceptance_rate": np.asarray(extra["accept_prob"]),
+            "lp": -np.asarray(extra["potential_energy"]),
+        }
+        timings = {"warmup_and_sampling": sampling_time}
+
+        loglik = None
+        n = spec.design.n
+        if self.log_likelihood and chains * draws * n <= _MAX_LOG_LIK_VALUES:
+            start = time.perf_counter()
+            flat = jax.tree_util.tree_map(
+                lambda a: a.reshape((chains * draws,) + a.shape[2:]), samples
+            )
+            ll = log_likelihood(built.model, flat, y=built.y)["y"]
+            loglik = np.asarray(ll).reshape(chains, draws, n)
+            timings["log_likelihood"] = time.perf_counter() - start
+
+        return Posterior(
+            draws=out,
+            sample_stats=stats,
+            engine=self.name,
+            reason=reason or support.reason,
+            timings=timings,
+            log_likelihood=loglik,
+            settings={
+                "chains": chains,
+                "draws": draws,
+                "warmup": warmup,
+                "target_accept": self.target_accept,
+                "max_tree_depth": self.max_tree_depth,
+                "dense_mass": self.dense_mass,
+                "chain_method": chain_method,
+            },
+        )

@@ -1,0 +1,121 @@
+"""Sampler diagnostics after every fit: R-hat, bulk and tail ESS, divergences, tree-depth
+hits, E-BFMI. Each problem becomes one message with advice; :func:`warn_convergence` raises
+them as a :class:`~multilevel.errors.ConvergenceWarning`.
+
+Thresholds (Vehtari et al. 2021; Stan's defaults): R-hat above 1.01, bulk or tail ESS
+below 100 per chain, any divergent transition, any transition that hit the maximum tree
+depth, E-BFMI below 0.3 in a chain.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from multilevel.errors import ConvergenceWarning
+
+__all__ = ["convergence_messages", "warn_convergence", "ebfmi", "RHAT_MAX", "EBFMI_MIN"]
+
+RHAT_MAX = 1.01
+ESS_PER_CHAIN_MIN = 100
+EBFMI_MIN = 0.3
+
+
+def ebfmi(energy: np.ndarray) -> np.ndarray:
+    """Energy Bayesian fraction of missing information per chain, ``energy (chains, draws)``.
+
+    Examples
+    --------
+    >>> e = np.random.default_rng(0).normal(size=(2, 1000))
+    >>> ebfmi(e).round(1).tolist()
+    [2.0, 2.0]
+    """
+    energy = np.asarray(energy, dtype=float)
+    num = np.sum(np.diff(energy, axis=1) ** 2, axis=1)
+    den = np.sum((energy - energy.mean(axis=1, keepdims=True)) ** 2, axis=1)
+    return num / den
+
+
+def _worst(series: pd.Series, largest: bool, k: int = 3) -> str:
+    s = series.dropna()
+    s = s.sort_values(ascending=not largest).head(k)
+    return ", ".join(f"{name} ({value:.3g})" for name, value in s.items())
+
+
+def convergence_messages(
+    summary: pd.DataFrame,
+    sample_stats: Mapping[str, np.ndarray],
+    *,
+    max_tree_depth: int | None = None,
+) -> list[str]:
+    """The problems the diagnostics reveal, each with what to do (empty list: no problem).
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        With columns ``r_hat``, ``ess_bulk``, ``ess_tail`` (from ``Fit.summary()``).
+    sample_stats : mapping
+        ``diverging``, ``tree_depth``, ``energy`` arrays of shape ``(chains, draws)``.
+    max_tree_depth : int, optional
+        The sampler's maximum tree depth.
+    """
+    messages = []
+    diverging = np.asarray(sample_stats.get("diverging", np.zeros((1, 1), bool)))
+    chains, draws = diverging.shape
+    total = chains * draws
+    n_div = int(diverging.sum())
+    if n_div:
+        messages.append(
+            f"{n_div} of {total} transitions after warmup were divergent: the posterior has "
+            "regions the sampler cannot explore, so estimates may be biased. Increase "
+            "target_accept (e.g. 0.95 or 0.99), or use more informative priors on the sd "
+            "and family parameters."
+        )
+    if max_tree_depth is not None and "tree_depth" in sample_stats:
+        hits = int((np.asarray(sample_stats["tree_depth"]) >= max_tree_depth).sum())
+        if hits:
+            messages.append(
+                f"{hits} of {total} transitions hit the maximum tree depth ({max_tree_depth}): "
+                "sampling is inefficient, not necessarily wrong. Increase max_tree_depth, or "
+                "rescale predictors (scale()) and reparameterise."
+            )
+    if "energy" in sample_stats and draws > 2:
+        values = ebfmi(sample_stats["energy"])
+        low = np.flatnonzero(values < EBFMI_MIN)
+        if low.size:
+            messages.append(
+                f"E-BFMI below {EBFMI_MIN} in chain(s) {', '.join(str(c) for c in low)} "
+                f"({', '.join(f'{v:.2f}' for v in values[low])}): the sampler explores the "
+                "energy distribution poorly, typically because of heavy tails or funnels. "
+                "Use more informative priors or reparameterise."
+            )
+    if "r_hat" in summary and chains > 1:
+        bad = summary["r_hat"] > RHAT_MAX
+        if bad.any():
+            messages.append(
+                f"R-hat above {RHAT_MAX} for {int(bad.sum())} parameter(s), worst "
+                f"{_worst(summary['r_hat'], True)}: the chains have not mixed. Run more "
+                "warmup and draws, and check the model for non-identified parameters."
+            )
+    limit = ESS_PER_CHAIN_MIN * chains
+    for column, kind in (("ess_bulk", "bulk"), ("ess_tail", "tail")):
+        if column in summary:
+            bad = summary[column] < limit
+            if bad.any():
+                messages.append(
+                    f"{kind} effective sample size below {limit} ({ESS_PER_CHAIN_MIN} per chain) "
+                    f"for {int(bad.sum())} parameter(s), lowest "
+                    f"{_worst(summary[column], False)}: {'means and SDs' if kind == 'bulk' else 'the quantiles and intervals'} "  # noqa: E501
+                    "are unreliable. Run more draws."
+                )
+    return messages
+
+
+def warn_convergence(messages: list[str], *, stacklevel: int = 3) -> None:
+    """Raise one :class:`ConvergenceWarning` listing every message (nothing if none)."""
+    if messages:
+        text = "sampler diagnostics found problems:\n- " + "\n- ".join(messages)
+        warnings.warn(text, ConvergenceWarning, stacklevel=stacklevel)

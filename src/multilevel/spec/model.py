@@ -1,0 +1,205 @@
+"""The model specification: a :class:`~multilevel.design.Design`, a family and one prior per
+parameter, with every parameter's brms name (:func:`build_spec`).
+
+A :class:`ModelSpec` is what every engine receives. It is plain frozen data: numpy arrays (in
+the design), names and :class:`~multilevel.spec.priors.Prior` objects; no backend is imported.
+
+Parameters, in the order they are reported:
+
+- ``b_<coef>``: one per column of the population-level design ``X``; ``b_Intercept`` is the
+  intercept of the formula **as written** (not of mean-centred predictors), and a user's
+  ``Intercept`` / ``b_Intercept`` prior applies to it exactly. The data-scaled *default*
+  intercept prior (``student_t(3, median, mad)`` of the response) is, as in brms, placed on
+  the intercept of mean-centred predictors, where that scale is meaningful;
+- ``sd_<group>__<coef>``: one per varying coefficient of each block;
+- ``cor_<group>__<c1>__<c2>``: the correlations of a correlated block with two or more
+  coefficients, all sharing the block's LKJ prior;
+- the family's auxiliary parameters (``sigma``, ``nu``, ``shape``, ``phi``), except ``sigma``
+  when the response has a known standard error (``y | se(s)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from multilevel import naming
+from multilevel.design import Design
+from multilevel.errors import EngineError
+from multilevel.spec.defaults import default_priors, resolve_priors
+from multilevel.spec.families import Family, get_family
+from multilevel.spec.priors import Prior
+
+__all__ = ["ModelSpec", "build_spec"]
+
+
+@dataclass(frozen=True, eq=False)
+class ModelSpec:
+    """A design, a family and resolved priors: everything an engine needs.
+
+    Parameters
+    ----------
+    design : Design
+        The formula evaluated on the data.
+    family : Family
+        The response family.
+    priors : Mapping of str to Prior
+        One prior per parameter name (``b_``, ``sd_``, family parameters) and one per
+        correlation name (each correlation of a block has the block's LKJ prior).
+    b_names : tuple of str
+        brms names of the population-level coefficients, one per column of ``design.X``.
+    sd_names : tuple of tuple of str
+        Per block of ``design.blocks``, the names of its standard deviations.
+    cor_names : tuple of tuple of str
+        Per block, the names of its correlations in the order ``(0, 1), (0, 2), ..., (1, 2),
+        ...`` (empty for an uncorrelated block or one with a single coefficient).
+    aux_names : tuple of str
+        The family parameters that are estimated (``sigma`` is fixed to ``se`` when the
+        formula has ``se()``).
+    centred_intercept_prior : bool
+        True when the intercept's prior is brms's data-scaled default, which (as in brms) is
+        placed on the intercept of mean-centred predictors; False when the user set it
+        (``Intercept`` or ``b_Intercept``): it is then on ``b_Intercept`` as written.
+    """
+
+    design: Design
+    family: Family
+    priors: Mapping[str, Prior]
+    b_names: tuple[str, ...]
+    sd_names: tuple[tuple[str, ...], ...]
+    cor_names: tuple[tuple[str, ...], ...]
+    aux_names: tuple[str, ...]
+    centred_intercept_prior: bool = False
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        """Every named parameter (not the group-level deviations), in report order."""
+        sds = tuple(n for block in self.sd_names for n in block)
+        cors = tuple(n for block in self.cor_names for n in block)
+        return self.b_names + sds + cors + self.aux_names
+
+    @property
+    def known_sigma(self) -> bool:
+        """Whether the residual SD is the known ``se()`` of each row."""
+        return self.design.se is not None and "sigma" in self.family.aux_names
+
+    def cor_prior(self, block: int) -> Prior | None:
+        """The LKJ prior of block ``block`` (None if it has no correlations)."""
+        names = self.cor_names[block]
+        return self.priors[names[0]] if names else None
+
+    def __repr__(self) -> str:
+        blocks = ", ".join(f"{b.name}({', '.join(b.coef_names)})" for b in self.design.blocks)
+        return (
+            f"ModelSpec({self.design.info.formula.text!r}, family={self.family}, "
+            f"n={self.design.n}, coefficients={len(self.b_names)}, blocks=[{blocks}])"
+        )
+
+
+def _groups(design: Design) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for block in design.blocks:
+        groups.setdefault(block.name, []).extend(block.coef_names)
+    return groups
+
+
+def build_spec(
+    design: Design,
+    family: Family | str = "gaussian",
+    priors: Mapping[str, Prior | str] | None = None,
+) -> ModelSpec:
+    """Name every parameter of a design and give it a prior.
+
+    Parameters
+    ----------
+    design : Design
+        From :func:`multilevel.design.design`.
+    family : Family or str
+        The response family (``"gaussian"``, ``"bernoulli"``, a :class:`Family` with a link).
+    priors : mapping, optional
+        User priors by class (``Intercept``, ``b``, ``sd``, ``cor``, ``sigma``, ...), group
+        class (``sd_county``, ``cor_county``) or exact name (``b_floor``); the rest come from
+        :func:`multilevel.spec.defaults.default_priors`. Positive parameters' priors are
+        truncated at 0 (``nu`` at 1).
+
+    Returns
+    -------
+    ModelSpec
+
+    Raises
+    ------
+    DataError
+        A response outside the family's support.
+    PriorError
+        An unknown prior target (the valid ones are listed) or an invalid prior.
+    EngineError
+        A model this specification cannot express yet (distributional formulas).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import design
+    >>> d = design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> spec = build_spec(d, "gaussian", {"cor": "lkj(2)"})
+    >>> spec.parameter_names  # doctest: +NORMALIZE_WHITESPACE
+    ('b_Intercept', 'b_Days', 'sd_Subject__Intercept', 'sd_Subject__Days',
+     'cor_Subject__Intercept__Days', 'sigma')
+    >>> spec.priors["cor_Subject__Intercept__Days"]
+    Prior('lkj(2)')
+    """
+    family = get_family(family)
+    if design.y is None:
+        raise EngineError("the formula has no response: write 'y ~ ...' to fit a model")
+    if design.dpars:
+        raise EngineError(
+            "distributional formulas (" + ", ".join(design.dpars) + ") are not supported yet"
+        )
+    family.check_response(design.y, design.trials, name=design.response or "y")
+    if design.se is not None and "sigma" not in family.aux_names:
+        raise EngineError(f"se() needs a family with a residual SD, not {family.name}")
+
+    coefs = naming.clean_all(design.X_names)
+    b_names = tuple(naming.population(c) for c in coefs)
+    sd_names = []
+    cor_names = []
+    for block in design.blocks:
+        names = naming.clean_all(block.coef_names)
+        sd_names.append(tuple(naming.sd(block.name, c) for c in names))
+        if block.correlated and len(names) >= 2:
+            cor_names.append(
+                tuple(
+                    naming.cor(block.name, names[i], names[j])
+                    for i in range(len(names))
+                    for j in range(i + 1, len(names))
+                )
+            )
+        else:
+            cor_names.append(())
+    known_sigma = design.se is not None
+    aux_names = tuple(a for a in family.aux_names if not (known_sigma and a == "sigma"))
+
+    defaults = default_priors(design.y, design.X, design.X_names, _groups(design), family)
+    if any(cor_names) and "cor" not in defaults:
+        defaults["cor"] = Prior("lkj", (1.0,))
+    names = (
+        list(b_names)
+        + [n for block in sd_names for n in block]
+        + [n for block in cor_names for n in block]
+        + list(aux_names)
+    )
+    resolved = resolve_priors(priors, names, defaults=defaults)
+    user_keys = set(priors or {})
+    centred = bool(design.intercept) and not (
+        {"Intercept", naming.population("Intercept")} & user_keys
+    )
+    return ModelSpec(
+        design=design,
+        family=family,
+        priors=MappingProxyType(resolved),
+        b_names=b_names,
+        sd_names=tuple(sd_names),
+        cor_names=tuple(cor_names),
+        aux_names=aux_names,
+        centred_intercept_prior=centred,
+    )

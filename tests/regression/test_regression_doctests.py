@@ -1,0 +1,25 @@
+"""The docstring examples of the spec, engine and results modules run."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "multilevel.spec.model",
+    "multilevel.engines.base",
+    "multilevel.engines._numpyro_model",
+    "multilevel.engines.nuts",
+    "multilevel.results.diagnostics",
+    "multilevel.results.fit",
+    "multilevel.fit",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_doctests(name):
+    module = importlib.import_module(name)
+    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    assert doctest.testmod(module, optionflags=flags).failed == 0
