@@ -26,7 +26,7 @@ QUANTILE_COLUMNS = ("q5", "q50", "q95")
 #: intervals come from the posterior family matched to the exact mean and variance
 EXACT_INTERVAL_SHARE = 0.01
 CHUNK_ELEMENTS = 4_000_000  # grid points x groups evaluated at once
-COARSEN_ABOVE = 20_000_000  # grid points x groups beyond which the grid may be coarsened
+COARSEN_ABOVE = 2_000_000  # grid points x groups beyond which the grid may be coarsened
 COARSEN_TOLERANCE = 1e-3  # allowed change of a group's posterior mean / SD, in SDs
 EDGE_TOLERANCE = 1e-6
 
