@@ -250,8 +250,17 @@ def worker(chain: str, G: int, hyper: str, profile: str | None) -> dict:
 # ----------------------------------------------------------------------------- parent
 def run_case(chain, G, hyper, *, timeout, mem_limit_gb, profile_dir=None) -> dict:
     """Run one case in a fresh interpreter, killing it on time-out or memory excess."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker",
-           "--chains", chain, "--sizes", str(G), "--hyper", hyper]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        "--chains",
+        chain,
+        "--sizes",
+        str(G),
+        "--hyper",
+        hyper,
+    ]
     if profile_dir:
         cmd += ["--profile-file", str(Path(profile_dir) / f"{chain}_{G}_{hyper}.prof")]
     start = time.perf_counter()
@@ -275,16 +284,24 @@ def run_case(chain, G, hyper, *, timeout, mem_limit_gb, profile_dir=None) -> dic
             proc.kill()
     stdout, stderr = proc.communicate()
     elapsed = time.perf_counter() - start
-    base = {"chain": chain, "groups": G, "hyper": hyper, "wall_seconds": elapsed,
-            "peak_rss_seen_by_parent": peak_seen}
+    base = {
+        "chain": chain,
+        "groups": G,
+        "hyper": hyper,
+        "wall_seconds": elapsed,
+        "peak_rss_seen_by_parent": peak_seen,
+    }
     if killed == "timeout":
         return {**base, "status": f"timeout after {timeout:.0f} s"}
     if killed == "memory":
         return {**base, "status": f"killed: resident memory above {mem_limit_gb} GB"}
     if proc.returncode != 0:
         tail = stderr.strip().splitlines()[-1:] or [""]
-        return {**base, "status": f"failed (exit {proc.returncode}): {tail[0].strip()}",
-                "stderr_tail": stderr.strip().splitlines()[-6:]}
+        return {
+            **base,
+            "status": f"failed (exit {proc.returncode}): {tail[0].strip()}",
+            "stderr_tail": stderr.strip().splitlines()[-6:],
+        }
     if profile_dir:
         (Path(profile_dir) / f"{chain}_{G}_{hyper}.txt").write_text(stderr)
     record = json.loads(stdout.strip().splitlines()[-1])
@@ -314,8 +331,10 @@ def markdown(records) -> str:
         if r.get("status") != "ok":
             seen = r.get("peak_rss_seen_by_parent")
             seen = f"≥{_mb(seen)}" if seen else "–"
-            lines.append(f"| {r['chain']} | {_gs(r['groups'])} | {r['hyper']} | – | – | – | – | – "
-                         f"| {seen} | – | {r['status']} |")
+            lines.append(
+                f"| {r['chain']} | {_gs(r['groups'])} | {r['hyper']} | – | – | – | – | – "
+                f"| {seen} | – | {r['status']} |"
+            )
             continue
         lines.append(
             f"| {r['chain']} | {_gs(r['groups'])} | {r['hyper']} | {_fmt_s(r['seconds_fit'])} "
@@ -327,15 +346,19 @@ def markdown(records) -> str:
 
 
 def recovery_markdown(records) -> str:
-    lines = ["| chain | groups | hyper | parameter | truth | mean | sd | z = (mean − truth)/sd |",
-             "|---|---:|---|---|---:|---:|---:|---:|"]
+    lines = [
+        "| chain | groups | hyper | parameter | truth | mean | sd | z = (mean − truth)/sd |",
+        "|---|---:|---|---|---:|---:|---:|---:|",
+    ]
     for r in records:
         if r.get("status") != "ok":
             continue
         for name, v in r["hyper_recovery"].items():
             z = "–" if v["z"] is None else f"{v['z']:+.2f}"
-            lines.append(f"| {r['chain']} | {_gs(r['groups'])} | {r['hyper']} | {name} "
-                         f"| {v['truth']:g} | {v['mean']:.5g} | {v['sd']:.3g} | {z} |")
+            lines.append(
+                f"| {r['chain']} | {_gs(r['groups'])} | {r['hyper']} | {name} "
+                f"| {v['truth']:g} | {v['mean']:.5g} | {v['sd']:.3g} | {z} |"
+            )
     return "\n".join(lines)
 
 
@@ -352,17 +375,28 @@ def environment() -> dict:
     except OSError:
         pass
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True,
-                             text=True).stdout.strip() or "no commit"
+        rev = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True
+            ).stdout.strip()
+            or "no commit"
+        )
     except OSError:
         rev = "unknown"
     import multilevel
 
-    return {"python": platform.python_version(), "multilevel_path": multilevel.__file__,
-            "src_sha256": source_hash(), "numpy": numpy.__version__,
-            "scipy": scipy.__version__, "pandas": pandas.__version__, "cpu": cpu,
-            "cores": os.cpu_count(), "git": rev,
-            "ram_gb": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30}
+    return {
+        "python": platform.python_version(),
+        "multilevel_path": multilevel.__file__,
+        "src_sha256": source_hash(),
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "pandas": pandas.__version__,
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "git": rev,
+        "ram_gb": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30,
+    }
 
 
 def _size(text: str) -> int:
@@ -377,12 +411,23 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per case (default 600)")
     p.add_argument("--mem-limit-gb", type=float, default=18.0, help="RSS limit per case")
-    p.add_argument("--no-skip", action="store_true",
-                   help="run a size even if a smaller one of the same case failed / timed out")
+    p.add_argument(
+        "--no-skip",
+        action="store_true",
+        help="run a size even if a smaller one of the same case failed / timed out",
+    )
     p.add_argument("--out", type=Path, default=HERE / "results" / "conjugate_scale.json")
     p.add_argument("--merge", action="store_true", help="update existing JSON results by case")
-    p.add_argument("--profile", action="store_true",
-                   help="cProfile each case; .prof and .txt files in benchmarks/results/profiles")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="like --merge, and skip cases the JSON file already has as ok",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile each case; .prof and .txt files in benchmarks/results/profiles",
+    )
     p.add_argument("--profile-dir", type=Path, default=HERE / "results" / "profiles")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--profile-file", default=None, help=argparse.SUPPRESS)
@@ -398,37 +443,69 @@ def main(argv=None):
     if args.profile:
         profile_dir = args.profile_dir
         profile_dir.mkdir(parents=True, exist_ok=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    previous = []
+    if (args.merge or args.resume) and args.out.exists():
+        previous = json.loads(args.out.read_text()).get("cases", [])
+    key = lambda r: (r["chain"], r["groups"], r["hyper"])  # noqa: E731
+    done = {key(r) for r in previous if r.get("status") == "ok"} if args.resume else set()
+
+    def save(records):
+        new_keys = {key(r) for r in records}
+        merged = [r for r in previous if key(r) not in new_keys] + records
+        merged.sort(key=lambda r: (CHAINS.index(r["chain"]), r["groups"], r["hyper"] != "bayes"))
+        payload = {"environment": environment(), "command": " ".join(sys.argv), "cases": merged}
+        args.out.write_text(json.dumps(payload, indent=1))
+        return merged
+
     records = []
     for chain in args.chains:
         for G in sorted(sizes):
             for hyper in args.hyper:
-                smaller = [r for r in records if r["chain"] == chain and r["hyper"] == hyper
-                           and r["groups"] < G and r["status"] != "ok"]
+                if (chain, G, hyper) in done:
+                    continue
+                smaller = [
+                    r
+                    for r in records
+                    if r["chain"] == chain
+                    and r["hyper"] == hyper
+                    and r["groups"] < G
+                    and r["status"] != "ok"
+                ]
                 if smaller and not args.no_skip:
-                    r = {"chain": chain, "groups": G, "hyper": hyper,
-                         "status": f"not run: {_gs(smaller[-1]['groups'])} groups already "
-                                   f"{smaller[-1]['status']}"}
+                    r = {
+                        "chain": chain,
+                        "groups": G,
+                        "hyper": hyper,
+                        "status": f"not run: {_gs(smaller[-1]['groups'])} groups already "
+                        f"{smaller[-1]['status']}",
+                    }
                 else:
-                    r = run_case(chain, G, hyper, timeout=args.timeout,
-                                 mem_limit_gb=args.mem_limit_gb, profile_dir=profile_dir)
+                    r = run_case(
+                        chain,
+                        G,
+                        hyper,
+                        timeout=args.timeout,
+                        mem_limit_gb=args.mem_limit_gb,
+                        profile_dir=profile_dir,
+                    )
                 records.append(r)
                 if r["status"] == "ok":
-                    print(f"{chain:>12} G={G:.0e} {hyper:>5}: fit {r['seconds_fit']:.2f} s, "
-                          f"groups {r['seconds_groups']:.2f} s, peak {_mb(r['peak_bytes'])} MB "
-                          f"(data {_mb(r['data_bytes'])} MB)", file=sys.stderr, flush=True)
+                    print(
+                        f"{chain:>12} G={G:.0e} {hyper:>5}: fit {r['seconds_fit']:.2f} s, "
+                        f"groups {r['seconds_groups']:.2f} s, peak {_mb(r['peak_bytes'])} MB "
+                        f"(data {_mb(r['data_bytes'])} MB)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 else:
-                    print(f"{chain:>12} G={G:.0e} {hyper:>5}: {r['status']}", file=sys.stderr,
-                          flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    previous = []
-    if args.merge and args.out.exists():
-        previous = json.loads(args.out.read_text()).get("cases", [])
-    key = lambda r: (r["chain"], r["groups"], r["hyper"])  # noqa: E731
-    new_keys = {key(r) for r in records}
-    merged = [r for r in previous if key(r) not in new_keys] + records
-    merged.sort(key=lambda r: (CHAINS.index(r["chain"]), r["groups"], r["hyper"] != "bayes"))
-    payload = {"environment": environment(), "command": " ".join(sys.argv), "cases": merged}
-    args.out.write_text(json.dumps(payload, indent=1))
+                    print(
+                        f"{chain:>12} G={G:.0e} {hyper:>5}: {r['status']}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                save(records)  # after every case, so an interrupted run keeps what it measured
+    merged = save(records)
     print(markdown(merged))
     print()
     print(recovery_markdown(merged))

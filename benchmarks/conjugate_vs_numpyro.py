@@ -38,17 +38,28 @@ HERE = Path(__file__).resolve().parent
 
 def _parse():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--models", nargs="+", default=["binomial", "normal_known"],
-                   choices=["binomial", "normal_known"])
+    p.add_argument(
+        "--models",
+        nargs="+",
+        default=["binomial", "normal_known"],
+        choices=["binomial", "normal_known"],
+    )
     p.add_argument("--groups", type=int, default=1000)
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--warmup", type=int, default=1000)
     p.add_argument("--samples", type=int, default=1000)
-    p.add_argument("--chain-method", default="parallel",
-                   choices=["parallel", "sequential", "vectorized"],
-                   help="NumPyro chain method; 'parallel' uses one XLA host device per chain")
-    p.add_argument("--host-devices", type=int, default=None,
-                   help="numpyro.set_host_device_count (default: --chains for 'parallel')")
+    p.add_argument(
+        "--chain-method",
+        default="parallel",
+        choices=["parallel", "sequential", "vectorized"],
+        help="NumPyro chain method; 'parallel' uses one XLA host device per chain",
+    )
+    p.add_argument(
+        "--host-devices",
+        type=int,
+        default=None,
+        help="numpyro.set_host_device_count (default: --chains for 'parallel')",
+    )
     p.add_argument("--seed", type=int, default=2024)
     p.add_argument("--out", type=Path, default=HERE / "results" / "conjugate_vs_numpyro.json")
     return p.parse_args()
@@ -120,28 +131,42 @@ def normal_known_model(se, y=None):
 
 
 SETUP = {
-    "binomial": dict(model=binomial_model, group_param="p", hyper=("alpha", "beta"),
-                     data=lambda d: (jnp.asarray(d["trials"].to_numpy()),
-                                     jnp.asarray(d["successes"].to_numpy())),
-                     fit=dict(likelihood="binomial", successes="successes", trials="trials")),
-    "normal_known": dict(model=normal_known_model, group_param="theta", hyper=("mu", "tau"),
-                         data=lambda d: (jnp.asarray(d["se"].to_numpy()),
-                                         jnp.asarray(d["y"].to_numpy())),
-                         fit=dict(likelihood="normal", y="y", se="se")),
+    "binomial": dict(
+        model=binomial_model,
+        group_param="p",
+        hyper=("alpha", "beta"),
+        data=lambda d: (
+            jnp.asarray(d["trials"].to_numpy()),
+            jnp.asarray(d["successes"].to_numpy()),
+        ),
+        fit=dict(likelihood="binomial", successes="successes", trials="trials"),
+    ),
+    "normal_known": dict(
+        model=normal_known_model,
+        group_param="theta",
+        hyper=("mu", "tau"),
+        data=lambda d: (jnp.asarray(d["se"].to_numpy()), jnp.asarray(d["y"].to_numpy())),
+        fit=dict(likelihood="normal", y="y", se="se"),
+    ),
 }
 
 
 def run_numpyro(model_name, frame, args):
     s = SETUP[model_name]
-    mcmc = MCMC(NUTS(s["model"]), num_warmup=args.warmup, num_samples=args.samples,
-                num_chains=args.chains, chain_method=args.chain_method, progress_bar=False,
-                jit_model_args=True)
+    mcmc = MCMC(
+        NUTS(s["model"]),
+        num_warmup=args.warmup,
+        num_samples=args.samples,
+        num_chains=args.chains,
+        chain_method=args.chain_method,
+        progress_bar=False,
+        jit_model_args=True,
+    )
     x, obs = s["data"](frame)
     times, steps = [], []
     for i in range(2):  # cold (trace + compile + sample), then warm (compiled sampler reused)
         start = time.perf_counter()
-        mcmc.run(jax.random.PRNGKey(args.seed + i), x, obs,
-                 extra_fields=("diverging", "num_steps"))
+        mcmc.run(jax.random.PRNGKey(args.seed + i), x, obs, extra_fields=("diverging", "num_steps"))
         samples = mcmc.get_samples(group_by_chain=True)
         jax.block_until_ready(samples)
         times.append(time.perf_counter() - start)
@@ -158,8 +183,9 @@ def run_conjugate(model_name, frame):
     times = []
     for _ in range(2):
         start = time.perf_counter()
-        fit = ml.fit_conjugate(frame, group="g", priors=PRIORS[model_name], hyper="bayes",
-                               **s["fit"])
+        fit = ml.fit_conjugate(
+            frame, group="g", priors=PRIORS[model_name], hyper="bayes", **s["fit"]
+        )
         mid = time.perf_counter()
         groups = fit.groups()
         end = time.perf_counter()
@@ -187,11 +213,16 @@ def agreement(model_name, fit, groups, idata):
         q5, q95 = np.quantile(x, [0.05, 0.95])
         mean, sd = float(x.mean()), float(x.std(ddof=1))
         out["hyper"][name] = {
-            "exact_mean": float(hyp.loc[name, "mean"]), "nuts_mean": mean,
-            "exact_sd": float(hyp.loc[name, "sd"]), "nuts_sd": sd,
-            "exact_q5": float(hyp.loc[name, "q5"]), "nuts_q5": float(q5),
-            "exact_q95": float(hyp.loc[name, "q95"]), "nuts_q95": float(q95),
-            "mcse_mean": mcse_mean, "mcse_sd": mcse_sd,
+            "exact_mean": float(hyp.loc[name, "mean"]),
+            "nuts_mean": mean,
+            "exact_sd": float(hyp.loc[name, "sd"]),
+            "nuts_sd": sd,
+            "exact_q5": float(hyp.loc[name, "q5"]),
+            "nuts_q5": float(q5),
+            "exact_q95": float(hyp.loc[name, "q95"]),
+            "nuts_q95": float(q95),
+            "mcse_mean": mcse_mean,
+            "mcse_sd": mcse_sd,
             "z_mean": (float(hyp.loc[name, "mean"]) - mean) / mcse_mean,
             "z_sd": (float(hyp.loc[name, "sd"]) - sd) / mcse_sd,
             "ess_bulk": float(ess_bulk[name].values),
@@ -235,10 +266,17 @@ def agreement(model_name, fit, groups, idata):
         "median_mcse_mean_in_sd": float(np.median(mcse_mean / nuts_sd)),
         # the groups furthest from NumPyro, to judge whether outliers are Monte Carlo noise
         "worst_groups": [
-            {"group": int(i), "size": float(groups["n"].iloc[i]), "z_mean": float(z_mean[i]),
-             "z_sd": float(z_sd[i]), "exact_mean": float(groups["mean"].iloc[i]),
-             "nuts_mean": float(nuts_mean[i]), "nuts_sd": float(nuts_sd[i]),
-             "ess_bulk": float(ess_bulk[g].values[i]), "ess_tail": float(ess_tail[g].values[i])}
+            {
+                "group": int(i),
+                "size": float(groups["n"].iloc[i]),
+                "z_mean": float(z_mean[i]),
+                "z_sd": float(z_sd[i]),
+                "exact_mean": float(groups["mean"].iloc[i]),
+                "nuts_mean": float(nuts_mean[i]),
+                "nuts_sd": float(nuts_sd[i]),
+                "ess_bulk": float(ess_bulk[g].values[i]),
+                "ess_tail": float(ess_tail[g].values[i]),
+            }
             for i in np.argsort(-np.abs(z_mean))[:3]
         ],
     }
@@ -288,7 +326,8 @@ def markdown(results) -> str:
                 f"| {name} | {h['exact_mean']:.4g} | {h['nuts_mean']:.4g} | {h['z_mean']:+.2f} "
                 f"| {h['exact_sd']:.4g} | {h['nuts_sd']:.4g} | {h['z_sd']:+.2f} "
                 f"| {h['exact_q5']:.4g} / {h['exact_q95']:.4g} "
-                f"| {h['nuts_q5']:.4g} / {h['nuts_q95']:.4g} |")
+                f"| {h['nuts_q5']:.4g} / {h['nuts_q95']:.4g} |"
+            )
         g = a["groups"]
         lines += [
             "",
@@ -319,23 +358,41 @@ def main(args):
         conj_times, fit, groups = run_conjugate(model_name, frame)
         print(f"[{model_name}] NumPyro ...", file=sys.stderr, flush=True)
         nuts_times, idata, divergences, steps = run_numpyro(model_name, frame, args)
-        print(f"[{model_name}] done: exact {conj_times}, NUTS {nuts_times}", file=sys.stderr,
-              flush=True)
-        results.append({
-            "model": model_name, "groups": args.groups, "chains": args.chains,
-            "warmup": args.warmup, "samples": args.samples, "chain_method": args.chain_method,
-            "host_devices": jax.local_device_count(), "priors": PRIORS[model_name],
-            "conjugate_seconds": conj_times, "numpyro_seconds": nuts_times,
-            "ratio_cold": nuts_times[0] / conj_times[0]["total"],
-            "ratio_warm": nuts_times[1] / conj_times[1]["total"],
-            "divergences": divergences, "leapfrog_steps_sampling": steps,
-            "src_sha256": source_hash(), "grid_points": len(fit.hyper_posterior.weights),
-            "agreement": agreement(model_name, fit, groups, idata),
-        })
+        print(
+            f"[{model_name}] done: exact {conj_times}, NUTS {nuts_times}",
+            file=sys.stderr,
+            flush=True,
+        )
+        results.append(
+            {
+                "model": model_name,
+                "groups": args.groups,
+                "chains": args.chains,
+                "warmup": args.warmup,
+                "samples": args.samples,
+                "chain_method": args.chain_method,
+                "host_devices": jax.local_device_count(),
+                "priors": PRIORS[model_name],
+                "conjugate_seconds": conj_times,
+                "numpyro_seconds": nuts_times,
+                "ratio_cold": nuts_times[0] / conj_times[0]["total"],
+                "ratio_warm": nuts_times[1] / conj_times[1]["total"],
+                "divergences": divergences,
+                "leapfrog_steps_sampling": steps,
+                "src_sha256": source_hash(),
+                "grid_points": len(fit.hyper_posterior.weights),
+                "agreement": agreement(model_name, fit, groups, idata),
+            }
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"command": " ".join(sys.argv), "jax": jax.__version__,
-               "numpyro": numpyro.__version__, "arviz": az.__version__,
-               "cpu_count": os.cpu_count(), "results": results}
+    payload = {
+        "command": " ".join(sys.argv),
+        "jax": jax.__version__,
+        "numpyro": numpyro.__version__,
+        "arviz": az.__version__,
+        "cpu_count": os.cpu_count(),
+        "results": results,
+    }
     args.out.write_text(json.dumps(payload, indent=1))
     print(markdown(results))
 

@@ -220,3 +220,18 @@ def test_loo_and_update_for_measurement_chains(likelihood):
     updated = without.update_new_group(data[data.g == 3])
     assert updated.loc[3, "mean"] == pytest.approx(fit.groups().loc[3, "mean"], rel=2e-3)
     assert updated.loc[3, "sd"] == pytest.approx(fit.groups().loc[3, "sd"], rel=5e-3)
+
+
+def test_gamma_poisson_marginal_is_stable_near_complete_pooling():
+    """As alpha, beta -> infinity with alpha / beta = m, the marginal tends to Poisson(m E)."""
+    from multilevel.engines.conjugate.poisson import GammaPoissonChain
+    from multilevel.spec.conjugate import GroupStats
+
+    rng = np.random.default_rng(2)
+    e = rng.lognormal(0, 1, 200_000)
+    y = rng.poisson(1.5 * e).astype(float)
+    chain = GammaPoissonChain(GroupStats({"counts": y, "exposure": e}))
+    alpha = 2e11
+    total = chain.log_marginal_total(np.array([[alpha / 1.5, alpha]]))[0]
+    expected = stats.poisson.logpmf(y, 1.5 * e).sum()
+    assert total == pytest.approx(expected, rel=1e-9)

@@ -18,8 +18,7 @@ from multilevel.results import conjugate as results
 def fit():
     rng = np.random.default_rng(11)
     n = np.maximum(1, np.round(rng.lognormal(np.log(20), 1.2, 4000))).astype(int)
-    data = pd.DataFrame({"g": np.arange(4000), "s": rng.binomial(n, rng.beta(2, 30, 4000)),
-                         "n": n})
+    data = pd.DataFrame({"g": np.arange(4000), "s": rng.binomial(n, rng.beta(2, 30, 4000)), "n": n})
     return ml.fit_conjugate(data, likelihood="binomial", group="g", successes="s", trials="n")
 
 
