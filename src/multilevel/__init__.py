@@ -24,12 +24,14 @@ from multilevel.errors import (
 )
 from multilevel.fit import default_priors, fit
 from multilevel.formula import parse
+from multilevel.results.storage import load_fit as load
 from multilevel.spec.priors import Prior, parse_prior
 
 __version__ = "0.1.0"
 
 __all__ = [
     "fit",
+    "load",
     "default_priors",
     "fit_conjugate",
     "parse",

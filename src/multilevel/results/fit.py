@@ -1,14 +1,19 @@
-"""The results of a fit: :class:`Fit` (summary, lme4-style coefficients, ArviZ export)."""
+"""The results of a fit: :class:`Fit` (summary, lme4-style coefficients, predictions,
+PSIS-LOO, ArviZ export, saving to a file)."""
 
 from __future__ import annotations
 
 import functools
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from multilevel import naming
 from multilevel.engines.base import Posterior
+from multilevel.errors import ConvergenceWarning, DataError, DataWarning
+from multilevel.results.predict import predict_draws, summarize_draws
 from multilevel.spec.model import ModelSpec
 
 __all__ = ["Fit", "SUMMARY_COLUMNS"]
@@ -27,6 +32,11 @@ SUMMARY_COLUMNS = (
     "r_hat",
 )
 _STATS = ("mean", "sd", "median", "q5", "q95")
+#: chains * draws * rows above which ``to_arviz`` leaves out the posterior predictive draws
+#: (as the NUTS engine leaves out the log-likelihood).
+MAX_PREDICTIVE_VALUES = 50_000_000
+#: Seed of the posterior predictive draws of ``to_arviz`` when the posterior records none.
+PREDICTIVE_SEED = 0
 
 
 class Fit:
@@ -51,41 +61,62 @@ class Fit:
 
     # -- groups ------------------------------------------------------------------------------
 
+    def _parts(self):
+        """``(parameter, blocks, r-key prefix)`` of the mean's formula, then of each
+        distributional formula (``parameter`` None for the mean)."""
+        yield None, self.spec.design.blocks, "r_block"
+        for name in getattr(self.spec, "dpars", {}):
+            yield name, self.spec.design.dpars[name].blocks, f"r_{name}_block"
+
     @property
     def groups(self) -> tuple[str, ...]:
         """Names of the grouping factors, in formula order."""
-        return tuple(dict.fromkeys(b.name for b in self.spec.design.blocks))
+        return tuple(dict.fromkeys(b.name for _, blocks, _ in self._parts() for b in blocks))
 
     def _group(self, group: str) -> tuple[pd.Index, list[str], np.ndarray]:
-        """Levels, coefficient names and ``(chains, draws, levels, q)`` deviations of a group."""
-        blocks = [i for i, b in enumerate(self.spec.design.blocks) if b.name == group]
-        if not blocks:
+        """Levels, coefficient names and ``(chains, draws, levels, q)`` deviations of a group.
+
+        Coefficients of a distributional formula are prefixed by their parameter
+        (``sigma_Intercept``).
+        """
+        levels, coefs, arrays = None, [], []
+        for parameter, blocks, prefix in self._parts():
+            for i, block in enumerate(blocks):
+                if block.name != group:
+                    continue
+                if levels is None:
+                    levels = block.levels
+                elif not block.levels.equals(levels):  # pragma: no cover - defensive
+                    raise ValueError(f"blocks of group {group!r} have different levels")
+                coefs.extend(
+                    c if parameter is None else f"{parameter}_{c}" for c in block.coef_names
+                )
+                arrays.append(self.posterior.draws[f"{prefix}{i}"])
+        if levels is None:
             raise KeyError(
                 f"no grouping factor {group!r}; the grouping factors are "
                 + (", ".join(self.groups) or "(none)")
             )
-        design_blocks = self.spec.design.blocks
-        levels = design_blocks[blocks[0]].levels
-        coefs: list[str] = []
-        arrays = []
-        for i in blocks:
-            if not design_blocks[i].levels.equals(levels):  # pragma: no cover - defensive
-                raise ValueError(f"blocks of group {group!r} have different levels")
-            coefs.extend(design_blocks[i].coef_names)
-            arrays.append(self.posterior.draws[f"r_block{i}"])
         return levels, coefs, np.concatenate(arrays, axis=-1)
+
+    def _group_coefs(self, group: str) -> list[tuple[str | None, str]]:
+        """``(parameter, coefficient)`` of each column of ``_group(group)``."""
+        return [
+            (parameter, c)
+            for parameter, blocks, _ in self._parts()
+            for block in blocks
+            if block.name == group
+            for c in block.coef_names
+        ]
 
     # -- ArviZ -------------------------------------------------------------------------------
 
-    @functools.cached_property
-    def _idata(self):
-        import arviz as az
-
+    def _arviz_dict(self) -> tuple[dict, dict, dict]:
+        """Posterior variables, coordinates and dimensions for ArviZ."""
         post = self.posterior
-        spec = self.spec
-        posterior = {name: post.draws[name] for name in spec.parameter_names}
-        coords: dict[str, list] = {}
-        dims: dict[str, list[str]] = {}
+        posterior = {name: post.draws[name] for name in self.spec.parameter_names}
+        coords: dict[str, list] = {"obs": list(range(self.spec.design.n))}
+        dims: dict[str, list[str]] = {"y": ["obs"]}
         for group in self.groups:
             levels, coefs, r = self._group(group)
             var = f"r_{naming.clean(group)}"
@@ -94,25 +125,79 @@ class Fit:
             coords[level_dim] = [str(level) for level in levels]
             coords[coef_dim] = naming.clean_all(coefs)
             dims[var] = [level_dim, coef_dim]
+        return posterior, coords, dims
+
+    @functools.cached_property
+    def _idata(self):
+        """posterior, sample_stats, observed_data and log_likelihood (no predictive draws)."""
+        import arviz as az
+
+        posterior, coords, dims = self._arviz_dict()
         kwargs = {}
-        if post.log_likelihood is not None:
-            kwargs["log_likelihood"] = {"y": post.log_likelihood}
-            dims["y"] = ["obs"]
-        coords["obs"] = list(range(spec.design.n))
+        if self.posterior.log_likelihood is not None:
+            kwargs["log_likelihood"] = {"y": self.posterior.log_likelihood}
         return az.from_dict(
             posterior=posterior,
-            sample_stats=dict(post.sample_stats),
-            observed_data={"y": np.asarray(spec.design.y)},
+            sample_stats=dict(self.posterior.sample_stats),
+            observed_data={"y": np.asarray(self.spec.design.y)},
             coords=coords,
             dims=dims,
             **kwargs,
         )
 
+    @functools.cached_property
+    def _idata_full(self):
+        import arviz as az
+
+        idata = self._idata
+        post = self.posterior
+        values = post.n_chains * post.n_draws * self.spec.design.n
+        reason = None
+        if values > MAX_PREDICTIVE_VALUES:
+            reason = (
+                f"chains x draws x rows = {values:,} values exceed {MAX_PREDICTIVE_VALUES:,}; "
+                "use fit.predict(rows, kind='response', summary=False) on subsets"
+            )
+        else:
+            try:
+                replicated = self._replicated()
+            except DataError as err:  # e.g. an identity link that gives a negative mean
+                reason = str(err)
+        if reason is not None:
+            warnings.warn(
+                f"to_arviz() leaves out the posterior predictive draws: {reason}",
+                DataWarning,
+                stacklevel=4,
+            )
+            return idata
+        _, coords, dims = self._arviz_dict()
+        extra = az.from_dict(posterior_predictive={"y": replicated}, coords=coords, dims=dims)
+        return az.concat(idata, extra, inplace=False)
+
+    def _replicated(self) -> np.ndarray:
+        """``(chains, draws, n)`` replicated responses of the training rows (fixed seed)."""
+        seed = self.posterior.settings.get("seed")
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+            seed = PREDICTIVE_SEED
+        draws = predict_draws(self.spec, self.posterior, kind="response", seed=int(seed))
+        return draws.reshape(self.posterior.n_chains, self.posterior.n_draws, -1)
+
     def to_arviz(self):
-        """The draws as an ArviZ ``InferenceData`` (posterior, sample_stats, observed_data,
-        log_likelihood). Group deviations are one variable per group, ``r_<group>``, with
-        dimensions (level, coefficient)."""
-        return self._idata
+        """The draws as an ArviZ ``InferenceData``.
+
+        Groups: ``posterior`` (brms names; group deviations as one variable per group,
+        ``r_<group>``, with dimensions (level, coefficient)), ``sample_stats``,
+        ``observed_data``, ``log_likelihood`` (when the engine computed it) and
+        ``posterior_predictive``: one replicated data set of the training rows per draw
+        (``predict(kind="response")`` with a fixed seed, the posterior's ``seed`` setting or
+        0, so it is the same at every call). The predictive draws are left out, with a
+        :class:`~multilevel.errors.DataWarning`, when chains x draws x rows exceeds
+        :data:`MAX_PREDICTIVE_VALUES` (50 million) or when some draw's mean lies outside the
+        family's support (possible with identity links).
+
+        The result is computed once and cached.
+        """
+        return self._idata_full
 
     # -- summaries ---------------------------------------------------------------------------
 
@@ -124,8 +209,11 @@ class Fit:
         names = list(self.spec.parameter_names)
         index = list(names)
         for group in self.groups:
-            levels, coefs, _ = self._group(group)
-            index += [naming.group_effect(group, lv, c) for lv in levels for c in coefs]
+            levels = self._group(group)[0]
+            coefs = self._group_coefs(group)
+            index += [
+                naming.group_effect(group, lv, c, dpar=dpar) for lv in levels for dpar, c in coefs
+            ]
         table = az.summary(idata, kind="all", round_to="none")
         table = table.drop(columns=[c for c in table.columns if c.startswith("hdi_")])
         if len(table) != len(index):  # pragma: no cover - defensive
@@ -146,7 +234,9 @@ class Fit:
         """Posterior summary, one row per parameter, indexed by brms names.
 
         Rows: ``b_<coef>``, ``sd_<group>__<coef>``, ``cor_<group>__<c1>__<c2>``, family
-        parameters (``sigma``, ...), then ``r_<group>[<level>,<coef>]``. Columns: ``mean,
+        parameters (``sigma``, ...), then ``r_<group>[<level>,<coef>]``. A distributional
+        formula's parameters carry its name: ``b_sigma_Intercept``,
+        ``sd_<group>__sigma_Intercept``, ``r_<group>__sigma[<level>,Intercept]``. Columns: ``mean,
         sd, q5, q50, q95, mcse_mean, mcse_sd, ess_bulk, ess_tail, r_hat`` (rank-normalised
         split R-hat and ESS, Vehtari et al. 2021, via ArviZ).
         """
@@ -166,7 +256,8 @@ class Fit:
         -------
         pandas.DataFrame
             Index: the group's levels as in the data; columns: its varying coefficients
-            (``Intercept``, ``floor``, ...). A varying coefficient without a population-level
+            (``Intercept``, ``floor``, ...; ``sigma_Intercept`` for a distributional
+            formula's, on the link scale). A varying coefficient without a population-level
             counterpart (``(0 + x | g)`` without ``x`` outside) is the deviation alone.
         """
         return self._per_level(group, stat, total=True)
@@ -178,14 +269,20 @@ class Fit:
         ``total=False`` the deviations alone (behind :meth:`ranef`). Levels and columns are
         in the order of ``coef(group)``'s index and columns.
         """
-        _, coefs, r = self._group(group)
+        r = self._group(group)[2].copy()
         if not total:
-            return r.copy()
-        r = r.copy()
-        x_names = list(self.spec.design.X_names)
-        for j, c in enumerate(coefs):
+            return r
+        dpars = getattr(self.spec, "dpars", {})
+        for j, (parameter, c) in enumerate(self._group_coefs(group)):
+            if parameter is None:
+                x_names, b_names = self.spec.design.X_names, self.spec.b_names
+            else:
+                x_names, b_names = (
+                    self.spec.design.dpars[parameter].X_names,
+                    dpars[parameter].b_names,
+                )
             if c in x_names:
-                r[..., j] += self.posterior.draws[self.spec.b_names[x_names.index(c)]][..., None]
+                r[..., j] += self.posterior.draws[b_names[list(x_names).index(c)]][..., None]
         return r
 
     def ranef(self, group: str, stat: str = "mean") -> pd.DataFrame:
@@ -217,6 +314,180 @@ class Fit:
             self.posterior.sample_stats,
             max_tree_depth=self.posterior.settings.get("max_tree_depth"),
         )
+
+    # -- prediction --------------------------------------------------------------------------
+
+    def predict(
+        self,
+        newdata=None,
+        *,
+        kind: str = "mean",
+        new_groups: str = "error",
+        seed=None,
+        summary: bool = True,
+    ):
+        """Predictions for new rows (or the training rows) from every posterior draw.
+
+        The design of ``newdata`` is built with the training encodings
+        (:meth:`DesignInfo.transform <multilevel.design.DesignInfo.transform>`: the same
+        factor levels, ``scale()`` parameters and grouping levels); the linear predictor of
+        each draw is ``offset + X b + sum over blocks of w * (Z * r[level]).sum(-1)``, the same
+        sum as the model's (see :mod:`multilevel.results.predict`).
+
+        Parameters
+        ----------
+        newdata : data frame or dict of columns, optional
+            Rows to predict for. The predictor and grouping columns are needed; the response
+            is not. ``trials()`` is needed for a binomial mean or response and ``se()`` for a
+            response of ``y | se(s) ~ ...``. None (default): the training rows.
+        kind : {"mean", "linear", "response"}
+            ``"linear"``: the linear predictor (link scale). ``"mean"``: the expected response
+            given each draw, the inverse link of the linear predictor, times the number of
+            trials for binomial (an expected count, not a probability),
+            ``exp(mu + sigma^2 / 2)`` for lognormal. ``"response"``: one replicated response
+            per draw from the family (posterior predictive), using each draw's family
+            parameters (``sigma``, ``nu``, ``shape``, ``phi``; row by row for a parameter with
+            its own formula; the ``se()`` column for ``y | se(s)``).
+        new_groups : {"error", "population", "sample"}
+            A grouping level absent from the training data: ``"error"`` raises a
+            :class:`~multilevel.errors.DataError` naming it; ``"population"`` leaves its group
+            effect out (0); ``"sample"`` draws one effect per new level and draw from the
+            fitted ``N(0, diag(sd) Omega diag(sd))`` of its block, shared by the rows of that
+            level. Each grouping factor is handled on its own.
+        seed : int or numpy.random.Generator, optional
+            For ``new_groups="sample"`` and ``kind="response"``; the same seed gives the same
+            draws.
+        summary : bool
+            True: a table; False: the draws.
+
+        Returns
+        -------
+        pandas.DataFrame or numpy.ndarray
+            ``summary=True``: columns ``mean, sd, q5, q50, q95``, indexed like ``newdata``
+            (a 0-based range for a dict of columns or the training rows). ``summary=False``:
+            float64 ``(chains * draws, rows)``, chain by chain.
+
+        Raises
+        ------
+        DataError
+            Missing columns, NaN/inf, an unknown categorical level, a new grouping level under
+            ``new_groups="error"``, a missing ``trials()`` or ``se()`` column that ``kind``
+            needs.
+        ValueError
+            An unknown ``kind`` or ``new_groups``.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> data = ml.datasets.load("sleepstudy")
+        >>> fit = ml.fit("Reaction ~ Days + (Days | Subject)", data, chains=2, draws=200,
+        ...              warmup=200, seed=1, progress=False)  # doctest: +SKIP
+        >>> new = {"Days": [0, 9], "Subject": ["308", "new"]}
+        >>> fit.predict(new, new_groups="sample", seed=1)  # doctest: +SKIP
+        """
+        draws = predict_draws(
+            self.spec,
+            self.posterior,
+            newdata,
+            kind=kind,
+            new_groups=new_groups,
+            seed=seed,
+        )
+        if not summary:
+            return draws
+        if isinstance(newdata, pd.DataFrame):
+            index = newdata.index.copy()
+        else:
+            index = pd.RangeIndex(draws.shape[1])
+        return summarize_draws(draws, index)
+
+    # -- model comparison --------------------------------------------------------------------
+
+    def loo(self, *, pointwise: bool = True):
+        """Approximate leave-one-out cross-validation by Pareto-smoothed importance sampling.
+
+        PSIS-LOO (Vehtari, Gelman & Gabry 2017) via :func:`arviz.loo` on the pointwise
+        log-likelihood of the training rows (unweighted, as stored by the engine), with the
+        relative efficiency of the draws estimated from the chains.
+
+        Parameters
+        ----------
+        pointwise : bool
+            Also return each row's ``loo_i`` and Pareto ``k``.
+
+        Returns
+        -------
+        arviz.ELPDData
+            A pandas Series with ``elpd_loo`` (expected log pointwise predictive density, on
+            the log scale: higher is better), ``se``, ``p_loo`` (effective number of
+            parameters), ``n_samples``, ``n_data_points``, ``warning``, ``good_k`` and, with
+            ``pointwise``, ``loo_i`` and ``pareto_k``. Compare fits with
+            ``arviz.compare({"a": fit_a.to_arviz(), "b": fit_b.to_arviz()})``.
+
+        Raises
+        ------
+        DataError
+            The posterior has no pointwise log-likelihood.
+
+        Warns
+        -----
+        ConvergenceWarning
+            Rows with a Pareto ``k`` above ``good_k`` (0.7 for 2200 draws or more): the
+            estimate of their ``loo_i``, hence ``elpd_loo``, is unreliable.
+        """
+        import arviz as az
+
+        if self.posterior.log_likelihood is None:
+            raise DataError(
+                "this fit has no pointwise log-likelihood, which loo() needs: the engine skips "
+                "it when chains x draws x rows exceeds 50 million values or when asked not to "
+                "compute it; refit with fewer draws or on a subset of the rows"
+            )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = az.loo(self._idata, pointwise=True)
+        for w in caught:
+            if "shape parameter of Pareto" not in str(w.message):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if result["warning"]:
+            k = np.asarray(result["pareto_k"])
+            bad = np.flatnonzero(k > result["good_k"])
+            rows = ", ".join(f"{i} (k = {k[i]:.2f})" for i in bad[np.argsort(-k[bad])][:5])
+            warnings.warn(
+                f"PSIS-LOO is unreliable for {len(bad)} row(s) with Pareto k above "
+                f"{result['good_k']:.2f}, worst {rows}: these observations are highly "
+                "influential. Refit without them for exact leave-one-out values, use K-fold "
+                "cross-validation, or consider a more robust model (e.g. student_t).",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        if not pointwise:
+            result = type(result)(result.drop(["loo_i", "pareto_k"]))
+        return result
+
+    # -- storage -----------------------------------------------------------------------------
+
+    def save(self, path) -> Path:
+        """Save the fit to one file, losslessly; read it back with :func:`multilevel.load`.
+
+        Every draw, sampler statistic and the log-likelihood (``.npy`` arrays), the engine's
+        name, reason, timings and settings, and the model specification (design, family,
+        priors) go into one zip file (see :mod:`multilevel.results.storage`). After loading,
+        ``summary()``, ``coef()`` and ``predict()`` give identical results.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (replaced if it exists); any name, e.g. ``"radon.mlfit"``.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+        """
+        from multilevel.results.storage import save_fit
+
+        return save_fit(self, path)
 
     def __repr__(self) -> str:
         spec, post = self.spec, self.posterior

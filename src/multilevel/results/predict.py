@@ -1,0 +1,304 @@
+r"""Predictions from posterior draws: linear predictor, expected response, replicated data.
+
+Everything here is numpy on the draws of a :class:`~multilevel.engines.base.Posterior`; no
+engine is called. For each draw :math:`s` and row :math:`i` of a design,
+
+.. math::
+
+    \eta_{si} = \mathrm{offset}_i + x_i^\top b_s
+        + \sum_{\text{blocks}} \sum_k w_{ik}\, z_i^\top r_{s,\,\mathrm{index}_{ik}},
+
+the same sum the NumPyro model evaluates. A family parameter with its own formula
+(``sigma ~ 1 + (1 | g)``) gets its own :math:`\eta` the same way and is its inverse link
+row by row; the other family parameters are their draws, and ``sigma`` of ``y | se(s)`` is
+the ``se`` column.
+
+Group levels that the training data did not have (:meth:`DesignInfo.transform
+<multilevel.design.DesignInfo.transform>` with ``new_groups="population"`` or ``"sample"``)
+point past the block's training levels. Under ``"population"`` their weight is 0, so they
+contribute nothing; under ``"sample"`` each new level gets, per draw, one effect drawn from
+the fitted distribution of its block, :math:`N(0, \mathrm{diag}(sd_s)\,\Omega_s\,
+\mathrm{diag}(sd_s))` (brms's ``sample_new_levels = "gaussian"``), shared by every row with
+that level. Each block, hence each grouping factor, is handled on its own: a row can have a
+known county and a new level of another factor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from multilevel.errors import DataError
+from multilevel.spec.families import inverse_link
+
+__all__ = [
+    "KINDS",
+    "NEW_GROUPS",
+    "PREDICT_COLUMNS",
+    "predict_draws",
+    "linear_predictor",
+    "summarize_draws",
+]
+
+#: Values of ``kind``: the linear predictor, the expected response, or replicated responses.
+KINDS = ("mean", "linear", "response")
+#: Values of ``new_groups`` (as :meth:`multilevel.design.DesignInfo.transform`).
+NEW_GROUPS = ("error", "population", "sample")
+#: Columns of a summarized prediction.
+PREDICT_COLUMNS = ("mean", "sd", "q5", "q50", "q95")
+
+
+def _flat(array) -> np.ndarray:
+    """``(chains, draws, ...)`` -> ``(chains * draws, ...)`` in float64."""
+    array = np.asarray(array, dtype=float)
+    return array.reshape((array.shape[0] * array.shape[1],) + array.shape[2:])
+
+
+def _part_names(spec, parameter: str | None):
+    """``(b_names, sd_names, cor_names, r-key prefix)`` of the mean or of a dpar formula."""
+    if parameter is None:
+        return spec.b_names, spec.sd_names, spec.cor_names, "r_block"
+    dpar = getattr(spec, "dpars", {})[parameter]
+    return dpar.b_names, dpar.sd_names, dpar.cor_names, f"r_{parameter}_block"
+
+
+def _scale_factor(sd: np.ndarray, cor: np.ndarray | None) -> np.ndarray:
+    """``(S, q, q)`` matrices ``A`` with ``A A^T = diag(sd) Omega diag(sd)``.
+
+    ``cor`` holds the ``(S, q(q-1)/2)`` correlations in the order ``(0, 1), (0, 2), ...,
+    (1, 2), ...``; None for a diagonal block.
+    """
+    n_draws, q = sd.shape
+    if cor is None:
+        return sd[:, :, None] * np.eye(q)
+    omega = np.broadcast_to(np.eye(q), (n_draws, q, q)).copy()
+    pairs = [(a, b) for a in range(q) for b in range(a + 1, q)]
+    for k, (a, b) in enumerate(pairs):
+        omega[:, a, b] = omega[:, b, a] = cor[:, k]
+    try:
+        root = np.linalg.cholesky(omega)
+    except np.linalg.LinAlgError:  # a draw on the boundary (|cor| = 1 in single precision)
+        values, vectors = np.linalg.eigh(omega)
+        root = vectors * np.sqrt(np.clip(values, 0.0, None))[:, None, :]
+    return sd[:, :, None] * root
+
+
+def _new_effects(
+    block, sd: np.ndarray, cor: np.ndarray | None, rng: np.random.Generator
+) -> np.ndarray:
+    """``(S, new levels, q)`` effects of the block's new levels, one draw per level and draw."""
+    n_new = len(block.new_levels)
+    n_draws, q = sd.shape
+    z = rng.standard_normal((n_draws, n_new, q))
+    return z @ np.swapaxes(_scale_factor(sd, cor), 1, 2)
+
+
+def linear_predictor(
+    spec,
+    draws: Mapping[str, np.ndarray],
+    part,
+    *,
+    parameter: str | None = None,
+    new_groups: str = "error",
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """Draws of the linear predictor of one formula of a model, ``(chains * draws, n)``.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The fitted model's specification (for parameter names).
+    draws : mapping
+        ``Posterior.draws``: ``(chains, draws, ...)`` arrays under brms names plus
+        ``r_block<i>`` (``r_<parameter>_block<i>`` for a distributional formula).
+    part : Design or DparDesign
+        The design to predict for: ``X``, ``offset`` and ``blocks`` (training or from
+        :meth:`DesignInfo.transform <multilevel.design.DesignInfo.transform>`).
+    parameter : str, optional
+        None for the mean's formula, or the family parameter of a distributional formula
+        (``"sigma"``).
+    new_groups : {"error", "population", "sample"}
+        The policy ``part`` was built with; under ``"sample"`` new levels get effects drawn
+        from their block's fitted distribution (see the module docstring).
+    rng : numpy.random.Generator, optional
+        Source of the new levels' effects (needed only when there are new levels).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``(chains * draws, n)``.
+    """
+    b_names, sd_names, cor_names, r_prefix = _part_names(spec, parameter)
+    X = np.asarray(part.X, dtype=float)
+    n = X.shape[0]
+    if b_names:
+        b = np.stack([_flat(draws[name]) for name in b_names], axis=1)  # (S, p)
+        eta = b @ X.T
+    else:
+        eta = np.zeros((_flat(next(iter(draws.values()))).shape[0], n))
+    eta += np.asarray(part.offset, dtype=float)[None, :]
+    for i, block in enumerate(part.blocks):
+        r = _flat(draws[f"{r_prefix}{i}"])  # (S, levels, q)
+        n_new = len(block.new_levels)
+        if n_new:
+            if new_groups == "sample":
+                if rng is None:  # pragma: no cover - callers pass one
+                    rng = np.random.default_rng()
+                sd = np.stack([_flat(draws[name]) for name in sd_names[i]], axis=1)
+                cor = (
+                    np.stack([_flat(draws[name]) for name in cor_names[i]], axis=1)
+                    if cor_names[i]
+                    else None
+                )
+                new = _new_effects(block, sd, cor, rng)
+            else:  # "population": their weights are 0
+                new = np.zeros((r.shape[0], n_new, r.shape[2]))
+            r = np.concatenate([r, new], axis=1)
+        Z = np.asarray(block.Z, dtype=float)
+        weights = np.asarray(block.weights, dtype=float)
+        index = np.asarray(block.index)
+        for k in range(index.shape[1]):
+            wz = weights[:, k, None] * Z  # (n, q)
+            idx = index[:, k]
+            for j in range(Z.shape[1]):
+                eta += wz[None, :, j] * r[:, idx, j]
+    return eta
+
+
+def _addition_text(spec, kind: str) -> str:
+    for addition, text in spec.design.info.formula.additions:
+        if addition == kind:
+            return text
+    return kind  # pragma: no cover - only called for additions the formula has
+
+
+def _aux_values(spec, draws, design, rng, new_groups, *, need_se: bool) -> dict:
+    """Values of the family's auxiliary parameters, broadcastable to ``(S, n)``."""
+    dpars = getattr(spec, "dpars", {})
+    aux = {}
+    for name in spec.family.aux_names:
+        if name in dpars:
+            eta = linear_predictor(
+                spec,
+                draws,
+                design.dpars[name],
+                parameter=name,
+                new_groups=new_groups,
+                rng=rng,
+            )
+            aux[name] = inverse_link(dpars[name].link, eta)
+        elif name == "sigma" and spec.known_sigma:
+            if design.se is None:
+                if need_se:
+                    raise DataError(
+                        f"kind='response' needs the known standard error of each row: newdata "
+                        f"has no column for se({_addition_text(spec, 'se')})"
+                    )
+                continue
+            aux[name] = np.asarray(design.se, dtype=float)[None, :]
+        else:
+            aux[name] = _flat(draws[name])[:, None]
+    return aux
+
+
+def predict_draws(
+    spec,
+    posterior,
+    newdata=None,
+    *,
+    kind: str = "mean",
+    new_groups: str = "error",
+    seed=None,
+) -> np.ndarray:
+    """Posterior draws of predictions for the rows of ``newdata`` (default: the training data).
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    posterior : Posterior
+    newdata : data frame or dict of columns, optional
+        Rows to predict for; the response column is not needed. None: the training rows.
+    kind : {"mean", "linear", "response"}
+        ``"linear"``: the linear predictor :math:`\\eta`; ``"mean"``: the expected response
+        :math:`E[y \\mid \\theta]` (``Family.mean``: the inverse link of :math:`\\eta`, times
+        the number of trials for binomial, :math:`\\exp(\\mu + \\sigma^2/2)` for lognormal);
+        ``"response"``: one replicated response per draw (posterior predictive).
+    new_groups : {"error", "population", "sample"}
+        Grouping levels absent from the training data: raise, leave their effect out, or
+        draw it from the fitted group distribution.
+    seed : int or numpy.random.Generator, optional
+        For ``new_groups="sample"`` and ``kind="response"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``(chains * draws, n)``.
+
+    Raises
+    ------
+    DataError
+        Missing predictor columns, a new level under ``new_groups="error"``, a binomial
+        mean/response without the ``trials()`` column, a ``se()`` response without the
+        ``se()`` column, or a mean outside the family's support.
+    ValueError
+        An unknown ``kind`` or ``new_groups``.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))}, not {kind!r}")
+    if new_groups not in NEW_GROUPS:
+        raise ValueError(
+            f"new_groups must be one of {', '.join(map(repr, NEW_GROUPS))}, not {new_groups!r}"
+        )
+    design = (
+        spec.design
+        if newdata is None
+        else spec.design.info.transform(newdata, new_groups=new_groups)
+    )
+    rng = np.random.default_rng(seed)
+    draws = posterior.draws
+    eta = linear_predictor(spec, draws, design, new_groups=new_groups, rng=rng)
+    if kind == "linear":
+        return eta
+    family = spec.family
+    if family.needs_trials and design.trials is None:
+        raise DataError(
+            f"kind={kind!r} of the binomial family needs the number of trials: newdata has "
+            f"no column for trials({_addition_text(spec, 'trials')})"
+        )
+    aux = _aux_values(spec, draws, design, rng, new_groups, need_se=kind == "response")
+    mu = family.inverse_link(eta)
+    if kind == "mean":
+        return np.asarray(family.mean(mu, aux, trials=design.trials), dtype=float)
+    try:
+        out = family.rvs(mu, aux, trials=design.trials, seed=rng)
+    except ValueError as err:  # numpy rejects a mean outside the support (identity links)
+        raise DataError(
+            f"cannot draw {family.name} responses: some draws give a mean outside the "
+            f"family's support ({err}); a link that keeps the mean in range avoids this"
+        ) from None
+    return np.asarray(out, dtype=float)
+
+
+def summarize_draws(draws: np.ndarray, index: Sequence | pd.Index | None = None) -> pd.DataFrame:
+    """Per-row posterior mean, SD and 5%, 50%, 95% quantiles of ``(S, n)`` draws.
+
+    Examples
+    --------
+    >>> table = summarize_draws(np.arange(10.0)[:, None] * [1.0, 2.0])
+    >>> table.columns.tolist(), table["mean"].tolist()
+    (['mean', 'sd', 'q5', 'q50', 'q95'], [4.5, 9.0])
+    """
+    draws = np.asarray(draws, dtype=float)
+    q = np.quantile(draws, [0.05, 0.5, 0.95], axis=0)
+    return pd.DataFrame(
+        {
+            "mean": draws.mean(axis=0),
+            "sd": draws.std(axis=0, ddof=1),
+            "q5": q[0],
+            "q50": q[1],
+            "q95": q[2],
+        },
+        index=index,
+    )
