@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from multilevel.errors import EngineError
-
 __all__ = ["fit", "default_priors"]
 
 
@@ -16,6 +14,7 @@ def fit(
     *,
     family="gaussian",
     priors: Mapping | None = None,
+    dpars=None,
     method: str = "auto",
     chains: int = 4,
     draws: int = 1000,
@@ -29,8 +28,9 @@ def fit(
 
     Parameters
     ----------
-    formula : str or Formula
-        e.g. ``"Reaction ~ Days + (Days | Subject)"``.
+    formula : str, Formula or sequence of str
+        e.g. ``"Reaction ~ Days + (Days | Subject)"``. A sequence gives the main formula then
+        formulas of family parameters (``["y ~ x + (1 | g)", "sigma ~ 1 + (1 | g)"]``).
     data : data frame or dict of columns
     family : str or Family
         ``"gaussian"``, ``"student_t"``, ``"bernoulli"``, ``"binomial"``, ``"poisson"``,
@@ -39,8 +39,15 @@ def fit(
         By class (``Intercept``, ``b``, ``sd``, ``cor``, ``sigma``, ...), group class
         (``sd_county``) or exact name (``b_floor``); values are Stan strings such as
         ``"normal(0, 5)"``. ``b_Intercept`` is the intercept of the formula as written.
-    method : {"auto", "nuts"}
-        The engine; ``"auto"`` picks one and the fit records why.
+    dpars : str, sequence of str or mapping, optional
+        Formulas of family parameters, e.g. ``{"sigma": "sigma ~ 1 + (1 | g)"}`` for
+        group-specific noise (parameters ``b_sigma_Intercept``, ``sd_g__sigma_Intercept``,
+        ``r_g__sigma[level,Intercept]``; the parameter takes the family's link for it,
+        ``log`` for ``sigma``).
+    method : {"auto", "nuts", "conjugate"}
+        The engine; ``"auto"`` picks one and the fit records why: the exact conjugate
+        engine for a Normal–Normal hierarchy (``y ~ 1 + (1 | g)``, ``y | se(s) ~ 1 + (1 |
+        g)``, gaussian), NUTS otherwise.
     chains, draws, warmup : int
         Number of chains, draws per chain kept, warmup iterations per chain.
     seed : int, optional
@@ -74,12 +81,10 @@ def fit(
     from multilevel.results.diagnostics import warn_convergence
     from multilevel.results.fit import Fit
 
-    spec = _spec(formula, data, family, priors)
+    spec = _spec(formula, data, family, priors, dpars)
     engine, reason = select_engine(spec, method)
     if isinstance(engine, NutsEngine):
         engine = NutsEngine(target_accept=target_accept, max_tree_depth=max_tree_depth)
-    else:  # pragma: no cover - only NUTS for now
-        raise EngineError(f"engine {engine.name!r} is not wired into fit() yet")
     posterior = engine.fit(
         spec,
         chains=chains,
@@ -94,19 +99,42 @@ def fit(
     return result
 
 
-def _spec(formula, data, family, priors):
+def _formula(formula, dpars):
+    """A parsed Formula from a string, a Formula or a sequence of strings, plus ``dpars``."""
+    from multilevel.errors import FormulaError
+    from multilevel.formula import parse
+
+    if isinstance(formula, str):
+        return parse(formula, dpars=dpars)
+    if isinstance(formula, (list, tuple)) and formula and all(isinstance(f, str) for f in formula):
+        extra = list(formula[1:])
+        if dpars is not None:
+            extra += (
+                [dpars]
+                if isinstance(dpars, str)
+                else list(dpars.values() if isinstance(dpars, Mapping) else dpars)
+            )
+        return parse(formula[0], dpars=extra or None)
+    if dpars is None and hasattr(formula, "dpars"):
+        return formula
+    raise FormulaError(
+        f"formula must be a string such as 'y ~ x + (1 | g)' or a list of strings, "
+        f"got {type(formula).__name__}"
+    )
+
+
+def _spec(formula, data, family, priors, dpars=None):
     """parse -> design -> build_spec."""
     from multilevel.design import design as make_design
-    from multilevel.formula import parse
     from multilevel.spec.families import get_family
     from multilevel.spec.model import build_spec
 
     fam = get_family(family)
-    parsed = parse(formula) if isinstance(formula, str) else formula
+    parsed = _formula(formula, dpars)
     return build_spec(make_design(parsed, data, family=fam.name), fam, priors)
 
 
-def default_priors(formula, data, *, family="gaussian", priors: Mapping | None = None):
+def default_priors(formula, data, *, family="gaussian", priors: Mapping | None = None, dpars=None):
     """The prior of every parameter that :func:`fit` would use, as a table.
 
     Defaults are weakly informative and scaled to the data (see
@@ -128,7 +156,7 @@ def default_priors(formula, data, *, family="gaussian", priors: Mapping | None =
     """
     import pandas as pd
 
-    spec = _spec(formula, data, family, priors)
+    spec = _spec(formula, data, family, priors, dpars)
     table = pd.DataFrame(
         {"prior": [p.to_stan() for p in spec.priors.values()]}, index=list(spec.priors)
     )

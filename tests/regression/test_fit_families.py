@@ -93,6 +93,7 @@ def test_short_run_warns_and_containers_have_documented_shapes():
             warmup=30,
             seed=0,
             progress=False,
+            method="nuts",
         )
     post = result.posterior
     assert post.draws["b_Intercept"].shape == (2, 30)

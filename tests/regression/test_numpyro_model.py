@@ -55,7 +55,7 @@ def _params(spec, seed=0):
     info = initialize_model(
         jax.random.PRNGKey(seed),
         built.model,
-        model_kwargs={"y": built.y},
+        model_kwargs=built.kwargs,
         init_strategy=init_to_uniform(radius=0.5),  # moderate values: no saturated means
     )
     params = info.postprocess_fn(info.param_info.z)
@@ -99,7 +99,7 @@ def test_log_likelihood_matches_numpy_family(family, link):
     spec = build_spec(d, fam)
     built, params = _params(spec, seed=1)
     flat = {k: v[None] for k, v in params.items()}
-    ours = np.asarray(log_likelihood(built.model, flat, y=built.y)["y"])[0]
+    ours = np.asarray(log_likelihood(built.model, flat, **built.kwargs)["y"])[0]
     aux = {name: params[name] for name in spec.aux_names}
     expected = fam.log_likelihood_eta(d.y, _eta(spec, params), aux, trials=d.trials)
     np.testing.assert_allclose(ours, expected, rtol=2e-4, atol=2e-4)
@@ -112,8 +112,8 @@ def test_weights_scale_the_log_likelihood_and_offset_enters_eta():
     built_w, params = _params(spec_w)
     built_1 = make_model(spec_1)
     latent = {k: v for k, v in params.items() if not k.startswith(("r_block", "b_Intercept"))}
-    lw, _ = log_density(built_w.model, (), {"y": built_w.y}, latent)
-    l1, _ = log_density(built_1.model, (), {"y": built_1.y}, latent)
+    lw, _ = log_density(built_w.model, (), built_w.kwargs, latent)
+    l1, _ = log_density(built_1.model, (), built_1.kwargs, latent)
     ll = ml.spec.families.get_family("gaussian").log_likelihood_eta(
         data["y"].to_numpy(), _eta(spec_1, params), {"sigma": params["sigma"]}
     )
@@ -127,7 +127,7 @@ def test_se_is_a_known_sigma():
     assert spec.aux_names == () and spec.known_sigma
     built, params = _params(spec)
     ll = np.asarray(
-        log_likelihood(built.model, {k: v[None] for k, v in params.items()}, y=built.y)["y"]
+        log_likelihood(built.model, {k: v[None] for k, v in params.items()}, **built.kwargs)["y"]
     )[0]
     expected = ml.spec.families.get_family("gaussian").log_likelihood(
         data["y"], _eta(spec, params), {"sigma": data["sigma"].to_numpy()}
@@ -155,7 +155,7 @@ def test_multiple_membership_sums_weighted_effects():
     spec = build_spec(d, "gaussian")
     built, params = _params(spec, seed=2)
     ll = np.asarray(
-        log_likelihood(built.model, {k: v[None] for k, v in params.items()}, y=built.y)["y"]
+        log_likelihood(built.model, {k: v[None] for k, v in params.items()}, **built.kwargs)["y"]
     )[0]
     expected = ml.spec.families.get_family("gaussian").log_likelihood_eta(
         d.y, _eta(spec, params), {"sigma": params["sigma"]}
@@ -172,9 +172,9 @@ def test_intercept_prior_is_on_the_uncentred_intercept():
     )
     built, params = _params(spec)
     latent = {k: v for k, v in params.items() if not k.startswith(("r_block", "b_Intercept"))}
-    base, _ = log_density(built.model, (), {"y": built.y}, latent)
+    base, _ = log_density(built.model, (), built.kwargs, latent)
     moved = dict(latent, b_Days=latent["b_Days"] + 1.0)
-    shifted, _ = log_density(built.model, (), {"y": built.y}, moved)
+    shifted, _ = log_density(built.model, (), built.kwargs, moved)
     # b_Intercept = Intercept_c - mean(Days) * b_Days, so moving b_Days moves b_Intercept.
     mean_days = data["Days"].mean()
     from scipy import stats
@@ -225,8 +225,15 @@ def test_select_engine_and_support():
     data = ml.datasets.load("eight_schools")
     spec = build_spec(design("y | se(sigma) ~ 1 + (1 | school)", data), "gaussian")
     engine, reason = select_engine(spec, "auto")
+    assert engine.name == "conjugate" and "Normal-Normal" in reason
+    engine, reason = select_engine(spec, "nuts")
     assert engine.name == "nuts" and "NUTS" in reason
     assert isinstance(engine.supports(spec), Support) and engine.supports(spec)
+    radon = build_spec(design("log_radon ~ floor + (1 | county)", ml.datasets.load("radon")))
+    engine, reason = select_engine(radon, "auto")
+    assert engine.name == "nuts" and "population-level predictors" in reason
+    with pytest.raises(EngineError, match="conjugate engine cannot fit"):
+        select_engine(radon, "conjugate")
     with pytest.raises(EngineError, match="valid methods"):
         select_engine(spec, "laplace")
 
@@ -271,11 +278,11 @@ def test_default_intercept_prior_is_on_the_centred_intercept():
     spec = build_spec(d, "gaussian")
     built, params = _params(spec)
     latent = {k: v for k, v in params.items() if not k.startswith(("r_block", "b_Intercept"))}
-    base, _ = log_density(built.model, (), {"y": built.y}, latent)
+    base, _ = log_density(built.model, (), built.kwargs, latent)
     # moving the slope with the centred intercept fixed changes only the slope's prior and
     # the likelihood: the default intercept prior sits on Intercept_c
     moved = dict(latent, b_Days=latent["b_Days"] + 1.0)
-    shifted, _ = log_density(built.model, (), {"y": built.y}, moved)
+    shifted, _ = log_density(built.model, (), built.kwargs, moved)
     prior_b = spec.priors["b_Days"]
     from scipy import stats
 
@@ -290,3 +297,37 @@ def test_default_intercept_prior_is_on_the_centred_intercept():
         - fam.log_likelihood_eta(data["Reaction"], eta0, {"sigma": params["sigma"]})
     )
     assert float(shifted - base) == pytest.approx(float(d_prior + d_lik), rel=1e-3, abs=1e-2)
+
+
+def test_distributional_formula_for_sigma():
+    data = _data("gaussian")
+    formula = ml.formula.parse("y ~ 1 + x + (1 | g)", dpars={"sigma": "sigma ~ 1 + x + (1 | h)"})
+    d = design(formula, data)
+    spec = build_spec(d, "gaussian", {"sd_h__sigma": "normal(0, 0.5)"})
+    assert spec.aux_names == ()
+    assert spec.parameter_names == (
+        "b_Intercept",
+        "b_x",
+        "b_sigma_Intercept",
+        "b_sigma_x",
+        "sd_g__Intercept",
+        "sd_h__sigma_Intercept",
+    )
+    assert spec.priors["sd_h__sigma_Intercept"].to_stan() == "normal(0, 0.5) T[0, ]"
+    assert spec.dpars["sigma"].link == "log"
+    built, params = _params(spec, seed=4)
+    ll = np.asarray(
+        log_likelihood(built.model, {k: v[None] for k, v in params.items()}, **built.kwargs)["y"]
+    )[0]
+    dd = d.dpars["sigma"]
+    h = dd.blocks[0].index[:, 0]
+    log_sigma = (
+        dd.X @ np.array([params["b_sigma_Intercept"], params["b_sigma_x"]])
+        + params["r_sigma_block0"][h, 0]
+    )
+    expected = ml.spec.families.get_family("gaussian").log_likelihood_eta(
+        d.y, _eta(spec, params), {"sigma": np.exp(log_sigma)}
+    )
+    np.testing.assert_allclose(ll, expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(EngineError, match="no parameter 'phi'"):
+        build_spec(design(ml.formula.parse("y ~ 1", dpars={"phi": "phi ~ 1"}), data), "gaussian")

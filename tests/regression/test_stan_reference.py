@@ -1,4 +1,5 @@
-"""NUTS posteriors agree with Stan's on the three reference cases (tests/reference/).
+"""Posteriors agree with Stan's on the three reference cases (tests/reference/): NUTS on all
+three, and the exact conjugate engine that ``method="auto"`` picks for eight schools.
 
 Rule, per parameter: ``|mean - ref_mean| <= 0.1 * ref_sd + 3 * sqrt(mcse_ours^2 +
 mcse_ref^2)`` and ``|sd - ref_sd| <= 0.1 * ref_sd + 3 * sqrt(mcse_sd_ours^2 + mcse_sd_ref^2)``
@@ -67,7 +68,7 @@ def _compare(fit_, reference: dict, scalars: dict, groups: dict) -> int:
     return n
 
 
-def _fit(formula, data, priors, target_accept):
+def _fit(formula, data, priors, target_accept, method="auto"):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ml.ConvergenceWarning)
         return fit(
@@ -80,17 +81,23 @@ def _fit(formula, data, priors, target_accept):
             seed=20251125,
             progress=False,
             target_accept=target_accept,
+            method=method,
         )
 
 
-@pytest.fixture(scope="module")
-def eight_schools():
-    return _fit(
+@pytest.fixture(scope="module", params=["auto", "nuts"])
+def eight_schools(request):
+    """Fitted twice: ``auto`` takes the exact conjugate engine, ``nuts`` samples."""
+    result = _fit(
         "y | se(sigma) ~ 1 + (1 | school)",
         ml.datasets.load("eight_schools"),
         {"Intercept": "normal(0, 5)", "sd": "cauchy(0, 5)"},
         target_accept=0.95,
+        method=request.param,
     )
+    expected = "conjugate" if request.param == "auto" else "nuts"
+    assert result.posterior.engine == expected
+    return result
 
 
 @pytest.fixture(scope="module")

@@ -16,13 +16,26 @@ z_i^\top r_{\mathrm{index}_{ik}}` and :math:`\mu_i = g^{-1}(\eta_i)`:
   :math:`r = z\,(\mathrm{diag}(sd)\,\Omega_L)^\top` with :math:`\Omega_L \sim
   \mathrm{LKJCholesky}(q, \eta)` for a correlated block, :math:`\Omega_L = I` otherwise;
 - group effects enter by indexing rows into ``r`` (never a one-hot matrix);
+- a family parameter with its own formula (``sigma ~ 1 + (1 | g)``) has a linear predictor
+  built the same way (its intercept's prior is on ``b_sigma_Intercept`` as written) and takes
+  the family's link for it (``log`` for ``sigma``);
 - the likelihood is the family's, with ``sigma = se`` for ``y | se(s)`` and each row's log
   density multiplied by its ``weights()``.
+
+Compiled code is reused
+-----------------------
+The model function depends only on the *structure* of the spec (family, link, parameter
+names, prior families, block shapes); all numbers (design matrices, indices, prior
+parameters) are passed in ``data``. Two specs with the same structure share one model
+function (:func:`make_model` caches it), so NumPyro's ``jit_model_args`` reuses the compiled
+sampler across data sets of the same shape.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -31,15 +44,24 @@ import numpyro
 import numpyro.distributions as dist
 from jax.scipy import special as jsp
 from numpyro.distributions import constraints
+from numpyro.infer import init_to_uniform
 
 from multilevel.errors import EngineError
 from multilevel.spec.defaults import intercept_location_scale
 from multilevel.spec.model import ModelSpec
 from multilevel.spec.priors import Prior
 
-__all__ = ["NumpyroModel", "make_model", "prior_distribution", "FAMILIES", "LINKS"]
+__all__ = [
+    "NumpyroModel",
+    "make_model",
+    "prior_distribution",
+    "init_strategy",
+    "FAMILIES",
+    "LINKS",
+]
 
 _EPS = 1e-7
+_MODEL_CACHE_SIZE = 32
 
 #: Inverse links in JAX.
 LINKS = {
@@ -51,6 +73,7 @@ LINKS = {
     "cloglog": lambda eta: -jnp.expm1(-jnp.exp(eta)),
     "inverse": lambda eta: 1.0 / eta,
     "sqrt": jnp.square,
+    "logm1": lambda eta: 1.0 + jnp.exp(eta),
 }
 
 #: Families the NumPyro model implements.
@@ -66,18 +89,11 @@ FAMILIES = (
     "beta",
 )
 
+_POSITIVE_DISTS = ("exponential", "gamma", "inv_gamma", "lognormal")
 
-def prior_distribution(prior: Prior):
-    """The NumPyro distribution of a prior, without its truncation (None for ``flat``).
 
-    Examples
-    --------
-    >>> from multilevel.spec.priors import parse_prior
-    >>> type(prior_distribution(parse_prior("student_t(3, 0, 2.5)"))).__name__
-    'StudentT'
-    """
-    p = prior.params
-    d = prior.dist
+def _distribution(d: str, p):
+    """NumPyro distribution ``d`` with parameters ``p`` (numbers or traced arrays)."""
     if d == "normal":
         return dist.Normal(p[0], p[1])
     if d == "student_t":
@@ -100,207 +116,415 @@ def prior_distribution(prior: Prior):
         return dist.Beta(p[0], p[1])
     if d == "flat":
         return None
-    raise EngineError(f"the prior {prior.to_stan()!r} cannot be used on a scalar parameter")
+    raise EngineError(f"the prior {d}() cannot be used on a scalar parameter")
 
 
-def _support(prior: Prior):
-    """The support of a parameter with this prior, as a NumPyro constraint."""
+def prior_distribution(prior: Prior):
+    """The NumPyro distribution of a prior, without its truncation (None for ``flat``).
+
+    Examples
+    --------
+    >>> from multilevel.spec.priors import parse_prior
+    >>> type(prior_distribution(parse_prior("student_t(3, 0, 2.5)"))).__name__
+    'StudentT'
+    """
+    try:
+        return _distribution(prior.dist, prior.params)
+    except EngineError:
+        raise EngineError(
+            f"the prior {prior.to_stan()!r} cannot be used on a scalar parameter"
+        ) from None
+
+
+def _support_key(prior: Prior) -> tuple:
+    """A hashable description of the support of a parameter with this prior."""
     low = prior.lower
     d = prior.dist
     if d == "uniform":
         a, b = prior.params
-        return constraints.interval(max(a, low) if low is not None else a, b)
+        return ("interval", float(max(a, low) if low is not None else a), float(b))
     if d == "beta":
-        return constraints.unit_interval
-    if d in ("exponential", "gamma", "inv_gamma", "lognormal"):
-        return constraints.positive if low is None or low <= 0 else constraints.greater_than(low)
+        return ("unit",)
+    if d in _POSITIVE_DISTS:
+        return ("positive",) if low is None or low <= 0 else ("above", float(low))
     if low is None:
-        return constraints.real
-    return constraints.positive if low == 0 else constraints.greater_than(low)
+        return ("real",)
+    return ("positive",) if low == 0 else ("above", float(low))
 
 
-def _scalar(name: str, prior: Prior):
-    """A scalar parameter on its prior's support, with the prior's log density added."""
-    value = numpyro.sample(name, dist.ImproperUniform(_support(prior), (), ()))
-    base = prior_distribution(prior)
-    if base is not None:
-        numpyro.factor(f"{name}__prior", base.log_prob(value))
-    return value
+def _constraint(key: tuple):
+    kind = key[0]
+    if kind == "interval":
+        return constraints.interval(key[1], key[2])
+    if kind == "unit":
+        return constraints.unit_interval
+    if kind == "positive":
+        return constraints.positive
+    if kind == "above":
+        return constraints.greater_than(key[1])
+    return constraints.real
+
+
+# -- structure: the hashable skeleton of a spec ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Block:
+    site: str  # "block0", "sigma_block0"
+    q: int
+    levels: int
+    members: int  # columns of index (mm)
+    weighted: bool
+    sd_names: tuple[str, ...]
+    cor_prior: str | None  # name of the first correlation (its prior is the block's LKJ)
+
+
+@dataclass(frozen=True)
+class _Part:
+    dpar: str | None  # None for mu
+    link: str
+    intercept: str | None  # name of the intercept parameter, if any
+    slopes: tuple[str, ...]
+    centred_prior: bool  # the intercept's prior is on the centred intercept
+    offset: bool
+    blocks: tuple[_Block, ...]
+
+
+@dataclass(frozen=True)
+class _Structure:
+    family: str
+    link: str
+    parts: tuple[_Part, ...]
+    aux: tuple[str, ...]  # family parameters that are scalars
+    priors: tuple[tuple[str, str, tuple], ...]  # (name, dist, support key)
+    se: bool
+    trials: bool
+    weights: bool
+
+
+def _blocks(blocks, sd_names, cor_names, prefix: str) -> tuple[_Block, ...]:
+    out = []
+    for i, block in enumerate(blocks):
+        w = np.asarray(block.weights)
+        out.append(
+            _Block(
+                site=f"{prefix}block{i}",
+                q=block.q,
+                levels=block.n_levels,
+                members=block.index.shape[1],
+                weighted=not bool(np.all(w == 1.0)),
+                sd_names=tuple(sd_names[i]),
+                cor_prior=cor_names[i][0] if cor_names[i] else None,
+            )
+        )
+    return tuple(out)
+
+
+def _part(dpar, link, X_names, b_names, intercept, centred, offset, blocks) -> _Part:
+    has_intercept = bool(intercept) and len(X_names) > 0 and X_names[0] == "Intercept"
+    return _Part(
+        dpar=dpar,
+        link=link,
+        intercept=b_names[0] if has_intercept else None,
+        slopes=tuple(b_names[1:] if has_intercept else b_names),
+        centred_prior=centred,
+        offset=bool(np.any(np.asarray(offset) != 0)),
+        blocks=blocks,
+    )
+
+
+def _structure(spec: ModelSpec) -> _Structure:
+    d = spec.design
+    parts = [
+        _part(
+            None,
+            spec.family.link,
+            d.X_names,
+            spec.b_names,
+            d.intercept,
+            spec.centred_intercept_prior,
+            d.offset,
+            _blocks(d.blocks, spec.sd_names, spec.cor_names, ""),
+        )
+    ]
+    for name, dspec in spec.dpars.items():
+        dd = d.dpars[name]
+        parts.append(
+            _part(
+                name,
+                dspec.link,
+                dd.X_names,
+                dspec.b_names,
+                dd.intercept,
+                False,
+                dd.offset,
+                _blocks(dd.blocks, dspec.sd_names, dspec.cor_names, f"{name}_"),
+            )
+        )
+    for part in parts:
+        if part.intercept is not None:
+            prior = spec.priors[part.intercept]
+            if prior.lower is not None or prior.dist in ("uniform", "beta", *_POSITIVE_DISTS):
+                raise EngineError(
+                    f"a bounded prior on {part.intercept!r} ({prior.to_stan()}) is not "
+                    "supported by the NUTS engine; use an unbounded one such as normal()"
+                )
+    priors = tuple((name, prior.dist, _support_key(prior)) for name, prior in spec.priors.items())
+    return _Structure(
+        family=spec.family.name,
+        link=spec.family.link,
+        parts=tuple(parts),
+        aux=tuple(spec.aux_names),
+        priors=priors,
+        se=d.se is not None,
+        trials=d.trials is not None,
+        weights=d.weights is not None,
+    )
+
+
+# -- data: every number, as arrays -----------------------------------------------------------
+
+
+def _part_data(X, intercept: bool, offset, blocks, part: _Part) -> dict:
+    X = np.asarray(X, dtype=float)
+    Xs = X[:, 1:] if part.intercept is not None else X
+    x_mean = Xs.mean(axis=0) if part.intercept is not None else np.zeros(Xs.shape[1])
+    out = {
+        "X": jnp.asarray(Xs - x_mean),
+        "x_mean": jnp.asarray(x_mean),
+        "offset": jnp.asarray(offset, dtype=float),
+        "blocks": [],
+    }
+    for block, shape in zip(blocks, part.blocks, strict=True):
+        out["blocks"].append(
+            {
+                "index": jnp.asarray(block.index, dtype=jnp.int32),
+                "Z": jnp.asarray(block.Z, dtype=float),
+                "w": jnp.asarray(block.weights, dtype=float) if shape.weighted else None,
+            }
+        )
+    return out
+
+
+def _data(spec: ModelSpec, structure: _Structure) -> dict:
+    d = spec.design
+    parts = [_part_data(d.X, d.intercept, d.offset, d.blocks, structure.parts[0])]
+    for part in structure.parts[1:]:
+        dd = d.dpars[part.dpar]
+        parts.append(_part_data(dd.X, dd.intercept, dd.offset, dd.blocks, part))
+    y = np.asarray(d.y, dtype=float)
+    location, _ = intercept_location_scale(y, spec.family)
+    optional = {"se": d.se, "trials": d.trials, "weights": d.weights}
+    data = {
+        "parts": parts,
+        "location": jnp.asarray(float(location)),
+        "priors": {
+            name: jnp.asarray(prior.params, dtype=float)
+            for name, prior in spec.priors.items()
+            if prior.params
+        },
+        "n": jnp.zeros(y.shape[0]),  # carries the number of rows as a shape
+    }
+    for key, value in optional.items():
+        data[key] = None if value is None else jnp.asarray(value, dtype=float)
+    return data
+
+
+# -- the model -------------------------------------------------------------------------------
+
+
+def init_strategy(site=None, radius: float = 2.0):
+    """NumPyro init strategy: a site's ``infer["init"]`` value if it has one (the centred
+    intercept starts at the response's location), otherwise uniform in ``(-radius, radius)``
+    on the unconstrained scale."""
+    if site is None:
+        return partial(init_strategy, radius=radius)
+    if site["type"] == "sample" and not site["is_observed"] and "init" in site["infer"]:
+        return site["infer"]["init"]
+    return init_to_uniform(site, radius=radius)
 
 
 def _likelihood(family, mu, aux, se, trials):
     """The family's observation distribution given the mean ``mu`` on the response scale."""
-    name = family.name
     sigma = se if se is not None else aux.get("sigma")
-    if name == "gaussian":
+    if family == "gaussian":
         return dist.Normal(mu, sigma)
-    if name == "student_t":
+    if family == "student_t":
         return dist.StudentT(aux["nu"], mu, sigma)
-    if name == "lognormal":
+    if family == "lognormal":
         return dist.LogNormal(mu, sigma)
-    if name == "bernoulli":
+    if family == "bernoulli":
         return dist.Bernoulli(probs=jnp.clip(mu, _EPS, 1 - _EPS))
-    if name == "binomial":
+    if family == "binomial":
         return dist.Binomial(total_count=trials, probs=jnp.clip(mu, _EPS, 1 - _EPS))
-    if name == "poisson":
+    if family == "poisson":
         return dist.Poisson(mu)
-    if name == "negbinomial":
+    if family == "negbinomial":
         return dist.NegativeBinomial2(mu, aux["shape"])
-    if name == "gamma":
+    if family == "gamma":
         return dist.Gamma(aux["shape"], aux["shape"] / mu)
-    if name == "beta":
+    if family == "beta":
         mu = jnp.clip(mu, _EPS, 1 - _EPS)
         return dist.Beta(mu * aux["phi"], (1 - mu) * aux["phi"])
-    raise EngineError(f"the NUTS engine does not implement the {name} family")  # pragma: no cover
+    raise EngineError(f"the NUTS engine does not implement the {family} family")  # pragma: no cover
 
 
-def _observation(family, eta, aux, se, trials):
+def _observation(family, link, eta, aux, se, trials):
     """Observation distribution from the linear predictor (logit links stay on that scale)."""
-    if family.link == "logit" and family.name == "bernoulli":
+    if link == "logit" and family == "bernoulli":
         return dist.BernoulliLogits(eta)
-    if family.link == "logit" and family.name == "binomial":
+    if link == "logit" and family == "binomial":
         return dist.BinomialLogits(eta, total_count=trials)
-    if family.link == "log" and family.name == "poisson":
+    if link == "log" and family == "poisson":
         return dist.Poisson(jnp.exp(eta))
-    if family.link == "logit" and family.name == "beta":
+    if link == "logit" and family == "beta":
         # 1 - mu as sigmoid(-eta): exact in single precision where mu rounds to 1
         phi = aux["phi"]
         return dist.Beta(
             jnp.clip(jax.nn.sigmoid(eta), _EPS) * phi, jnp.clip(jax.nn.sigmoid(-eta), _EPS) * phi
         )
-    return _likelihood(family, LINKS[family.link](eta), aux, se, trials)
+    return _likelihood(family, LINKS[link](eta), aux, se, trials)
+
+
+def _build(structure: _Structure):
+    """The model function of a structure: ``model(data, y=None)``."""
+    kinds = {name: (d, support) for name, d, support in structure.priors}
+
+    def scalar(name, data):
+        d, support = kinds[name]
+        value = numpyro.sample(name, dist.ImproperUniform(_constraint(support), (), ()))
+        if d != "flat":
+            numpyro.factor(f"{name}__prior", _distribution(d, data["priors"][name]).log_prob(value))
+        return value
+
+    def linear_predictor(part: _Part, pdata, data, n):
+        eta = pdata["offset"] if part.offset else jnp.zeros(n)
+        b = None
+        if part.slopes:
+            b = jnp.stack([scalar(name, data) for name in part.slopes])
+            eta = eta + pdata["X"] @ b
+        if part.intercept is not None:
+            name = part.intercept
+            shift = pdata["x_mean"] @ b if b is not None else 0.0
+            if part.dpar is None:
+                alpha_c = numpyro.sample(
+                    "Intercept_c",
+                    dist.ImproperUniform(constraints.real, (), ()),
+                    infer={"init": data["location"]},
+                )
+            else:
+                alpha_c = numpyro.sample(
+                    f"Intercept_c_{part.dpar}", dist.ImproperUniform(constraints.real, (), ())
+                )
+            b0 = numpyro.deterministic(name, alpha_c - shift)
+            d, _ = kinds[name]
+            if d != "flat":
+                at = alpha_c if part.centred_prior else b0
+                prior = _distribution(d, data["priors"][name])
+                numpyro.factor(f"{name}__prior", prior.log_prob(at))
+            eta = eta + alpha_c
+        for blk, bdata in zip(part.blocks, pdata["blocks"], strict=True):
+            sd = jnp.stack([scalar(name, data) for name in blk.sd_names])
+            z = numpyro.sample(
+                f"z_{blk.site}", dist.Normal(0.0, 1.0).expand([blk.levels, blk.q]).to_event(2)
+            )
+            if blk.cor_prior is not None:
+                eta_lkj = data["priors"][blk.cor_prior][0]
+                L = numpyro.sample(f"L_{blk.site}", dist.LKJCholesky(blk.q, eta_lkj))
+                r = (z @ L.T) * sd
+            else:
+                r = z * sd
+            r = numpyro.deterministic(f"r_{blk.site}", r)
+            index, Z, w = bdata["index"], bdata["Z"], bdata["w"]
+            for k in range(blk.members):
+                rows = r[index[:, k]]
+                term = jnp.sum(Z * rows, axis=1) if blk.q > 1 else Z[:, 0] * rows[:, 0]
+                eta = eta + (term if w is None else w[:, k] * term)
+        return eta
+
+    def model(data, y=None):
+        n = data["n"].shape[0]
+        eta = linear_predictor(structure.parts[0], data["parts"][0], data, n)
+        aux = {name: scalar(name, data) for name in structure.aux}
+        for part, pdata in zip(structure.parts[1:], data["parts"][1:], strict=True):
+            aux[part.dpar] = LINKS[part.link](linear_predictor(part, pdata, data, n))
+        obs = _observation(structure.family, structure.link, eta, aux, data["se"], data["trials"])
+        if data["weights"] is None:
+            numpyro.sample("y", obs, obs=y)
+        else:
+            with numpyro.handlers.scale(scale=data["weights"]):
+                numpyro.sample("y", obs, obs=y)
+
+    return model
+
+
+_MODELS: OrderedDict = OrderedDict()
+
+
+def _model_for(structure: _Structure):
+    model = _MODELS.get(structure)
+    if model is None:
+        model = _build(structure)
+        _MODELS[structure] = model
+        while len(_MODELS) > _MODEL_CACHE_SIZE:
+            _MODELS.popitem(last=False)
+    else:
+        _MODELS.move_to_end(structure)
+    return model
 
 
 @dataclass(frozen=True, eq=False)
 class NumpyroModel:
-    """A NumPyro model function plus what is needed to read its draws.
+    """A NumPyro model function, its data, and what is needed to read its draws.
 
     Attributes
     ----------
     model : callable
-        ``model(y=None)``: the NumPyro model (``y=None`` samples the response).
+        ``model(data, y=None)``: the NumPyro model (``y=None`` samples the response). The
+        same function object for every spec of the same structure.
+    data : dict
+        A pytree of arrays: designs, indices, prior parameters.
     y : numpy.ndarray
         The observed response.
-    init_values : dict
-        Starting values for some sites (the centred intercept at the data's location).
+    structure : object
+        Hashable skeleton of the spec; equal structures share :attr:`model`.
     """
 
     model: object
+    data: dict
     y: np.ndarray
-    init_values: dict
+    structure: object
+
+    @property
+    def kwargs(self) -> dict:
+        """Keyword arguments of the model for the observed data: ``{"data": ..., "y": ...}``."""
+        return {"data": self.data, "y": self.y}
 
 
 def make_model(spec: ModelSpec) -> NumpyroModel:
     """Build the NumPyro model of ``spec`` (see the module docstring for the mathematics).
 
     Sites: ``Intercept_c`` (centred intercept), ``b_<coef>``, ``sd_...``, ``L_block<i>``,
-    ``z_block<i>``, family parameters by name, and the observed ``y``; deterministic
-    ``b_Intercept`` and ``r_block<i>`` (``(levels, q)`` deviations).
+    ``z_block<i>``, family parameters by name, for a distributional formula
+    ``Intercept_c_<dpar>``, ``b_<dpar>_<coef>``, ``z_<dpar>_block<i>``, ..., and the observed
+    ``y``; deterministic ``b_Intercept`` and ``r_block<i>`` / ``r_<dpar>_block<i>``
+    (``(levels, q)`` deviations).
 
     Raises
     ------
     EngineError
         A family or prior the model does not implement.
     """
-    d = spec.design
-    family = spec.family
-    if family.name not in FAMILIES:
-        raise EngineError(f"the NUTS engine does not implement the {family.name} family")
-    X = np.asarray(d.X, dtype=float)
-    has_intercept = bool(d.intercept) and X.shape[1] > 0
-    slopes = list(range(1, X.shape[1])) if has_intercept else list(range(X.shape[1]))
-    Xs = X[:, slopes]
-    x_mean = Xs.mean(axis=0) if has_intercept else np.zeros(len(slopes))
-    Xc = jnp.asarray(Xs - x_mean if has_intercept else Xs)
-    x_mean_j = jnp.asarray(x_mean)
-    offset = jnp.asarray(d.offset, dtype=float)
-    use_offset = bool(np.any(d.offset != 0))
-    se = None if d.se is None else jnp.asarray(d.se, dtype=float)
-    trials = None if d.trials is None else jnp.asarray(d.trials, dtype=float)
-    weights = None if d.weights is None else jnp.asarray(d.weights, dtype=float)
-
-    blocks = []
-    for i, block in enumerate(d.blocks):
-        w = np.asarray(block.weights, dtype=float)
-        blocks.append(
-            dict(
-                i=i,
-                q=block.q,
-                levels=block.n_levels,
-                index=jnp.asarray(block.index, dtype=jnp.int32),
-                weights=None if np.all(w == 1.0) else jnp.asarray(w),
-                Z=jnp.asarray(block.Z, dtype=float),
-                sd_names=spec.sd_names[i],
-                lkj=spec.cor_prior(i),
-            )
-        )
-
-    b_names = spec.b_names
-    slope_names = [b_names[j] for j in slopes]
-    priors = spec.priors
-    intercept_prior = priors[b_names[0]] if has_intercept else None
-    intercept_base = None
-    if intercept_prior is not None:
-        intercept_base = prior_distribution(intercept_prior)
-        if intercept_prior.lower is not None or intercept_prior.dist in (
-            "uniform",
-            "exponential",
-            "gamma",
-            "inv_gamma",
-            "lognormal",
-            "beta",
-        ):
-            raise EngineError(
-                f"a bounded prior on {b_names[0]!r} ({intercept_prior.to_stan()}) is not "
-                "supported by the NUTS engine; use an unbounded one such as normal()"
-            )
-    y_obs = np.asarray(d.y, dtype=float)
-    centred_prior = spec.centred_intercept_prior
-
-    def model(y=None):
-        eta = offset if use_offset else 0.0
-        if slopes:
-            b = jnp.stack([_scalar(n, priors[n]) for n in slope_names])
-            eta = eta + Xc @ b
-        if has_intercept:
-            alpha_c = numpyro.sample("Intercept_c", dist.ImproperUniform(constraints.real, (), ()))
-            b0 = alpha_c - (x_mean_j @ b if slopes else 0.0)
-            numpyro.deterministic(b_names[0], b0)
-            if intercept_base is not None:
-                at = alpha_c if centred_prior else b0
-                numpyro.factor(f"{b_names[0]}__prior", intercept_base.log_prob(at))
-            eta = eta + alpha_c
-        for blk in blocks:
-            i = blk["i"]
-            sd = jnp.stack([_scalar(n, priors[n]) for n in blk["sd_names"]])
-            z = numpyro.sample(
-                f"z_block{i}", dist.Normal(0.0, 1.0).expand([blk["levels"], blk["q"]]).to_event(2)
-            )
-            if blk["lkj"] is not None:
-                L = numpyro.sample(f"L_block{i}", dist.LKJCholesky(blk["q"], blk["lkj"].params[0]))
-                r = (z @ L.T) * sd
-            else:
-                r = z * sd
-            r = numpyro.deterministic(f"r_block{i}", r)
-            index, Z, w = blk["index"], blk["Z"], blk["weights"]
-            for k in range(index.shape[1]):
-                term = (
-                    jnp.sum(Z * r[index[:, k]], axis=1)
-                    if blk["q"] > 1
-                    else Z[:, 0] * r[index[:, k], 0]
-                )
-                eta = eta + (term if w is None else w[:, k] * term)
-        aux = {name: _scalar(name, priors[name]) for name in spec.aux_names}
-        eta = jnp.broadcast_to(eta, (y_obs.shape[0],))
-        obs = _observation(family, eta, aux, se, trials)
-        if weights is None:
-            numpyro.sample("y", obs, obs=y)
-        else:
-            with numpyro.handlers.scale(scale=weights):
-                numpyro.sample("y", obs, obs=y)
-
-    init = {}
-    if has_intercept:
-        location, _ = intercept_location_scale(y_obs, family)
-        init["Intercept_c"] = float(location)
-    return NumpyroModel(model=model, y=y_obs, init_values=init)
+    if spec.family.name not in FAMILIES:
+        raise EngineError(f"the NUTS engine does not implement the {spec.family.name} family")
+    for prior in spec.priors.values():
+        if prior.dist != "lkj":
+            prior_distribution(prior)  # raises for a prior it cannot use
+    structure = _structure(spec)
+    model = _model_for(structure)
+    return NumpyroModel(
+        model=model,
+        data=_data(spec, structure),
+        y=np.asarray(spec.design.y, dtype=float),
+        structure=structure,
+    )

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Support", "Engine", "Posterior", "select_engine", "METHODS"]
 
 #: Values of ``method`` accepted by :func:`select_engine`.
-METHODS = ("auto", "nuts")
+METHODS = ("auto", "nuts", "conjugate")
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,11 @@ class Engine(Protocol):
 
 
 def select_engine(spec: ModelSpec, method: str = "auto") -> tuple[Engine, str]:
-    """Pick the engine for ``spec``: ``"nuts"``, or ``"auto"`` (NUTS for now).
+    """Pick the engine for ``spec``.
+
+    ``"auto"`` takes the exact conjugate engine when the model is a Normal–Normal hierarchy
+    (``y ~ 1 + (1 | g)``, ``y | se(s) ~ 1 + (1 | g)``, gaussian) and NUTS otherwise;
+    ``"nuts"`` and ``"conjugate"`` ask for one engine.
 
     Returns
     -------
@@ -121,15 +125,33 @@ def select_engine(spec: ModelSpec, method: str = "auto") -> tuple[Engine, str]:
     ------
     EngineError
         An unknown method, or an engine that cannot fit the spec (with the reason).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.fit import _spec
+    >>> spec = _spec("y | se(sigma) ~ 1 + (1 | school)", ml.datasets.load("eight_schools"),
+    ...              "gaussian", None)
+    >>> engine, reason = select_engine(spec)
+    >>> engine.name, reason.split(":")[0]
+    ('conjugate', 'auto')
     """
     if method not in METHODS:
         raise EngineError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
+    from multilevel.engines.conjugate.adapter import ConjugateEngine
     from multilevel.engines.nuts import NutsEngine
 
-    engine = NutsEngine()
+    engines = {"conjugate": ConjugateEngine(), "nuts": NutsEngine()}
+    if method == "auto":
+        exact = engines["conjugate"].supports(spec)
+        if exact:
+            return engines["conjugate"], f"auto: {exact.reason}"
+        nuts = engines["nuts"].supports(spec)
+        if not nuts:
+            raise EngineError(f"no engine can fit this model: {nuts.reason}")
+        return engines["nuts"], f"auto: not conjugate ({exact.reason}); {nuts.reason}"
+    engine = engines[method]
     support = engine.supports(spec)
     if not support:
         raise EngineError(f"the {engine.name} engine cannot fit this model: {support.reason}")
-    if method == "auto":
-        return engine, f"auto: {support.reason}"
     return engine, f"requested: {support.reason}"

@@ -4,11 +4,16 @@
 Chains run in parallel on separate JAX devices when the process has enough of them (see
 ``numpyro.set_host_device_count``, which must be called before JAX starts), and vectorized
 on one device otherwise.
+
+Compiled samplers are reused: the data enter the model as arguments (``jit_model_args``),
+and the MCMC object of each (model structure, settings) pair is kept, so a second fit of a
+model of the same shape (new data, new priors' parameters) skips JAX's compilation.
 """
 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 
 import numpy as np
 
@@ -18,6 +23,8 @@ from multilevel.errors import EngineError
 __all__ = ["NutsEngine"]
 
 _MAX_LOG_LIK_VALUES = 50_000_000  # chains * draws * n above which log_likelihood is skipped
+_SAMPLERS: OrderedDict = OrderedDict()  # (structure, shapes, settings) -> MCMC
+_SAMPLER_CACHE_SIZE = 8
 
 
 def _seed(seed) -> int:
@@ -72,13 +79,56 @@ class NutsEngine:
 
         if spec.family.name not in FAMILIES:
             return Support(False, f"the {spec.family.name} family is not implemented")
-        if spec.design.dpars:
-            return Support(False, "distributional formulas are not supported yet")
         n_blocks = len(spec.design.blocks)
         return Support(
             True,
             f"{spec.family.name} family, {n_blocks} group block(s): NUTS (NumPyro)",
         )
+
+    def _sampler(self, built, chains, draws, warmup, chain_method, progress):
+        """The MCMC object for this model structure and these settings (kept for reuse)."""
+        import jax
+        from numpyro.infer import MCMC, NUTS
+
+        from multilevel.engines._numpyro_model import init_strategy
+
+        shapes = jax.tree_util.tree_map(lambda a: (a.shape, str(a.dtype)), built.data)
+        key = (
+            built.structure,
+            str(shapes),
+            chains,
+            draws,
+            warmup,
+            chain_method,
+            bool(progress),
+            self.target_accept,
+            self.max_tree_depth,
+            self.dense_mass,
+        )
+        mcmc = _SAMPLERS.get(key)
+        if mcmc is not None:
+            _SAMPLERS.move_to_end(key)
+            return mcmc
+        kernel = NUTS(
+            built.model,
+            target_accept_prob=self.target_accept,
+            max_tree_depth=self.max_tree_depth,
+            dense_mass=self.dense_mass,
+            init_strategy=init_strategy(),
+        )
+        mcmc = MCMC(
+            kernel,
+            num_warmup=warmup,
+            num_samples=draws,
+            num_chains=chains,
+            chain_method=chain_method,
+            progress_bar=bool(progress),
+            jit_model_args=True,
+        )
+        _SAMPLERS[key] = mcmc
+        while len(_SAMPLERS) > _SAMPLER_CACHE_SIZE:
+            _SAMPLERS.popitem(last=False)
+        return mcmc
 
     def fit(
         self,
@@ -111,56 +161,44 @@ class NutsEngine:
             raise EngineError(f"the NUTS engine cannot fit this model: {support.reason}")
 
         import jax
-        from numpyro.infer import MCMC, NUTS, init_to_value
-        from numpyro.infer.util import log_likelihood
 
         from multilevel.engines._numpyro_model import make_model
 
         built = make_model(spec)
-        kernel = NUTS(
-            built.model,
-            target_accept_prob=self.target_accept,
-            max_tree_depth=self.max_tree_depth,
-            dense_mass=self.dense_mass,
-            init_strategy=init_to_value(values=built.init_values),
-        )
         chain_method = "parallel" if jax.local_device_count() >= chains else "vectorized"
-        mcmc = MCMC(
-            kernel,
-            num_warmup=warmup,
-            num_samples=draws,
-            num_chains=chains,
-            chain_method=chain_method,
-            progress_bar=bool(progress),
-        )
+        mcmc = self._sampler(built, chains, draws, warmup, chain_method, progress)
         start = time.perf_counter()
         mcmc.run(
             jax.random.PRNGKey(_seed(seed)),
-            y=built.y,
+            **built.kwargs,
             extra_fields=("diverging", "num_steps", "energy", "accept_prob", "potential_energy"),
         )
         samples = mcmc.get_samples(group_by_chain=True)
         jax.block_until_ready(samples)
         sampling_time = time.perf_counter() - start
         extra = mcmc.get_extra_fields(group_by_chain=True)
+        mcmc._states = mcmc._states_flat = None  # the draws are ours now; free the cache's copy
 
         out = {}
-        for name in spec.b_names:
-            out[name] = np.asarray(samples[name])
-        for i, names in enumerate(spec.sd_names):
-            for name in names:
+        parts = [(spec.b_names, spec.sd_names, spec.cor_names, "")] + [
+            (d.b_names, d.sd_names, d.cor_names, f"{name}_") for name, d in spec.dpars.items()
+        ]
+        for b_names, sd_names, cor_names, prefix in parts:
+            for name in b_names:
                 out[name] = np.asarray(samples[name])
-            if spec.cor_names[i]:
-                L = np.asarray(samples[f"L_block{i}"])
-                omega = L @ np.swapaxes(L, -1, -2)
-                q = L.shape[-1]
-                pairs = [(a, b) for a in range(q) for b in range(a + 1, q)]
-                for name, (a, b) in zip(spec.cor_names[i], pairs, strict=True):
-                    out[name] = omega[..., a, b]
+            for i, names in enumerate(sd_names):
+                for name in names:
+                    out[name] = np.asarray(samples[name])
+                if cor_names[i]:
+                    L = np.asarray(samples[f"L_{prefix}block{i}"])
+                    omega = L @ np.swapaxes(L, -1, -2)
+                    q = L.shape[-1]
+                    pairs = [(a, b) for a in range(q) for b in range(a + 1, q)]
+                    for name, (a, b) in zip(cor_names[i], pairs, strict=True):
+                        out[name] = omega[..., a, b]
+                out[f"r_{prefix}block{i}"] = np.asarray(samples[f"r_{prefix}block{i}"])
         for name in spec.aux_names:
             out[name] = np.asarray(samples[name])
-        for i in range(len(spec.design.blocks)):
-            out[f"r_block{i}"] = np.asarray(samples[f"r_block{i}"])
 
         num_steps = np.asarray(extra["num_steps"])
         stats = {
@@ -176,11 +214,13 @@ class NutsEngine:
         loglik = None
         n = spec.design.n
         if self.log_likelihood and chains * draws * n <= _MAX_LOG_LIK_VALUES:
+            from numpyro.infer.util import log_likelihood
+
             start = time.perf_counter()
             flat = jax.tree_util.tree_map(
                 lambda a: a.reshape((chains * draws,) + a.shape[2:]), samples
             )
-            ll = log_likelihood(built.model, flat, y=built.y)["y"]
+            ll = log_likelihood(built.model, flat, **built.kwargs)["y"]
             loglik = np.asarray(ll).reshape(chains, draws, n)
             timings["log_likelihood"] = time.perf_counter() - start
 

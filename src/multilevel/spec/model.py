@@ -21,7 +21,7 @@ Parameters, in the order they are reported:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from multilevel import naming
@@ -31,7 +31,31 @@ from multilevel.spec.defaults import default_priors, resolve_priors
 from multilevel.spec.families import Family, get_family
 from multilevel.spec.priors import Prior
 
-__all__ = ["ModelSpec", "build_spec"]
+__all__ = ["ModelSpec", "DparSpec", "build_spec"]
+
+
+@dataclass(frozen=True, eq=False)
+class DparSpec:
+    """Names of the parameters of a family parameter's own formula (``sigma ~ 1 + (1 | g)``).
+
+    Parameters
+    ----------
+    parameter : str
+        The family parameter: ``"sigma"``, ``"shape"``, ``"phi"``, ``"nu"``.
+    link : str
+        Its link (``"log"`` for ``sigma``): the parameter is ``inverse_link(eta)`` row by row.
+    b_names : tuple of str
+        ``b_sigma_Intercept``, ``b_sigma_x``: one per column of ``design.dpars[parameter].X``.
+    sd_names, cor_names : tuple of tuple of str
+        Per block of ``design.dpars[parameter].blocks``, as in :class:`ModelSpec`
+        (``sd_g__sigma_Intercept``).
+    """
+
+    parameter: str
+    link: str
+    b_names: tuple[str, ...]
+    sd_names: tuple[tuple[str, ...], ...]
+    cor_names: tuple[tuple[str, ...], ...]
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,6 +85,9 @@ class ModelSpec:
         True when the intercept's prior is brms's data-scaled default, which (as in brms) is
         placed on the intercept of mean-centred predictors; False when the user set it
         (``Intercept`` or ``b_Intercept``): it is then on ``b_Intercept`` as written.
+    dpars : Mapping of str to DparSpec
+        Family parameters with their own formula (empty if none); such a parameter is not in
+        ``aux_names``. Their intercepts' priors are on the intercept as written.
     """
 
     design: Design
@@ -71,13 +98,20 @@ class ModelSpec:
     cor_names: tuple[tuple[str, ...], ...]
     aux_names: tuple[str, ...]
     centred_intercept_prior: bool = False
+    dpars: Mapping[str, DparSpec] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
-        """Every named parameter (not the group-level deviations), in report order."""
-        sds = tuple(n for block in self.sd_names for n in block)
-        cors = tuple(n for block in self.cor_names for n in block)
-        return self.b_names + sds + cors + self.aux_names
+        """Every named parameter (not the group-level deviations), in report order: ``b_``
+        (the mean's, then each distributional formula's), ``sd_``, ``cor_``, family
+        parameters."""
+        parts = [(self.b_names, self.sd_names, self.cor_names)] + [
+            (d.b_names, d.sd_names, d.cor_names) for d in self.dpars.values()
+        ]
+        bs = tuple(n for b, _, _ in parts for n in b)
+        sds = tuple(n for _, sd, _ in parts for block in sd for n in block)
+        cors = tuple(n for _, _, cor in parts for block in cor for n in block)
+        return bs + sds + cors + self.aux_names
 
     @property
     def known_sigma(self) -> bool:
@@ -101,7 +135,30 @@ def _groups(design: Design) -> dict[str, list[str]]:
     groups: dict[str, list[str]] = {}
     for block in design.blocks:
         groups.setdefault(block.name, []).extend(block.coef_names)
+    for part in design.dpars.values():
+        for block in part.blocks:
+            groups.setdefault(block.name, []).extend(
+                f"{part.parameter}_{c}" for c in block.coef_names
+            )
     return groups
+
+
+def _block_names(blocks, dpar: str | None):
+    sd_names, cor_names = [], []
+    for block in blocks:
+        names = naming.clean_all(block.coef_names)
+        sd_names.append(tuple(naming.sd(block.name, c, dpar) for c in names))
+        if block.correlated and len(names) >= 2:
+            cor_names.append(
+                tuple(
+                    naming.cor(block.name, names[i], names[j], dpar1=dpar, dpar2=dpar)
+                    for i in range(len(names))
+                    for j in range(i + 1, len(names))
+                )
+            )
+        else:
+            cor_names.append(())
+    return tuple(sd_names), tuple(cor_names)
 
 
 def build_spec(
@@ -134,7 +191,8 @@ def build_spec(
     PriorError
         An unknown prior target (the valid ones are listed) or an invalid prior.
     EngineError
-        A model this specification cannot express yet (distributional formulas).
+        A formula without a response, ``se()`` with a family without ``sigma``, or a
+        distributional formula for a parameter the family does not have.
 
     Examples
     --------
@@ -151,44 +209,45 @@ def build_spec(
     family = get_family(family)
     if design.y is None:
         raise EngineError("the formula has no response: write 'y ~ ...' to fit a model")
-    if design.dpars:
-        raise EngineError(
-            "distributional formulas (" + ", ".join(design.dpars) + ") are not supported yet"
-        )
+    for name in design.dpars:
+        if name not in family.aux_names:
+            valid = ", ".join(family.aux_names) or "none"
+            raise EngineError(
+                f"the {family.name} family has no parameter {name!r} for a distributional "
+                f"formula; its parameters: {valid}"
+            )
+    if design.se is not None and "sigma" in design.dpars:
+        raise EngineError("sigma cannot have a formula when se() gives it: drop one of them")
     family.check_response(design.y, design.trials, name=design.response or "y")
     if design.se is not None and "sigma" not in family.aux_names:
         raise EngineError(f"se() needs a family with a residual SD, not {family.name}")
 
     coefs = naming.clean_all(design.X_names)
     b_names = tuple(naming.population(c) for c in coefs)
-    sd_names = []
-    cor_names = []
-    for block in design.blocks:
-        names = naming.clean_all(block.coef_names)
-        sd_names.append(tuple(naming.sd(block.name, c) for c in names))
-        if block.correlated and len(names) >= 2:
-            cor_names.append(
-                tuple(
-                    naming.cor(block.name, names[i], names[j])
-                    for i in range(len(names))
-                    for j in range(i + 1, len(names))
-                )
-            )
-        else:
-            cor_names.append(())
+    sd_names, cor_names = _block_names(design.blocks, None)
+    dpars = {}
+    for name, part in design.dpars.items():
+        d_sd, d_cor = _block_names(part.blocks, name)
+        dpars[name] = DparSpec(
+            parameter=name,
+            link=family.links[name],
+            b_names=tuple(naming.population(c, name) for c in naming.clean_all(part.X_names)),
+            sd_names=d_sd,
+            cor_names=d_cor,
+        )
     known_sigma = design.se is not None
-    aux_names = tuple(a for a in family.aux_names if not (known_sigma and a == "sigma"))
-
-    defaults = default_priors(design.y, design.X, design.X_names, _groups(design), family)
-    if any(cor_names) and "cor" not in defaults:
-        defaults["cor"] = Prior("lkj", (1.0,))
-    names = (
-        list(b_names)
-        + [n for block in sd_names for n in block]
-        + [n for block in cor_names for n in block]
-        + list(aux_names)
+    aux_names = tuple(
+        a for a in family.aux_names if not (known_sigma and a == "sigma") and a not in dpars
     )
-    resolved = resolve_priors(priors, names, defaults=defaults)
+
+    defaults = default_priors(
+        design.y, design.X, design.X_names, _groups(design), family, dpars=tuple(dpars)
+    )
+    all_cors = list(cor_names) + [c for d in dpars.values() for c in d.cor_names]
+    if any(all_cors) and "cor" not in defaults:
+        defaults["cor"] = Prior("lkj", (1.0,))
+    draft = ModelSpec(design, family, {}, b_names, sd_names, cor_names, aux_names, False, dpars)
+    resolved = resolve_priors(priors, list(draft.parameter_names), defaults=defaults)
     user_keys = set(priors or {})
     centred = bool(design.intercept) and not (
         {"Intercept", naming.population("Intercept")} & user_keys
@@ -198,8 +257,9 @@ def build_spec(
         family=family,
         priors=MappingProxyType(resolved),
         b_names=b_names,
-        sd_names=tuple(sd_names),
-        cor_names=tuple(cor_names),
+        sd_names=sd_names,
+        cor_names=cor_names,
         aux_names=aux_names,
         centred_intercept_prior=centred,
+        dpars=MappingProxyType(dpars),
     )
