@@ -44,10 +44,11 @@ def fit(
         group-specific noise (parameters ``b_sigma_Intercept``, ``sd_g__sigma_Intercept``,
         ``r_g__sigma[level,Intercept]``; the parameter takes the family's link for it,
         ``log`` for ``sigma``).
-    method : {"auto", "nuts", "conjugate"}
+    method : {"auto", "nuts", "conjugate", "reml", "ml"}
         The engine; ``"auto"`` picks one and the fit records why: the exact conjugate
         engine for a Normal–Normal hierarchy (``y ~ 1 + (1 | g)``, ``y | se(s) ~ 1 + (1 |
-        g)``, gaussian), NUTS otherwise.
+        g)``, gaussian), NUTS otherwise. ``"reml"`` and ``"ml"`` give lme4's point
+        estimates from the exact gaussian engine (a :class:`PointFit`).
     chains, draws, warmup : int
         Number of chains, draws per chain kept, warmup iterations per chain.
     seed : int, optional
@@ -59,7 +60,7 @@ def fit(
 
     Returns
     -------
-    Fit
+    Fit or PointFit
 
     Raises
     ------
@@ -82,6 +83,11 @@ def fit(
     from multilevel.results.fit import Fit
 
     spec = _spec(formula, data, family, priors, dpars)
+    if method in ("reml", "ml"):
+        from multilevel.engines.gaussian import GaussianEngine
+        from multilevel.results.estimate import PointFit
+
+        return PointFit(spec, GaussianEngine().estimate(spec, method=method))
     engine, reason = select_engine(spec, method)
     if isinstance(engine, NutsEngine):
         engine = NutsEngine(target_accept=target_accept, max_tree_depth=max_tree_depth)

@@ -87,7 +87,7 @@ def _interaction_levels(frame: pd.DataFrame, columns: tuple[str, ...]):
 
 
 def _weights(frame: pd.DataFrame, info: GroupingInfo, n: int) -> np.ndarray:
-    m = len(info.columns)
+    m = len(info.columns) if info.membership else 1  # a:b is one level per row
     if info.weights is None:
         weights = np.ones((n, m))
     else:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Support", "Engine", "Posterior", "select_engine", "METHODS"]
 
 #: Values of ``method`` accepted by :func:`select_engine`.
-METHODS = ("auto", "nuts", "conjugate")
+METHODS = ("auto", "nuts", "conjugate", "reml", "ml")
 
 
 @dataclass(frozen=True)
