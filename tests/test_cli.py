@@ -186,11 +186,18 @@ def test_user_error_from_console_script_exits_2(tmp_path):
     assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_every_command_has_help(name, capsys):
+    assert main([name, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: multilevel {name}")
+    assert COMMANDS[name].description.split()[0] in out
+
+
 def test_every_command_is_in_the_parser():
     parser = build_parser()
-    for name in COMMANDS:
-        args = parser.parse_args([name])
-        assert args.command == name
+    choices = next(a for a in parser._actions if a.dest == "command").choices
+    assert set(choices) == set(COMMANDS)
 
 
 def test_registered_command_errors_and_warnings(monkeypatch, capsys):

@@ -501,4 +501,68 @@ class Fit:
             lines.append(f"  group {group}: {len(self._group(group)[0])} levels")
         table = self._summary.loc[list(spec.parameter_names), ["mean", "sd", "q5", "q95", "r_hat"]]
         lines.append(table.to_string(float_format=lambda v: f"{v:.3g}"))
+        problems = self.diagnostics()
+        lines.append(
+            f"  convergence: {len(problems)} problem(s), see fit.diagnostics()"
+            if problems
+            else "  convergence: no problems found"
+        )
         return "\n".join(lines)
+
+    # -- notebooks and figures -----------------------------------------------------------------
+
+    def _repr_html_(self) -> str:
+        """Compact HTML summary shown by Jupyter (see :func:`multilevel.results.html.fit_html`)."""
+        from multilevel.results.html import fit_html
+
+        return fit_html(self)
+
+    def plot_shrinkage(self, group: str | None = None):
+        """Each level's own estimate (its rows only) against its partially pooled estimate,
+        sized by the level's number of rows; one panel per varying coefficient.
+
+        Parameters
+        ----------
+        group : str, optional
+            A grouping factor (default: the first).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+
+        See Also
+        --------
+        multilevel.results.figures.shrinkage_table : the numbers behind the plot.
+        """
+        from multilevel.results.figures import shrinkage_plot
+
+        return shrinkage_plot(self, group)
+
+    def plot_effects(self, group: str | None = None):
+        """Caterpillar plot of group-level effects (deviations from the population) with
+        90% intervals, levels sorted by posterior mean.
+
+        Parameters
+        ----------
+        group : str, optional
+            One grouping factor (default: every factor, one panel per coefficient).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from multilevel.results.figures import effects_plot
+
+        return effects_plot(self, group)
+
+    def plot_ppc(self, *, n_draws: int = 50, seed: int = 0):
+        """Posterior predictive check: observed responses against ``n_draws`` replicated
+        data sets of :meth:`to_arviz`'s ``posterior_predictive`` group.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from multilevel.results.figures import ppc_plot
+
+        return ppc_plot(self, n_draws=n_draws, seed=seed)

@@ -1,0 +1,300 @@
+"""What a report says: the :class:`Report` object, built from a fit by :func:`build_report`.
+
+The Report is plain data (strings, tables, PNG images as data URIs); :mod:`.html` renders
+it through one template. Keeping the two apart lets tests check the content without HTML
+and lets another renderer (Markdown, a notebook) reuse it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from multilevel.report.words import describe_model
+
+__all__ = ["Figure", "Report", "build_report", "data_summary", "SECTIONS"]
+
+#: Section ids of a report, in order, with their headings.
+SECTIONS = {
+    "model": "Model",
+    "data": "Data",
+    "priors": "Priors",
+    "engine": "Engine",
+    "diagnostics": "Diagnostics",
+    "population": "Population-level effects",
+    "variance": "Variance components",
+    "shrinkage": "Shrinkage",
+    "effects": "Group-level effects",
+    "ppc": "Posterior predictive check",
+    "trace": "Trace and rank plots",
+}
+
+_SUMMARY_COLUMNS = ["mean", "sd", "q5", "q50", "q95", "r_hat", "ess_bulk", "ess_tail"]
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One plot of a report: a PNG data URI, or a note saying why it is absent."""
+
+    id: str
+    title: str
+    caption: str
+    image: str | None = None  # "data:image/png;base64,..."
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything a report shows (see :data:`SECTIONS`)."""
+
+    title: str
+    formula: str
+    model_words: str
+    family: str
+    n_obs: int
+    data_source: str
+    data_table: pd.DataFrame
+    structure: pd.DataFrame
+    priors: pd.DataFrame
+    engine: str
+    reason: str
+    settings: Mapping[str, object]
+    timings: Mapping[str, float]
+    diagnostics: tuple[str, ...]
+    checks: Mapping[str, str]
+    population: pd.DataFrame
+    variance: pd.DataFrame
+    figures: tuple[Figure, ...]
+    versions: Mapping[str, str] = field(default_factory=dict)
+    created: str = ""
+
+
+def data_summary(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per column: type, missing values, distinct values, and mean, SD, min, max
+    (numbers) or the most frequent labels (text and categories).
+
+    Examples
+    --------
+    >>> table = data_summary(pd.DataFrame({"y": [1.0, 2.0, None], "g": ["a", "b", "b"]}))
+    >>> table.loc["y", "missing"], table.loc["g", "distinct"], table.loc["g", "values"]
+    (1, 2, 'b (2), a (1)')
+    """
+    columns = list(frame.columns) if columns is None else [c for c in columns if c in frame]
+    records = []
+    for name in columns:
+        column = frame[name]
+        record = {
+            "type": "",
+            "missing": int(column.isna().sum()),
+            "distinct": int(column.nunique(dropna=True)),
+            "mean": np.nan,
+            "sd": np.nan,
+            "min": np.nan,
+            "max": np.nan,
+            "values": "",
+        }
+        if pd.api.types.is_bool_dtype(column):
+            record["type"] = "boolean"
+            record["mean"] = float(column.mean()) if len(column) else np.nan
+        elif pd.api.types.is_numeric_dtype(column):
+            values = column.to_numpy(dtype=float, na_value=np.nan)
+            finite = values[np.isfinite(values)]
+            record["type"] = "integer" if pd.api.types.is_integer_dtype(column) else "number"
+            if finite.size:
+                record.update(
+                    mean=float(finite.mean()),
+                    sd=float(finite.std(ddof=1)) if finite.size > 1 else np.nan,
+                    min=float(finite.min()),
+                    max=float(finite.max()),
+                )
+            infinite = int(np.isinf(values).sum())
+            if infinite:
+                record["values"] = f"{infinite} infinite"
+        else:
+            record["type"] = "category" if isinstance(column.dtype, pd.CategoricalDtype) else "text"
+            top = column.astype(str)[column.notna()].value_counts().head(3)
+            record["values"] = ", ".join(f"{k} ({v})" for k, v in top.items())
+        records.append(record)
+    table = pd.DataFrame.from_records(records, index=pd.Index(columns, name="column"))
+    if table.empty:
+        table = pd.DataFrame(
+            columns=["type", "missing", "distinct", "mean", "sd", "min", "max", "values"]
+        )
+    return table
+
+
+def _table(fit, names: Sequence[str]) -> pd.DataFrame:
+    summary = fit.summary()
+    names = [n for n in names if n in summary.index]
+    return summary.loc[names, _SUMMARY_COLUMNS]
+
+
+def _checks(fit) -> dict[str, str]:
+    """Headline numbers of the convergence diagnostics."""
+    summary = fit.summary()
+    named = summary.loc[list(fit.spec.parameter_names)]
+    stats = fit.posterior.sample_stats
+    out = {
+        "largest R-hat": f"{np.nanmax(summary['r_hat']):.3f}",
+        "smallest bulk ESS": f"{np.nanmin(summary['ess_bulk']):.0f}",
+        "smallest tail ESS": f"{np.nanmin(summary['ess_tail']):.0f}",
+        "parameters checked": f"{len(named)} named + {len(summary) - len(named)} group effects",
+    }
+    if "diverging" in stats:
+        out["divergent transitions"] = str(int(np.sum(stats["diverging"])))
+    if not stats:
+        out["sampler"] = "independent draws (no Markov chain: no divergences or tree depth)"
+    return out
+
+
+def _figure(id_: str, title: str, caption: str, make) -> Figure:
+    """Draw a figure; a ValueError from the plot (no such plot for this model) becomes a
+    note in the report instead."""
+    from multilevel.report.images import png_data_uri
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fig = make()
+    except ValueError as err:
+        return Figure(id_, title, caption, None, f"Not available for this model: {err}")
+    return Figure(id_, title, caption, png_data_uri(fig))
+
+
+def build_report(
+    fit,
+    *,
+    data_source: str = "a data frame",
+    data_table: pd.DataFrame | None = None,
+    prior_sources: Mapping[str, str] | None = None,
+    settings: Mapping[str, object] | None = None,
+    timings: Mapping[str, float] | None = None,
+    versions: Mapping[str, str] | None = None,
+    title: str | None = None,
+    progress=None,
+) -> Report:
+    """Collect everything the report shows about ``fit``.
+
+    Parameters
+    ----------
+    fit : Fit
+    data_source : str
+        Where the data came from (a file name), shown in the Data section.
+    data_table : DataFrame, optional
+        :func:`data_summary` of the data (the fit itself keeps only the design arrays).
+    prior_sources : mapping, optional
+        ``parameter -> "default" | "yours"``, shown next to each prior.
+    settings, timings, versions : mapping, optional
+        Extra run information (seed, command, timings, package versions).
+    progress : callable, optional
+        Called with a short label before each costly step (for progress bars).
+
+    Returns
+    -------
+    Report
+    """
+    from multilevel.results import figures as plots
+
+    step = progress or (lambda label: None)
+    spec, post = fit.spec, fit.posterior
+    step("summary")
+    priors = pd.DataFrame(
+        {"prior": [p.to_stan() for p in spec.priors.values()]},
+        index=pd.Index(list(spec.priors), name="parameter"),
+    )
+    if prior_sources:
+        priors["set by"] = [prior_sources.get(name, "") for name in priors.index]
+    b_names = list(spec.b_names) + [n for d in spec.dpars.values() for n in d.b_names]
+    variance = [n for n in spec.parameter_names if n not in b_names]
+    run_settings = {
+        "chains": post.n_chains,
+        "draws per chain": post.n_draws,
+        **{k: v for k, v in post.settings.items() if k not in ("chains", "draws")},
+        **(settings or {}),
+    }
+    figures = []
+    if fit.groups:
+        first = spec.design.blocks[0].name if spec.design.blocks else fit.groups[0]
+        step("shrinkage plot")
+        figures.append(
+            _figure(
+                "shrinkage",
+                "Shrinkage",
+                f"Each {first} level's own estimate (its rows only, x) against its partially "
+                "pooled posterior mean (y) with 90% interval; point size is the level's number "
+                "of rows. Small levels are pulled toward the population value (dotted line); "
+                "the dashed diagonal is no pooling.",
+                lambda: plots.shrinkage_plot(fit, first),
+            )
+        )
+        step("caterpillar plot")
+        figures.append(
+            _figure(
+                "effects",
+                "Group-level effects",
+                "Caterpillar plot: each level's deviation from the population-level "
+                "coefficient (posterior mean and 90% interval), sorted.",
+                lambda: plots.effects_plot(fit),
+            )
+        )
+    else:
+        for id_, title_ in (("shrinkage", "Shrinkage"), ("effects", "Group-level effects")):
+            figures.append(Figure(id_, title_, "", None, "The model has no group-level effects."))
+    step("posterior predictive check")
+    figures.append(
+        _figure(
+            "ppc",
+            "Posterior predictive check",
+            "The observed responses (black) against data sets replicated from the posterior "
+            "(blue). Systematic differences point to a misfit of the family or the formula.",
+            lambda: plots.ppc_plot(fit),
+        )
+    )
+    step("trace and rank plots")
+    mcmc = bool(post.sample_stats)
+    figures.append(
+        _figure(
+            "trace",
+            "Trace and rank plots",
+            (
+                "Left: each chain's draws in order (they should overlap, without trends). "
+                "Right: rank histograms per chain (flat when the chains agree)."
+                if mcmc
+                else "The draws are independent (exact engine, no Markov chain), so there is "
+                "no trace to inspect; rank histograms per chain should be flat."
+            ),
+            lambda: plots.trace_rank_plot(fit),
+        )
+    )
+    if data_table is None:
+        data_table = pd.DataFrame(
+            {"type": ["number"], "rows": [spec.design.n]},
+            index=pd.Index([spec.design.response or "response"], name="column"),
+        )
+    return Report(
+        title=title or f"multilevel: {spec.design.info.formula.text}",
+        formula=spec.design.info.formula.text,
+        model_words=describe_model(spec),
+        family=str(spec.family),
+        n_obs=spec.design.n,
+        data_source=data_source,
+        data_table=data_table,
+        structure=spec.design.group_structure() if fit.groups else pd.DataFrame(),
+        priors=priors,
+        engine=post.engine,
+        reason=post.reason,
+        settings=run_settings,
+        timings={**dict(post.timings), **dict(timings or {})},
+        diagnostics=tuple(fit.diagnostics()),
+        checks=_checks(fit),
+        population=_table(fit, b_names),
+        variance=_table(fit, variance),
+        figures=tuple(figures),
+        versions=dict(versions or {}),
+        created=_dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+    )

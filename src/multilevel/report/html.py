@@ -1,0 +1,184 @@
+"""Render a :class:`~multilevel.report.content.Report` as one self-contained HTML file.
+
+One template (:data:`TEMPLATE`), filled by :func:`render`. Styles are inline and images are
+PNG data URIs, so the file opens offline and can be mailed as it is. A ten-line script
+checks, once the page has loaded, that every image decoded: it sets
+``data-images-ok``/``data-images-broken`` on ``<body>`` and shows a banner if an image is
+broken (the browser test reads these attributes).
+"""
+
+from __future__ import annotations
+
+import string
+
+import pandas as pd
+
+from multilevel.report.content import SECTIONS, Report
+from multilevel.results.html import escape, format_number, table_html
+
+__all__ = ["render", "TEMPLATE"]
+
+_CSS = """
+body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:0;color:#222;
+ background:#fafafa;line-height:1.45}
+header{background:#23395d;color:#fff;padding:18px 32px}
+header h1{margin:0;font-size:22px}header code{background:none;color:#ffe9a8;font-size:16px}
+header p{margin:4px 0 0;font-size:13px;color:#cfd8e8}
+nav{position:sticky;top:0;background:#fff;border-bottom:1px solid #ddd;padding:6px 32px;
+ font-size:13px;z-index:1}
+nav a{margin-right:14px;color:#23395d;text-decoration:none}
+main{max-width:1100px;margin:0 auto;padding:8px 32px 40px}
+section{background:#fff;border:1px solid #e3e3e3;border-radius:6px;padding:4px 20px 14px;
+ margin:16px 0}
+h2{font-size:18px;color:#23395d;border-bottom:1px solid #eee;padding-bottom:4px}
+code{background:#f1f1f1;padding:1px 4px;border-radius:3px}
+table.ml-table{border-collapse:collapse;font-size:13px;margin:8px 0}
+.ml-table th,.ml-table td{padding:3px 10px;border-bottom:1px solid #e6e6e6;text-align:right}
+.ml-table th:first-child,.ml-table td.text{text-align:left}
+.ml-table thead th{background:#f3f5f9}
+.warn{background:#fff4e0;border-left:4px solid #e69500;padding:6px 10px;margin:6px 0}
+.ok{background:#eaf6ea;border-left:4px solid #3c9a3c;padding:6px 10px;margin:6px 0}
+.note{color:#666;font-size:13px}
+figure{margin:10px 0}figure img{max-width:100%;border:1px solid #eee}
+figcaption{font-size:13px;color:#555;margin-top:4px}
+dl{display:grid;grid-template-columns:max-content auto;gap:2px 16px;font-size:14px}
+dt{color:#666}dd{margin:0}
+#ml-broken{display:none;background:#fde2e2;color:#8a1f11;padding:8px 32px}
+footer{font-size:12px;color:#777;text-align:center;padding:12px}
+"""
+
+_SCRIPT = """
+window.addEventListener("load", function () {
+  var imgs = document.images, ok = 0, broken = 0;
+  for (var i = 0; i < imgs.length; i++) {
+    if (imgs[i].complete && imgs[i].naturalWidth > 0) { ok++; } else { broken++; }
+  }
+  document.body.setAttribute("data-images-ok", ok);
+  document.body.setAttribute("data-images-broken", broken);
+  if (broken) { document.getElementById("ml-broken").style.display = "block"; }
+});
+"""
+
+#: The one template of a report; ``$name`` fields are filled by :func:`render`.
+TEMPLATE = string.Template(
+    """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="multilevel $version">
+<title>$title</title>
+<style>$css</style>
+</head>
+<body>
+<div id="ml-broken">Some images of this report could not be displayed.</div>
+<header>
+<h1>multilevel report: <code>$formula</code></h1>
+<p>$family &middot; $n_obs observations &middot; engine $engine &middot; created $created</p>
+</header>
+<nav>$nav</nav>
+<main>
+$sections
+</main>
+<footer>Written by multilevel $version. Self-contained: no network needed to view it.</footer>
+<script>$script</script>
+</body>
+</html>
+"""
+)
+
+
+def _dl(items) -> str:
+    rows = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in items)
+    return f"<dl>{rows}</dl>"
+
+
+def _section(id_: str, body: str) -> str:
+    return f'<section id="{id_}"><h2>{escape(SECTIONS[id_])}</h2>\n{body}\n</section>'
+
+
+def _table(frame: pd.DataFrame, empty: str = "None.") -> str:
+    if frame is None or frame.empty:
+        return f'<p class="note">{escape(empty)}</p>'
+    return table_html(frame)
+
+
+def _figure(figure) -> str:
+    if figure.image is None:
+        return f'<p class="note">{escape(figure.note)}</p>'
+    return (
+        f'<figure><img src="{figure.image}" alt="{escape(figure.title)}">'
+        f"<figcaption>{escape(figure.caption)}</figcaption></figure>"
+    )
+
+
+def _seconds(value) -> str:
+    return f"{float(value):.2f} s" if isinstance(value, (int, float)) else str(value)
+
+
+def render(report: Report) -> str:
+    """The report as one HTML document (a string)."""
+    import multilevel
+
+    figures = {f.id: f for f in report.figures}
+    if report.diagnostics:
+        diagnostics = "".join(f'<div class="warn">{escape(d)}</div>' for d in report.diagnostics)
+    else:
+        diagnostics = '<div class="ok">No convergence problems found.</div>'
+    diagnostics += _dl(report.checks.items())
+    structure = (
+        "<h3>Grouping structure</h3>" + _table(report.structure)
+        if not report.structure.empty
+        else ""
+    )
+    body = {
+        "model": (
+            f"<p>{escape(report.model_words)}</p>"
+            f"<p>Formula: <code>{escape(report.formula)}</code><br>Family: "
+            f"<code>{escape(report.family)}</code></p>"
+        ),
+        "data": (
+            f"<p>{report.n_obs:,} rows from <code>{escape(report.data_source)}</code>; the "
+            "columns the model uses:</p>" + _table(report.data_table) + structure
+        ),
+        "priors": (
+            "<p>The prior of every parameter, in Stan's notation (<code>T[0, ]</code>: "
+            "truncated at 0). Defaults are weakly informative and scaled to the data.</p>"
+            + _table(report.priors)
+        ),
+        "engine": (
+            f"<p>Engine <b>{escape(report.engine)}</b>, chosen because: "
+            f"<i>{escape(report.reason)}</i></p>"
+            + _dl(list(report.settings.items()))
+            + "<h3>Timings</h3>"
+            + _dl([(k, _seconds(v)) for k, v in report.timings.items()])
+        ),
+        "diagnostics": diagnostics,
+        "population": (
+            "<p>Posterior mean, SD, 5%, 50% and 95% quantiles, R-hat and effective sample "
+            "sizes.</p>"
+            + _table(report.population, "The model has no population-level coefficients.")
+        ),
+        "variance": (
+            "<p>Standard deviations (<code>sd_</code>) and correlations (<code>cor_</code>) "
+            "of the group-level effects, and the family's parameters.</p>" + _table(report.variance)
+        ),
+    }
+    for id_ in ("shrinkage", "effects", "ppc", "trace"):
+        body[id_] = _figure(figures[id_]) if id_ in figures else '<p class="note">None.</p>'
+    if report.versions:
+        body["engine"] += "<h3>Versions</h3>" + _dl(report.versions.items())
+    nav = "".join(f'<a href="#{k}">{escape(v)}</a>' for k, v in SECTIONS.items())
+    return TEMPLATE.substitute(
+        version=escape(multilevel.__version__),
+        title=escape(report.title),
+        css=_CSS,
+        formula=escape(report.formula),
+        family=escape(report.family),
+        n_obs=escape(format_number(report.n_obs)),
+        engine=escape(report.engine),
+        created=escape(report.created),
+        nav=nav,
+        sections="\n".join(_section(k, body[k]) for k in SECTIONS),
+        script=_SCRIPT,
+    )

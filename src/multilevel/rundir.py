@@ -1,0 +1,349 @@
+"""A run folder (``RUN_DIR``): everything ``multilevel fit`` produced, written atomically.
+
+Layout (:data:`FILES`)::
+
+    RUN_DIR/
+      summary.csv    posterior summary, one row per parameter (Fit.summary())
+      posterior.nc   the draws as ArviZ InferenceData in netCDF-4 (posterior, sample_stats,
+                     observed_data, log_likelihood), for ArviZ / xarray users
+      fit.mlfit      the whole fit, losslessly (Fit.save); multilevel.load() reads it back
+      spec.json      formula, family, method, data file and summary, resolved priors (with
+                     who set them), design (population columns, grouping factors)
+      report.html    the self-contained HTML report
+      run.json       the manifest, written last: format, versions, seed, command, timings,
+                     warnings, diagnostics, and the size and SHA-256 of every file above
+
+The folder is first written under a hidden temporary name beside ``RUN_DIR``
+(``.NAME.partial-XXXX``) and renamed into place only when every file is complete, so an
+interrupted run never leaves a ``RUN_DIR`` that looks complete; an existing run folder is
+replaced only at that last step (and is kept intact on any failure). :func:`open_run`
+checks the manifest and, for every file it reads, the checksum.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from multilevel.errors import DataError
+from multilevel.tables import default_file_mode
+
+__all__ = ["FILES", "FORMAT", "VERSION", "Run", "check_target", "open_run", "write_run"]
+
+#: Name of the run folder format, in ``run.json``.
+FORMAT = "multilevel-run"
+#: Version of the run folder format; a reader refuses newer versions.
+VERSION = 1
+#: Role -> file name inside a run folder.
+FILES = {
+    "summary": "summary.csv",
+    "posterior": "posterior.nc",
+    "fit": "fit.mlfit",
+    "spec": "spec.json",
+    "report": "report.html",
+    "manifest": "run.json",
+}
+_NETCDF_GROUPS = ("posterior", "sample_stats", "observed_data", "log_likelihood")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_json(path: Path, data: Mapping) -> None:
+    path.write_text(json.dumps(data, indent=1, default=_json_default) + "\n", encoding="utf-8")
+
+
+def _json_default(value):
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def _is_run(path: Path) -> bool:
+    return (path / FILES["manifest"]).is_file()
+
+
+def check_target(out) -> Path:
+    """Check, before any work, that ``out`` can become a run folder.
+
+    It may be absent (its parent folder is created when the run is written), an empty
+    folder, or an earlier run folder (replaced when the new run is complete).
+
+    Raises
+    ------
+    DataError
+        ``out`` is a file, a non-empty folder that is not a run folder, or lies under a file.
+    """
+    out = Path(out)
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise DataError(f"--out {str(out)!r} is a file; give a folder name for the run")
+        if any(out.iterdir()) and not _is_run(out):
+            raise DataError(
+                f"--out {str(out)!r} is a folder that is not empty and holds no run (no "
+                f"{FILES['manifest']}); choose a new folder name so that nothing is overwritten"
+            )
+    for parent in out.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise DataError(f"--out {str(out)!r}: {str(parent)!r} is a file, not a folder")
+            break
+    return out
+
+
+def write_run(
+    fit,
+    out,
+    *,
+    spec_info: Mapping,
+    log_info: Mapping,
+    report_kwargs: Mapping | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
+    """Write the run folder of ``fit`` at ``out``, atomically (see the module docstring).
+
+    Parameters
+    ----------
+    fit : Fit
+    out : str or os.PathLike
+        The run folder; checked with :func:`check_target`.
+    spec_info : mapping
+        Contents of ``spec.json`` beyond what the fit knows (data file, method, user priors).
+    log_info : mapping
+        Contents of ``run.json`` beyond the manifest (versions, seed, command, timings).
+    report_kwargs : mapping, optional
+        Passed to :func:`multilevel.report.build_report`.
+    progress : callable, optional
+        Called with a label before each file.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+    """
+    from multilevel.report import write_report
+
+    step = progress or (lambda label: None)
+    out = check_target(out)
+    out.absolute().parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.absolute().parent))
+    try:
+        step("summary.csv")
+        fit.summary().to_csv(tmp / FILES["summary"])
+        step("posterior.nc")
+        idata = fit.to_arviz()
+        groups = [g for g in _NETCDF_GROUPS if g in idata.groups()]
+        idata.to_netcdf(str(tmp / FILES["posterior"]), groups=groups)
+        step("fit.mlfit")
+        fit.save(tmp / FILES["fit"])
+        step("spec.json")
+        _write_json(tmp / FILES["spec"], {**_spec_json(fit), **dict(spec_info)})
+        step("report.html")
+        write_report(fit, tmp / FILES["report"], **dict(report_kwargs or {}), progress=step)
+        files = {
+            name: {"bytes": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)}
+            for role, name in FILES.items()
+            if role != "manifest"
+        }
+        manifest = {"format": FORMAT, "version": VERSION, **dict(log_info), "files": files}
+        _write_json(tmp / FILES["manifest"], manifest)
+        _umask_mode(tmp)
+        _swap_in(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _umask_mode(folder: Path) -> None:
+    """mkdtemp gives 0700 and mkstemp 0600: give the folder and files the usual modes."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(folder, 0o777 & ~umask)
+    for path in folder.iterdir():
+        os.chmod(path, 0o666 & ~umask)
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    """Rename the complete folder ``tmp`` to ``out``; an earlier run there is moved aside
+    first and deleted last."""
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.absolute().parent))
+    os.replace(out, old / "run")  # rename within one filesystem: atomic
+    try:
+        os.replace(tmp, out)
+    except BaseException:
+        os.replace(old / "run", out)  # put the earlier run back
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _spec_json(fit) -> dict:
+    """What the fit knows about its model, as JSON-ready data."""
+    spec, post = fit.spec, fit.posterior
+    design = spec.design
+    groups = []
+    for block in design.blocks:
+        groups.append(
+            {
+                "factor": block.name,
+                "term": block.source,
+                "levels": block.n_levels,
+                "coefficients": list(block.coef_names),
+                "correlated": bool(block.correlated),
+            }
+        )
+    return {
+        "formula": design.info.formula.text,
+        "family": spec.family.name,
+        "link": spec.family.link,
+        "response": design.response,
+        "observations": design.n,
+        "population": list(design.X_names),
+        "groups": groups,
+        "parameters": list(spec.parameter_names),
+        "priors": {name: prior.to_stan() for name, prior in spec.priors.items()},
+        "engine": post.engine,
+        "reason": post.reason,
+        "chains": post.n_chains,
+        "draws": post.n_draws,
+    }
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run folder opened by :func:`open_run`."""
+
+    path: Path
+    manifest: dict
+    spec: dict
+
+    def file(self, role: str) -> Path:
+        """The path of a file of the run (``"fit"``, ``"summary"``, ...), its checksum
+        verified.
+
+        Raises
+        ------
+        DataError
+            The file is missing or differs from the one the run wrote.
+        """
+        name = FILES[role]
+        path = self.path / name
+        if not path.is_file():
+            raise DataError(
+                f"run folder {str(self.path)!r} is damaged: {name} is missing; run "
+                "'multilevel fit' again"
+            )
+        expected = self.manifest["files"].get(name, {}).get("sha256")
+        if expected is not None and _sha256(path) != expected:
+            raise DataError(
+                f"run folder {str(self.path)!r} is damaged: {name} differs from the file the "
+                "run wrote (its SHA-256 checksum does not match run.json); run "
+                "'multilevel fit' again"
+            )
+        return path
+
+    def fit(self):
+        """The fit, loaded from ``fit.mlfit``."""
+        from multilevel.results.storage import load_fit
+
+        return load_fit(self.file("fit"))
+
+    def summary(self) -> pd.DataFrame:
+        """``summary.csv`` as a data frame indexed by parameter."""
+        return pd.read_csv(self.file("summary"), index_col=0)
+
+    def update_file(self, role: str, written: Path) -> None:
+        """Record in the manifest the new checksum of a file rewritten in place (the
+        report), atomically."""
+        name = FILES[role]
+        manifest = json.loads(json.dumps(self.manifest))
+        manifest["files"][name] = {"bytes": written.stat().st_size, "sha256": _sha256(written)}
+        fd, tmp = tempfile.mkstemp(prefix=".run.json.", suffix=".tmp", dir=self.path)
+        os.close(fd)
+        try:
+            _write_json(Path(tmp), manifest)
+            default_file_mode(tmp)
+            os.replace(tmp, self.path / FILES["manifest"])
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self.manifest.clear()
+        self.manifest.update(manifest)
+
+
+def _read_json(path: Path, folder: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(
+            f"run folder {str(folder)!r} is damaged: {path.name} cannot be read "
+            f"({type(err).__name__}: {err}); run 'multilevel fit' again"
+        ) from None
+    if not isinstance(data, dict):
+        raise DataError(f"run folder {str(folder)!r} is damaged: {path.name} is not an object")
+    return data
+
+
+def open_run(path) -> Run:
+    """Open a run folder written by :func:`write_run`, checking its manifest.
+
+    Raises
+    ------
+    DataError
+        A missing folder, a folder without ``run.json`` (not a run, or an interrupted one),
+        a damaged manifest, a newer format, a missing ``spec.json``.
+    """
+    path = Path(path)
+    if not path.exists():
+        partial = sorted(path.absolute().parent.glob(f".{path.name}.partial-*"))
+        hint = (
+            f" (an interrupted run left {partial[0].name}; run 'multilevel fit' again)"
+            if partial
+            else ""
+        )
+        raise DataError(f"run folder {str(path)!r} does not exist{hint}")
+    if not path.is_dir():
+        raise DataError(f"{str(path)!r} is a file, not a run folder written by 'multilevel fit'")
+    manifest_path = path / FILES["manifest"]
+    if not manifest_path.is_file():
+        raise DataError(
+            f"{str(path)!r} is not a complete run folder: it has no {FILES['manifest']} "
+            "(write one with 'multilevel fit DATA FORMULA --out RUN_DIR')"
+        )
+    manifest = _read_json(manifest_path, path)
+    if manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), dict):
+        raise DataError(
+            f"run folder {str(path)!r} is damaged: {FILES['manifest']} is not a multilevel run "
+            "manifest"
+        )
+    version = manifest.get("version")
+    if not isinstance(version, int) or version > VERSION:
+        raise DataError(
+            f"run folder {str(path)!r} has format version {version!r}; this multilevel reads "
+            f"up to {VERSION}: upgrade multilevel"
+        )
+    run = Run(path, manifest, {})
+    spec = _read_json(run.file("spec"), path)
+    return Run(path, manifest, spec)

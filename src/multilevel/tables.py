@@ -1,0 +1,137 @@
+"""Reading and writing data tables (CSV, TSV, Parquet) for the command line, with errors
+that name the file and say what to do.
+
+Parquet needs ``pyarrow`` (``pip install pyarrow``); CSV and TSV need nothing beyond pandas.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from multilevel.errors import DataError
+
+__all__ = ["read_table", "write_table", "table_format", "default_file_mode", "FORMATS"]
+
+#: File name endings -> format.
+FORMATS = {
+    ".csv": "csv",
+    ".csv.gz": "csv",
+    ".txt": "csv",
+    ".tsv": "tsv",
+    ".tsv.gz": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+def table_format(path) -> str:
+    """``"csv"``, ``"tsv"`` or ``"parquet"`` from the file name; DataError otherwise.
+
+    Examples
+    --------
+    >>> table_format("radon.csv"), table_format("x.PARQUET"), table_format("a.tsv.gz")
+    ('csv', 'parquet', 'tsv')
+    """
+    name = Path(path).name.lower()
+    for ending in sorted(FORMATS, key=len, reverse=True):
+        if name.endswith(ending):
+            return FORMATS[ending]
+    raise DataError(
+        f"cannot tell the format of {str(path)!r} from its name; use a file ending in "
+        + ", ".join(FORMATS)
+    )
+
+
+def _pyarrow(path, action: str) -> None:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise DataError(
+            f"{action} the Parquet file {str(path)!r} needs the pyarrow package: "
+            "pip install pyarrow (or use a CSV file)"
+        ) from None
+
+
+def read_table(path) -> pd.DataFrame:
+    """Read a CSV, TSV or Parquet file into a data frame.
+
+    Raises
+    ------
+    DataError
+        A missing or unreadable file, an unknown format, a file without rows or columns,
+        Parquet without pyarrow.
+    """
+    path = Path(path)
+    kind = table_format(path)
+    if not path.exists():
+        raise DataError(f"data file {str(path)!r} does not exist")
+    if path.is_dir():
+        raise DataError(f"data file {str(path)!r} is a folder, not a file")
+    try:
+        if kind == "parquet":
+            _pyarrow(path, "reading")
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",")
+    except DataError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise DataError(f"data file {str(path)!r} is empty: no header line, no rows") from None
+    except Exception as err:  # any parser failure on arbitrary bytes is a bad file
+        raise DataError(
+            f"cannot read {str(path)!r} as {kind.upper()}: {type(err).__name__}: "
+            f"{str(err).strip().splitlines()[0] if str(err).strip() else 'unreadable'}"
+        ) from None
+    if frame.shape[1] == 0:
+        raise DataError(f"data file {str(path)!r} has no columns")
+    if len(frame) == 0:
+        raise DataError(
+            f"data file {str(path)!r} has a header ({', '.join(map(str, frame.columns))}) "
+            "but no rows"
+        )
+    return frame
+
+
+def write_table(frame: pd.DataFrame, path) -> Path:
+    """Write ``frame`` (without its index) as CSV, TSV or Parquet by the file name,
+    atomically: under a temporary name beside ``path``, then renamed.
+
+    Raises
+    ------
+    DataError
+        An unknown format, a missing folder, Parquet without pyarrow.
+    """
+    path = Path(path)
+    kind = table_format(path)
+    if kind == "parquet":
+        _pyarrow(path, "writing")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise DataError(f"cannot write {str(path)!r}: the folder {str(folder)!r} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        if kind == "parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            compression = "gzip" if path.name.lower().endswith(".gz") else None
+            frame.to_csv(
+                tmp, index=False, sep="\t" if kind == "tsv" else ",", compression=compression
+            )
+        default_file_mode(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def default_file_mode(path) -> None:
+    """Give a ``mkstemp`` file (mode 0600) the mode a plain ``open`` would (0666 - umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
