@@ -145,6 +145,19 @@ def _report_warnings(caught) -> list[str]:
     return messages
 
 
+def _prior_sources(formula, frame, family, spec, priors) -> dict[str, str]:
+    """``parameter -> "yours" | "default"`` when the user set priors (else empty)."""
+    if not priors:
+        return {}
+    from multilevel.fit import _spec
+
+    defaults = _spec(formula, frame, family, None).priors
+    return {
+        name: "default" if name in defaults and defaults[name] == prior else "yours"
+        for name, prior in spec.priors.items()
+    }
+
+
 def _versions() -> dict[str, str]:
     from importlib import metadata
 
@@ -312,13 +325,7 @@ def _fit(args: argparse.Namespace) -> int:
 
     used = [c for c in frame.columns if c in fit.spec.design.info.formula.variables()]
     summary = data_summary(frame, used)
-    sources = {}
-    if priors:
-        defaults = ml.default_priors(args.formula, frame, family=args.family)["prior"]
-        sources = {
-            name: ("default" if defaults.get(name) == prior.to_stan() else "yours")
-            for name, prior in fit.spec.priors.items()
-        }
+    sources = _prior_sources(args.formula, frame, args.family, fit.spec, priors)
     spec_info = {
         "method": args.method,
         "user_priors": priors,
@@ -465,8 +472,10 @@ def _check(args: argparse.Namespace) -> int:
         print("\nGrouping structure:")
         _print_table(structure)
     print("\nPriors that would be used (Stan notation; T[0, ]: truncated at 0):")
+    sources = _prior_sources(args.formula, frame, args.family, spec, priors)
     for name, prior in spec.priors.items():
-        print(f"  {name:<32} {prior.to_stan()}{'   (yours)' if name in priors else ''}")
+        mark = "   (yours)" if sources.get(name) == "yours" else ""
+        print(f"  {name:<32} {prior.to_stan()}{mark}")
     engine, reason = select_engine(spec, args.method)
     print(f"\nEngine: {engine.name}: {reason}")
     problems = [m.split(": ", 1)[1] for m in _report_warnings(caught)]

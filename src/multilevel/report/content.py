@@ -139,10 +139,16 @@ def _checks(fit) -> dict[str, str]:
     summary = fit.summary()
     named = summary.loc[list(fit.spec.parameter_names)]
     stats = fit.posterior.sample_stats
+
+    def extreme(column: str, pick, digits: int) -> str:
+        values = summary[column].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        return f"{pick(values):.{digits}f}" if values.size else "not available (one chain?)"
+
     out = {
-        "largest R-hat": f"{np.nanmax(summary['r_hat']):.3f}",
-        "smallest bulk ESS": f"{np.nanmin(summary['ess_bulk']):.0f}",
-        "smallest tail ESS": f"{np.nanmin(summary['ess_tail']):.0f}",
+        "largest R-hat": extreme("r_hat", np.max, 3),
+        "smallest bulk ESS": extreme("ess_bulk", np.min, 0),
+        "smallest tail ESS": extreme("ess_tail", np.min, 0),
         "parameters checked": f"{len(named)} named + {len(summary) - len(named)} group effects",
     }
     if "diverging" in stats:
