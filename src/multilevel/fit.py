@@ -44,10 +44,12 @@ def fit(
         group-specific noise (parameters ``b_sigma_Intercept``, ``sd_g__sigma_Intercept``,
         ``r_g__sigma[level,Intercept]``; the parameter takes the family's link for it,
         ``log`` for ``sigma``).
-    method : {"auto", "nuts", "conjugate", "reml", "ml"}
+    method : {"auto", "nuts", "conjugate", "exact", "reml", "ml"}
         The engine; ``"auto"`` picks one and the fit records why: the exact conjugate
         engine for a Normal–Normal hierarchy (``y ~ 1 + (1 | g)``, ``y | se(s) ~ 1 + (1 |
-        g)``, gaussian), NUTS otherwise. ``"reml"`` and ``"ml"`` give lme4's point
+        g)``, gaussian), the exact gaussian engine for other gaussian models (group effects
+        and coefficients' uncertainty integrated exactly: NUTS on the few variance
+        parameters, exact draws of the rest), NUTS otherwise. ``"reml"`` and ``"ml"`` give lme4's point
         estimates from the exact gaussian engine (a :class:`PointFit`).
     chains, draws, warmup : int
         Number of chains, draws per chain kept, warmup iterations per chain.
@@ -78,6 +80,7 @@ def fit(
     ...            chains=2, draws=300, warmup=300, seed=1, progress=False)  # doctest: +SKIP
     """
     from multilevel.engines.base import select_engine
+    from multilevel.engines.gaussian import GaussianEngine
     from multilevel.engines.nuts import NutsEngine
     from multilevel.results.diagnostics import warn_convergence
     from multilevel.results.fit import Fit
@@ -89,8 +92,11 @@ def fit(
 
         return PointFit(spec, GaussianEngine().estimate(spec, method=method))
     engine, reason = select_engine(spec, method)
+    options = {}
     if isinstance(engine, NutsEngine):
         engine = NutsEngine(target_accept=target_accept, max_tree_depth=max_tree_depth)
+    elif isinstance(engine, GaussianEngine):
+        options = {"target_accept": target_accept, "max_tree_depth": max_tree_depth}
     posterior = engine.fit(
         spec,
         chains=chains,
@@ -99,6 +105,7 @@ def fit(
         seed=seed,
         progress=progress,
         reason=reason,
+        **options,
     )
     result = Fit(spec, posterior)
     warn_convergence(result.diagnostics())

@@ -1,5 +1,6 @@
 """Posteriors agree with Stan's on the three reference cases (tests/reference/): NUTS on all
-three, and the exact conjugate engine that ``method="auto"`` picks for eight schools.
+three, the exact conjugate engine that ``method="auto"`` picks for eight schools, and the
+exact gaussian engine (group effects integrated out) for sleepstudy and radon.
 
 Rule, per parameter: ``|mean - ref_mean| <= 0.1 * ref_sd + 3 * sqrt(mcse_ours^2 +
 mcse_ref^2)`` and ``|sd - ref_sd| <= 0.1 * ref_sd + 3 * sqrt(mcse_sd_ours^2 + mcse_sd_ref^2)``
@@ -100,8 +101,8 @@ def eight_schools(request):
     return result
 
 
-@pytest.fixture(scope="module")
-def sleepstudy():
+@pytest.fixture(scope="module", params=["nuts", "exact"])
+def sleepstudy(request):
     return _fit(
         "Reaction ~ 1 + Days + (1 + Days | Subject)",
         ml.datasets.load("sleepstudy"),
@@ -113,11 +114,12 @@ def sleepstudy():
             "cor": "lkj(2)",
         },
         target_accept=0.9,
+        method=request.param,
     )
 
 
-@pytest.fixture(scope="module")
-def radon():
+@pytest.fixture(scope="module", params=["nuts", "exact"])
+def radon(request):
     return _fit(
         "log_radon ~ 1 + floor + (1 + floor || county)",
         ml.datasets.load("radon"),
@@ -128,6 +130,7 @@ def radon():
             "sigma": "normal(0, 1)",
         },
         target_accept=0.9,
+        method=request.param,
     )
 
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Support", "Engine", "Posterior", "select_engine", "METHODS"]
 
 #: Values of ``method`` accepted by :func:`select_engine`.
-METHODS = ("auto", "nuts", "conjugate", "reml", "ml")
+METHODS = ("auto", "nuts", "conjugate", "exact", "reml", "ml")
 
 
 @dataclass(frozen=True)
@@ -113,8 +113,10 @@ def select_engine(spec: ModelSpec, method: str = "auto") -> tuple[Engine, str]:
     """Pick the engine for ``spec``.
 
     ``"auto"`` takes the exact conjugate engine when the model is a Normal–Normal hierarchy
-    (``y ~ 1 + (1 | g)``, ``y | se(s) ~ 1 + (1 | g)``, gaussian) and NUTS otherwise;
-    ``"nuts"`` and ``"conjugate"`` ask for one engine.
+    (``y ~ 1 + (1 | g)``, ``y | se(s) ~ 1 + (1 | g)``, gaussian), the exact gaussian engine
+    (group effects integrated out) for other gaussian models it supports, and NUTS
+    otherwise; ``"nuts"``, ``"conjugate"`` and ``"exact"`` ask for one engine (``"reml"``
+    and ``"ml"`` are point estimates of the exact gaussian engine).
 
     Returns
     -------
@@ -139,17 +141,28 @@ def select_engine(spec: ModelSpec, method: str = "auto") -> tuple[Engine, str]:
     if method not in METHODS:
         raise EngineError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
     from multilevel.engines.conjugate.adapter import ConjugateEngine
+    from multilevel.engines.gaussian import GaussianEngine
     from multilevel.engines.nuts import NutsEngine
 
-    engines = {"conjugate": ConjugateEngine(), "nuts": NutsEngine()}
+    gaussian = GaussianEngine()
+    engines = {
+        "conjugate": ConjugateEngine(),
+        "exact": gaussian,
+        "reml": gaussian,
+        "ml": gaussian,
+        "nuts": NutsEngine(),
+    }
     if method == "auto":
-        exact = engines["conjugate"].supports(spec)
+        conjugate = engines["conjugate"].supports(spec)
+        if conjugate:
+            return engines["conjugate"], f"auto: {conjugate.reason}"
+        exact = gaussian.supports(spec)
         if exact:
-            return engines["conjugate"], f"auto: {exact.reason}"
+            return gaussian, f"auto: exact, {exact.reason}"
         nuts = engines["nuts"].supports(spec)
         if not nuts:
             raise EngineError(f"no engine can fit this model: {nuts.reason}")
-        return engines["nuts"], f"auto: not conjugate ({exact.reason}); {nuts.reason}"
+        return engines["nuts"], f"auto: {exact.reason}; {nuts.reason}"
     engine = engines[method]
     support = engine.supports(spec)
     if not support:

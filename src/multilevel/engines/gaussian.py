@@ -90,6 +90,47 @@ class GaussianEngine:
             "coefficients integrate out exactly",
         )
 
+    def fit(
+        self,
+        spec,
+        *,
+        chains: int = 4,
+        draws: int = 1000,
+        warmup: int = 1000,
+        seed: int | None = None,
+        progress: bool = True,
+        reason: str = "",
+        target_accept: float = 0.8,
+        max_tree_depth: int = 10,
+    ):
+        """Full Bayes (``method="exact"``): NUTS on the population coefficients and
+        variance parameters with the group effects integrated out, then exact draws of the
+        group effects (:mod:`multilevel.engines.collapsed`).
+
+        Returns
+        -------
+        Posterior
+        """
+        from multilevel.engines.collapsed import CollapsedGaussian
+        from multilevel.engines.nuts import _positive_int
+
+        chains = _positive_int(chains, "chains")
+        draws = _positive_int(draws, "draws")
+        warmup = _positive_int(warmup, "warmup")
+        support = self.supports(spec)
+        if not support:
+            raise EngineError(f"the exact gaussian engine cannot fit this model: {support.reason}")
+        sampler = CollapsedGaussian(target_accept=target_accept, max_tree_depth=max_tree_depth)
+        return sampler.fit(
+            spec,
+            chains=chains,
+            draws=draws,
+            warmup=warmup,
+            seed=seed,
+            progress=progress,
+            reason=reason or support.reason,
+        )
+
     # -- REML / ML -------------------------------------------------------------------------
 
     def estimate(self, spec, *, method: str = "reml") -> Estimate:

@@ -1,0 +1,662 @@
+r"""Full Bayes for gaussian multilevel models with the group effects integrated out.
+
+The group effects :math:`b` are Gaussian given everything else, so they integrate out of
+the likelihood exactly:
+
+.. math:: y \mid \beta, T, \sigma \sim N\big(X\beta,\ \sigma^2 I + Z T T^\top Z^\top\big)
+
+(``T`` the block-diagonal Cholesky factor of the group effects' covariance, ``diag(sd)``
+times the LKJ factor of each block). Its log density comes from the cross products of
+:mod:`multilevel.linalg.crossprod` — the same elimination as :mod:`multilevel.linalg.profiled`
+with :math:`\Lambda = T/\sigma`, written in JAX (float64) — so NUTS only explores the few
+population coefficients and variance parameters, with the spec's priors. Then every draw
+gets an exact draw of all group effects from their Gaussian conditional
+:math:`u \mid \beta, T, \sigma, y \sim N(A^{-1}c, \sigma^2 A^{-1})`, :math:`b = \Lambda u`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from multilevel.engines.base import Posterior
+from multilevel.errors import EngineError
+
+__all__ = ["CollapsedGaussian", "collapsed_data"]
+
+_MAX_REST = 2000  # columns of the non-eliminated group terms (dense)
+_MAX_COUPLING = 20_000_000  # entries of the dense coupling between eliminated term and rest
+_MIN_ESS = 100  # per chain, bulk and tail, below which the independence sampler hands over
+_SAMPLERS: OrderedDict = OrderedDict()
+
+
+@dataclass(frozen=True)
+class _Structure:
+    p: int
+    intercept: bool
+    known_sigma: bool
+    q1: int  # coefficients per level of the eliminated term (0: none)
+    rest: int  # columns of the other terms
+    blocks: tuple  # per design block: (term is first, col, q, correlated, sd names, cor first)
+    priors: tuple  # (name, dist, support key)
+    b_names: tuple
+    centred_prior: bool
+
+
+def collapsed_data(spec):
+    """Cross products and layout for the collapsed model (numpy; see the module docstring)."""
+    from multilevel.linalg.crossprod import cross_products
+    from multilevel.linalg.profiled import _gram
+
+    design = spec.design
+    X = np.asarray(design.X, float)
+    intercept = bool(design.intercept) and design.X_names[:1] == ("Intercept",)
+    x_mean = X[:, 1:].mean(axis=0) if intercept else np.zeros(X.shape[1])
+    cp = cross_products(design)
+    terms = cp.terms
+    candidates = [k for k, t in enumerate(terms) if t.diagonal_only]
+    first = max(candidates, key=lambda k: terms[k].size) if candidates else None
+    rest_terms = [k for k in range(len(terms)) if k != first]
+    rest = (
+        np.concatenate(
+            [np.arange(terms[k].offset, terms[k].offset + terms[k].size) for k in rest_terms]
+        )
+        if rest_terms
+        else np.arange(0, dtype=int)
+    )
+    if len(rest) > _MAX_REST:
+        raise EngineError(
+            f"the exact engine keeps the group terms other than the largest one dense, and "
+            f"these have {len(rest)} columns (limit {_MAX_REST}); use method='nuts'"
+        )
+    p = cp.p
+    ZtXy = np.column_stack([cp.ZtX, cp.Zty])
+    XyXy = np.zeros((p + 1, p + 1))
+    XyXy[:p, :p], XyXy[:p, p], XyXy[p, :p], XyXy[p, p] = cp.XtX, cp.Xty, cp.Xty, cp.yty
+    data = {"XyXy": XyXy, "x_mean": x_mean, "n": float(cp.n), "log_weights": cp.log_weights}
+    q1 = 0
+    if first is not None:
+        t1 = terms[first]
+        q1 = t1.q
+        cols1 = np.arange(t1.offset, t1.offset + t1.size)
+        data["G1"] = cp.diag[first]
+        data["G1Xy"] = ZtXy[cols1].reshape(t1.levels, q1, p + 1)
+    if len(rest):
+        G = _gram(cp, first)
+        data["Grr"] = G[rest][:, rest].toarray()
+        data["GrXy"] = ZtXy[rest]
+        if first is not None:
+            if t1.size * len(rest) > _MAX_COUPLING:
+                raise EngineError(
+                    "the group terms are too large for the exact engine's dense coupling; "
+                    "use method='nuts'"
+                )
+            data["G1r"] = G[cols1][:, rest].toarray().reshape(t1.levels, q1, len(rest))
+    # where each design block sits: in the eliminated term or in the rest (column offset)
+    blocks = []
+    rest_offsets = {}
+    position = 0
+    for k in rest_terms:
+        rest_offsets[k] = position
+        position += terms[k].size
+    for i, block in enumerate(design.blocks):
+        for k, term in enumerate(terms):
+            if i in term.blocks:
+                col = sum(design.blocks[j].q for j in term.blocks[: term.blocks.index(i)])
+                blocks.append(
+                    (
+                        k == first,
+                        col,
+                        block.q,
+                        bool(spec.cor_names[i]),
+                        spec.sd_names[i],
+                        spec.cor_names[i][0] if spec.cor_names[i] else None,
+                        k,
+                    )
+                )
+    layout = {
+        "terms": terms,
+        "first": first,
+        "rest_terms": rest_terms,
+        "rest_offsets": rest_offsets,
+        "blocks": blocks,
+        "rest": len(rest),
+        "q1": q1,
+    }
+    return data, layout
+
+
+def _min_ess(draws: np.ndarray) -> float:
+    """Smallest bulk or tail ESS over the coordinates of ``(chains, draws, dim)`` draws."""
+    import arviz as az
+
+    values = []
+    for j in range(draws.shape[2]):
+        values.append(float(az.ess(draws[:, :, j], method="bulk")))
+        values.append(float(az.ess(draws[:, :, j], method="tail")))
+    return min(values)
+
+
+def _hessian(gradient, x, step: float = 1e-5) -> np.ndarray:
+    """Symmetrised central-difference Hessian from an exact gradient."""
+    H = np.empty((x.size, x.size))
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e[i] = step * max(1.0, abs(x[i]))
+        H[i] = (gradient(x + e) - gradient(x - e)) / (2 * e[i])
+    return 0.5 * (H + H.T)
+
+
+def _factors(layout, sds, cors, jnp):
+    """Per term, its ``(q, q)`` absolute Cholesky factor ``T`` from block SDs and LKJ factors."""
+    out = {}
+    for k, term in enumerate(layout["terms"]):
+        out[k] = jnp.zeros((term.q, term.q))
+    for i, (_, col, q, correlated, _, _, k) in enumerate(layout["blocks"]):
+        block = jnp.diag(sds[i]) @ cors[i] if correlated else jnp.diag(sds[i])
+        out[k] = out[k].at[col : col + q, col : col + q].set(block)
+    return out
+
+
+def _rest_factor(layout, factors, jnp):
+    """Dense block-diagonal factor over the rest columns."""
+    size = layout["rest"]
+    T = jnp.zeros((size, size))
+    for k in layout["rest_terms"]:
+        term = layout["terms"][k]
+        start = layout["rest_offsets"][k]
+        block = jnp.kron(jnp.eye(term.levels), factors[k])
+        T = T.at[start : start + term.size, start : start + term.size].set(block)
+    return T
+
+
+def _eliminate(data, layout, factors, sigma, beta, jnp, jsl):
+    """The pieces of the marginal likelihood at one parameter value (JAX)."""
+    v = jnp.concatenate([-beta, jnp.ones(1)])
+    r2 = v @ data["XyXy"] @ v
+    logdet = 0.0
+    out = {}
+    if layout["first"] is not None:
+        lam1 = factors[layout["first"]] / sigma
+        q1 = layout["q1"]
+        A1 = jnp.einsum("ji,ljk,km->lim", lam1, data["G1"], lam1) + jnp.eye(q1)
+        L1 = jnp.linalg.cholesky(A1)
+        c1 = jnp.einsum("ji,ljk,k->li", lam1, data["G1Xy"], v)
+        w1 = jsl.solve_triangular(L1, c1[..., None], lower=True)[..., 0]
+        logdet = logdet + 2.0 * jnp.sum(jnp.log(jnp.diagonal(L1, axis1=1, axis2=2)))
+        r2 = r2 - jnp.sum(w1 * w1)
+        out.update(L1=L1, w1=w1, lam1=lam1)
+    if layout["rest"]:
+        lam_r = _rest_factor(layout, factors, jnp) / sigma
+        M = lam_r.T @ data["Grr"] @ lam_r + jnp.eye(layout["rest"])
+        m = lam_r.T @ (data["GrXy"] @ v)
+        if layout["first"] is not None:
+            C = jsl.solve_triangular(
+                out["L1"], jnp.einsum("ji,ljk,km->lim", out["lam1"], data["G1r"], lam_r), lower=True
+            )  # (levels, q1, rest)
+            M = M - jnp.einsum("lik,lim->km", C, C)
+            m = m - jnp.einsum("lik,li->k", C, out["w1"])
+            out["C"] = C
+        Lr = jnp.linalg.cholesky(M)
+        z = jsl.solve_triangular(Lr, m, lower=True)
+        logdet = logdet + 2.0 * jnp.sum(jnp.log(jnp.diag(Lr)))
+        r2 = r2 - z @ z
+        out.update(Lr=Lr, z=z, lam_r=lam_r)
+    out.update(logdet=logdet, r2=r2)
+    return out
+
+
+def _log_likelihood(spec, draws, total, limit: int = 50_000_000):
+    """Pointwise gaussian log-likelihood given each draw's group effects, ``(chains, draws,
+    n)`` (None above ``limit`` values)."""
+    d = spec.design
+    if total * d.n > limit:
+        return None
+    shape = next(iter(draws.values())).shape[:2]
+    beta = np.stack([draws[n].reshape(total) for n in spec.b_names], axis=1)  # (S, p)
+    eta = beta @ np.asarray(d.X, float).T + np.asarray(d.offset, float)
+    for i, block in enumerate(d.blocks):
+        r = draws[f"r_block{i}"].reshape(total, block.n_levels, block.q)
+        for k in range(block.index.shape[1]):
+            term = np.sum(r[:, block.index[:, k], :] * block.Z[None], axis=2)
+            eta = eta + block.weights[None, :, k] * term
+    sigma = (
+        np.asarray(d.se, float)[None, :]
+        if spec.known_sigma
+        else draws["sigma"].reshape(total)[:, None]
+    )
+    z = (np.asarray(d.y, float)[None, :] - eta) / sigma
+    ll = -0.5 * z**2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
+    return ll.reshape(shape + (d.n,))
+
+
+class CollapsedGaussian:
+    """NUTS on the population coefficients and variance parameters of a gaussian model,
+    with the group effects integrated out and drawn exactly afterwards."""
+
+    def __init__(self, *, target_accept: float = 0.8, max_tree_depth: int = 10):
+        self.target_accept = target_accept
+        self.max_tree_depth = max_tree_depth
+
+    def _model(self, spec, layout):
+        import jax.numpy as jnp
+        import jax.scipy.linalg as jsl
+        import numpyro
+        import numpyro.distributions as dist
+        from numpyro.distributions import constraints
+
+        from multilevel.engines._numpyro_model import _constraint, _distribution, _support_key
+
+        kinds = {name: (p.dist, _support_key(p)) for name, p in spec.priors.items()}
+        b_names = spec.b_names
+        intercept = spec.design.intercept and spec.design.X_names[:1] == ("Intercept",)
+        slopes = b_names[1:] if intercept else b_names
+        centred = spec.centred_intercept_prior
+        known = spec.known_sigma
+        blocks = layout["blocks"]
+
+        def scalar(name, priors):
+            d, support = kinds[name]
+            value = numpyro.sample(name, dist.ImproperUniform(_constraint(support), (), ()))
+            if d != "flat":
+                numpyro.factor(f"{name}__prior", _distribution(d, priors[name]).log_prob(value))
+            return value
+
+        def model(data, priors):
+            b = jnp.stack([scalar(n, priors) for n in slopes]) if slopes else jnp.zeros(0)
+            if intercept:
+                alpha = numpyro.sample(
+                    "Intercept_c",
+                    dist.ImproperUniform(constraints.real, (), ()),
+                    infer={"init": priors["__location"]},
+                )
+                b0 = numpyro.deterministic(b_names[0], alpha - data["x_mean"] @ b)
+                d, _ = kinds[b_names[0]]
+                if d != "flat":
+                    at = alpha if centred else b0
+                    numpyro.factor(
+                        f"{b_names[0]}__prior", _distribution(d, priors[b_names[0]]).log_prob(at)
+                    )
+                beta = jnp.concatenate([b0[None], b])
+            else:
+                beta = b
+            sds, cors = [], []
+            for i, (_, _, q, correlated, sd_names, cor_name, _) in enumerate(blocks):
+                sds.append(jnp.stack([scalar(n, priors) for n in sd_names]))
+                if correlated:
+                    cors.append(
+                        numpyro.sample(f"L_block{i}", dist.LKJCholesky(q, priors[cor_name][0]))
+                    )
+                else:
+                    cors.append(None)
+            sigma = 1.0 if known else scalar("sigma", priors)
+            factors = _factors(layout, sds, cors, jnp)
+            parts = _eliminate(data, layout, factors, sigma, beta, jnp, jsl)
+            n = data["n"]
+            if known:
+                ll = -0.5 * (
+                    n * jnp.log(2 * jnp.pi) - data["log_weights"] + parts["logdet"] + parts["r2"]
+                )
+            else:
+                ll = -0.5 * (
+                    n * jnp.log(2 * jnp.pi * sigma**2) + parts["logdet"] + parts["r2"] / sigma**2
+                )
+            numpyro.factor("marginal_likelihood", ll)
+
+        return model
+
+    def fit(self, spec, *, chains, draws, warmup, seed, progress, reason) -> Posterior:
+        """Draws of every parameter: independence Metropolis–Hastings on the collapsed
+        posterior when its proposal fits (see :meth:`_independence`), NUTS otherwise."""
+        import jax
+        import jax.numpy as jnp
+
+        from multilevel.engines.nuts import _seed
+        from multilevel.spec.defaults import intercept_location_scale
+
+        start = time.perf_counter()
+        data_np, layout = collapsed_data(spec)
+        prepared = time.perf_counter() - start
+        with jax.enable_x64(True):
+            data = jax.tree_util.tree_map(jnp.asarray, data_np)
+            location, _ = intercept_location_scale(spec.design.y, spec.family)
+            priors = {
+                n: jnp.asarray(p.params, dtype=float) for n, p in spec.priors.items() if p.params
+            }
+            priors["__location"] = jnp.asarray(float(location))
+            rng = jax.random.PRNGKey(_seed(seed))
+            sample_key, effects_key = jax.random.split(rng)
+            t0 = time.perf_counter()
+            sampler = "independence Metropolis-Hastings from a Laplace t proposal"
+            result = self._independence(
+                spec, layout, data_np, data, priors, sample_key, chains, draws, warmup
+            )
+            if result is None:
+                sampler = "NUTS (the Laplace proposal fitted poorly)"
+                result = self._nuts(
+                    spec, layout, data_np, data, priors, sample_key, chains, draws, warmup, progress
+                )
+            samples, stats, extra_settings = result
+            sampled = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            effects = self._group_effects(spec, layout, data, samples, effects_key, chains, draws)
+            drawn = time.perf_counter() - t0
+        reason = f"{reason}; variance parameters by {sampler}"
+
+        out = {}
+        for name in spec.b_names:
+            out[name] = np.asarray(samples[name])
+        for i, names in enumerate(spec.sd_names):
+            for name in names:
+                out[name] = np.asarray(samples[name])
+            if spec.cor_names[i]:
+                L = np.asarray(samples[f"L_block{i}"])
+                omega = L @ np.swapaxes(L, -1, -2)
+                q = L.shape[-1]
+                pairs = [(a, b) for a in range(q) for b in range(a + 1, q)]
+                for name, (a, b) in zip(spec.cor_names[i], pairs, strict=True):
+                    out[name] = omega[..., a, b]
+        for name in spec.aux_names:
+            out[name] = np.asarray(samples[name])
+        for i, values in enumerate(effects):
+            out[f"r_block{i}"] = values
+        t0 = time.perf_counter()
+        loglik = _log_likelihood(spec, out, chains * draws)
+        return Posterior(
+            draws=out,
+            sample_stats=stats,
+            engine="exact",
+            reason=reason,
+            timings={
+                "cross_products": prepared,
+                "warmup_and_sampling": sampled,
+                "group_effects": drawn,
+                "log_likelihood": time.perf_counter() - t0,
+            },
+            log_likelihood=loglik,
+            settings={"chains": chains, "draws": draws, "warmup": warmup, **extra_settings},
+        )
+
+    def _cached(self, spec, layout, data_np, data, priors, key):
+        """The model and its jitted log density / constrain functions (kept per structure)."""
+        import jax
+        from jax.flatten_util import ravel_pytree
+        from numpyro.infer.util import initialize_model
+
+        from multilevel.engines._numpyro_model import init_strategy
+
+        cache_key = ("functions",) + self._key(spec, layout, data_np, 0, 0, 0, False)
+        entry = _SAMPLERS.get(cache_key)
+        if entry is not None:
+            _SAMPLERS.move_to_end(cache_key)
+            model, unravel, logp, grad, hess, constrain = entry
+            info = initialize_model(
+                key,
+                model,
+                model_kwargs={"data": data, "priors": priors},
+                dynamic_args=True,
+                init_strategy=init_strategy(),
+            )
+            return entry, ravel_pytree(info.param_info.z)[0]
+        model = self._model(spec, layout)
+        info = initialize_model(
+            key,
+            model,
+            model_kwargs={"data": data, "priors": priors},
+            dynamic_args=True,
+            init_strategy=init_strategy(),
+        )
+        flat0, unravel = ravel_pytree(info.param_info.z)
+        potential, postprocess = info.potential_fn, info.postprocess_fn
+
+        def log_density(x, data, priors):
+            return -potential(data=data, priors=priors)(unravel(x))
+
+        def constrain(x, data, priors):
+            return postprocess(data=data, priors=priors)(unravel(x))
+
+        entry = (
+            model,
+            unravel,
+            jax.jit(jax.vmap(log_density, in_axes=(0, None, None))),
+            jax.jit(jax.value_and_grad(log_density)),
+            None,
+            jax.jit(jax.vmap(constrain, in_axes=(0, None, None))),
+        )
+        _SAMPLERS[cache_key] = entry
+        while len(_SAMPLERS) > 16:
+            _SAMPLERS.popitem(last=False)
+        return entry, flat0
+
+    def _independence(self, spec, layout, data_np, data, priors, key, chains, draws, warmup):
+        """Independence Metropolis–Hastings on the collapsed posterior.
+
+        The posterior of the few remaining parameters (unconstrained) is approximated by a
+        multivariate t (5 degrees of freedom) at its mode with the inverse Hessian as scale,
+        refined once by importance weighting of ``warmup`` proposals; each chain then
+        proposes independently from it and accepts with the Metropolis–Hastings ratio of
+        importance weights, so the chains are exact MCMC whatever the fit of the proposal.
+        Returns None (use NUTS) when the mode or Hessian is unusable, the acceptance rate
+        is below 0.3, or the bulk or tail ESS of any coordinate is below 100 per chain (a
+        proposal that misses a tail: ArviZ's threshold for reliable summaries).
+        """
+        import jax
+        import jax.numpy as jnp
+        from scipy import optimize
+
+        (model, unravel, logp, value_grad, hess, constrain), x0 = self._cached(
+            spec, layout, data_np, data, priors, key
+        )
+
+        def negative(x):
+            value, grad = value_grad(jnp.asarray(x), data, priors)
+            return -float(value), -np.asarray(grad, dtype=float)
+
+        found = optimize.minimize(negative, np.asarray(x0, float), jac=True, method="L-BFGS-B")
+        mode = np.asarray(found.x, float)
+        H = _hessian(lambda x: negative(x)[1], mode)
+        if not np.all(np.isfinite(H)):
+            return None
+        try:
+            cov = np.linalg.inv(H)
+            chol = np.linalg.cholesky(0.5 * (cov + cov.T))
+        except np.linalg.LinAlgError:
+            return None
+        rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
+        dim = mode.size
+        nu = 5.0
+
+        def propose(centre, factor, size):
+            z = rng.standard_normal((size, dim))
+            w = rng.chisquare(nu, size=size) / nu
+            x = centre + (z / np.sqrt(w)[:, None]) @ factor.T
+            # log density of the t proposal, up to a constant
+            solved = np.linalg.solve(factor, (x - centre).T).T
+            log_q = -0.5 * (nu + dim) * np.log1p(np.sum(solved**2, axis=1) / nu)
+            return x, log_q
+
+        # one round of importance weighting to refine the location and scale
+        x, log_q = propose(mode, chol, max(warmup, 200))
+        log_p = np.asarray(logp(jnp.asarray(x), data, priors), dtype=float)
+        log_w = np.where(np.isfinite(log_p), log_p - log_q, -np.inf)
+        weights = np.exp(log_w - np.max(log_w))
+        weights /= weights.sum()
+        centre = weights @ x
+        spread = (x - centre).T @ ((x - centre) * weights[:, None])
+        try:
+            refined = np.linalg.cholesky(spread + 1e-10 * np.eye(dim))
+            if 1.0 / np.sum(weights**2) > 0.2 * len(weights):
+                mode, chol = centre, refined
+        except np.linalg.LinAlgError:
+            pass
+
+        x, log_q = propose(mode, chol, chains * (draws + 1))
+        log_p = np.asarray(logp(jnp.asarray(x), data, priors), dtype=float)
+        log_w = np.where(np.isfinite(log_p), log_p - log_q, -np.inf)
+        x = x.reshape(chains, draws + 1, dim)
+        log_w = log_w.reshape(chains, draws + 1)
+        log_p = log_p.reshape(chains, draws + 1)
+        current = x[:, 0].copy()
+        current_w = log_w[:, 0].copy()
+        current_p = log_p[:, 0].copy()
+        kept = np.empty((chains, draws, dim))
+        accept = np.empty((chains, draws))
+        lp = np.empty((chains, draws))
+        u = np.log(rng.uniform(size=(chains, draws)))
+        for t in range(draws):
+            ratio = log_w[:, t + 1] - current_w
+            take = u[:, t] < ratio
+            current = np.where(take[:, None], x[:, t + 1], current)
+            current_w = np.where(take, log_w[:, t + 1], current_w)
+            current_p = np.where(take, log_p[:, t + 1], current_p)
+            kept[:, t] = current
+            accept[:, t] = np.exp(np.minimum(ratio, 0.0))
+            lp[:, t] = current_p
+        if accept.mean() < 0.3 or _min_ess(kept) < _MIN_ESS * chains:
+            return None
+        constrained = constrain(jnp.asarray(kept.reshape(chains * draws, dim)), data, priors)
+        samples = {k: jnp.reshape(v, (chains, draws) + v.shape[1:]) for k, v in constrained.items()}
+        stats = {
+            "diverging": np.zeros((chains, draws), dtype=bool),
+            "acceptance_rate": accept,
+            "lp": lp,
+        }
+        return samples, stats, {"sampler": "independence", "acceptance": float(accept.mean())}
+
+    def _nuts(self, spec, layout, data_np, data, priors, key, chains, draws, warmup, progress):
+        """NUTS on the collapsed posterior (the fallback)."""
+        import jax
+        from numpyro.infer import MCMC, NUTS
+
+        from multilevel.engines._numpyro_model import init_strategy
+
+        cache_key = self._key(spec, layout, data_np, chains, draws, warmup, progress)
+        mcmc = _SAMPLERS.get(cache_key)
+        if mcmc is None:
+            kernel = NUTS(
+                self._model(spec, layout),
+                target_accept_prob=self.target_accept,
+                max_tree_depth=self.max_tree_depth,
+                init_strategy=init_strategy(),
+            )
+            chain_method = "parallel" if jax.local_device_count() >= chains else "vectorized"
+            mcmc = MCMC(
+                kernel,
+                num_warmup=warmup,
+                num_samples=draws,
+                num_chains=chains,
+                chain_method=chain_method,
+                progress_bar=bool(progress),
+                jit_model_args=True,
+            )
+            _SAMPLERS[cache_key] = mcmc
+            while len(_SAMPLERS) > 16:
+                _SAMPLERS.popitem(last=False)
+        fields = ("diverging", "num_steps", "energy", "accept_prob", "potential_energy")
+        mcmc.run(key, data=data, priors=priors, extra_fields=fields)
+        samples = mcmc.get_samples(group_by_chain=True)
+        jax.block_until_ready(samples)
+        extra = mcmc.get_extra_fields(group_by_chain=True)
+        mcmc._states = mcmc._states_flat = None
+        num_steps = np.asarray(extra["num_steps"])
+        stats = {
+            "diverging": np.asarray(extra["diverging"], dtype=bool),
+            "n_steps": num_steps,
+            "tree_depth": np.floor(np.log2(np.maximum(num_steps, 1))).astype(int) + 1,
+            "energy": np.asarray(extra["energy"]),
+            "acceptance_rate": np.asarray(extra["accept_prob"]),
+            "lp": -np.asarray(extra["potential_energy"]),
+        }
+        settings = {
+            "sampler": "nuts",
+            "target_accept": self.target_accept,
+            "max_tree_depth": self.max_tree_depth,
+        }
+        return samples, stats, settings
+
+    def _key(self, spec, layout, data, chains, draws, warmup, progress):
+        from multilevel.engines._numpyro_model import _support_key
+
+        shapes = tuple((k, np.shape(v)) for k, v in sorted(data.items()))
+        blocks = tuple(b[1:5] + (b[6],) for b in layout["blocks"])
+        return (
+            shapes,
+            blocks,
+            tuple((n, p.dist, _support_key(p)) for n, p in spec.priors.items()),
+            spec.b_names,
+            spec.sd_names,
+            spec.cor_names,
+            spec.known_sigma,
+            spec.centred_intercept_prior,
+            layout["first"],
+            tuple(layout["rest_terms"]),
+            chains,
+            draws,
+            warmup,
+            bool(progress),
+            self.target_accept,
+            self.max_tree_depth,
+        )
+
+    def _group_effects(self, spec, layout, data, samples, key, chains, draws):
+        """Exact draws of every group effect given each posterior draw (JAX, vmapped)."""
+        import jax
+        import jax.numpy as jnp
+        import jax.scipy.linalg as jsl
+
+        total = chains * draws
+        flat = {k: jnp.reshape(v, (total,) + v.shape[2:]) for k, v in samples.items()}
+        blocks = layout["blocks"]
+        terms = layout["terms"]
+        b_names = spec.b_names
+
+        cache_key = ("effects",) + self._key(spec, layout, {}, 0, 0, 0, False)
+
+        def one(params, key, data):
+            beta = jnp.stack([params[n] for n in b_names]) if b_names else jnp.zeros(0)
+            sds = [jnp.stack([params[n] for n in blk[4]]) for blk in blocks]
+            cors = [params[f"L_block{i}"] if blk[3] else None for i, blk in enumerate(blocks)]
+            sigma = 1.0 if spec.known_sigma else params["sigma"]
+            factors = _factors(layout, sds, cors, jnp)
+            parts = _eliminate(data, layout, factors, sigma, beta, jnp, jsl)
+            k1, k2 = jax.random.split(key)
+            effects = {}
+            u_r = None
+            if layout["rest"]:
+                eps = jax.random.normal(k2, (layout["rest"],))
+                u_r = jsl.solve_triangular(parts["Lr"].T, parts["z"] + sigma * eps, lower=False)
+                b_r = parts["lam_r"] @ u_r
+                effects["rest"] = b_r
+            if layout["first"] is not None:
+                t1 = terms[layout["first"]]
+                eps = jax.random.normal(k1, (t1.levels, t1.q))
+                v = parts["w1"] + sigma * eps
+                if u_r is not None:
+                    v = v - parts["C"] @ u_r
+                u1 = jsl.solve_triangular(
+                    jnp.swapaxes(parts["L1"], 1, 2), v[..., None], lower=False
+                )[..., 0]
+                effects["first"] = jnp.einsum("ij,lj->li", parts["lam1"], u1)
+            return effects
+
+        keys = jax.random.split(key, total)
+        draw = _SAMPLERS.get(cache_key)
+        if draw is None:
+            draw = _SAMPLERS[cache_key] = jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
+        effects = draw(flat, keys, data)
+        out = []
+        for i, block in enumerate(spec.design.blocks):
+            in_first, col, q, _, _, _, k = blocks[i]
+            if in_first:
+                values = effects["first"][:, :, col : col + q]
+            else:
+                term = terms[k]
+                start = layout["rest_offsets"][k]
+                values = effects["rest"][:, start : start + term.size].reshape(
+                    total, term.levels, term.q
+                )[:, :, col : col + q]
+            out.append(np.asarray(values).reshape(chains, draws, block.n_levels, q))
+        return out
