@@ -47,6 +47,8 @@ __all__ = ["Command", "COMMANDS", "build_parser", "main", "parse_prior_options"]
 USER_ERROR = 2
 INTERRUPTED = 130
 #: Packages whose versions a run records.
+#: Methods that give point estimates, not draws: the Python API only (no run folder).
+POINT_METHODS = ("reml", "ml")
 VERSIONED = ("numpy", "scipy", "pandas", "jax", "numpyro", "arviz", "matplotlib")
 
 
@@ -262,7 +264,7 @@ def _fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--method",
         default="auto",
-        choices=METHODS,
+        choices=[m for m in METHODS if m not in POINT_METHODS],
         help="inference engine (default auto: exact where possible, else NUTS)",
     )
     parser.add_argument("--chains", type=int, default=4, help="number of chains (default 4)")

@@ -1,0 +1,335 @@
+"""The bad-input catalogue: user mistakes through the Python API and the command line.
+
+Every case asserts the error class (a :class:`~multilevel.errors.MultilevelError` subclass),
+that the message names the offender (column, term, function, level, prior, file, ...), and
+that nothing was written or changed: each case runs in its own folder, whose every file is
+compared before and after. Through the command line a mistake exits with status 2 and one
+``error: ...`` message, never a traceback.
+
+To add a case, append an ``api(...)`` or ``cli(...)`` line to :data:`CASES`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import multilevel as ml
+from _cli_runs import EXACT_FORMULA, exact_run, simulated
+from multilevel.cli import COMMANDS, build_parser, main
+from multilevel.errors import (
+    DataError,
+    EngineError,
+    FormulaError,
+    FormulaSyntaxError,
+    MultilevelError,
+    PriorError,
+)
+
+FORMULA = "y ~ x + (1 | g)"
+# a short run, in case an input is (wrongly) accepted: the case then fails fast
+QUICK = dict(chains=1, draws=10, warmup=10, seed=0, progress=False)
+
+
+class Workspace:
+    """A case's folder: ``data.csv`` (columns y, x, g, k) and, on request, a copy of a
+    finished run folder."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.data = simulated().assign(k=lambda d: np.arange(len(d)) % 4)
+        self.csv = root / "data.csv"
+        self.data.to_csv(self.csv, index=False)
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    def write(self, name: str, content: bytes | str) -> Path:
+        path = self.root / name
+        if isinstance(content, str):
+            content = content.encode()
+        path.write_bytes(content)
+        return path
+
+    def run_dir(self, name: str = "run") -> Path:
+        """A copy of the session's finished run of ``y ~ 1 + (1 | g)``."""
+        result, source = exact_run()
+        assert result.status == 0, result.err
+        target = self.root / name
+        if not target.exists():
+            shutil.copytree(source, target)
+        return target
+
+    def fit(self):
+        return ml.load(self.run_dir() / "fit.mlfit")
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    kind: str  # "api" or "cli"
+    action: Callable  # Workspace -> None (api: raises) or -> argv (cli)
+    error: type
+    names: tuple[str, ...]
+    prepare: Callable | None = None  # Workspace -> None, before the snapshot
+
+
+def api(id_, action, error, *names, prepare=None) -> Case:
+    return Case(id_, "api", action, error, names, prepare)
+
+
+def cli(id_, argv, error, *names, prepare=None) -> Case:
+    return Case(id_, "cli", argv, error, names, prepare)
+
+
+def _fit(formula=FORMULA, data=None, **kwargs):
+    def run(ws: Workspace):
+        frame = ws.data if data is None else data(ws.data)
+        ml.fit(formula, frame, **{**QUICK, **kwargs})
+
+    return run
+
+
+def _corrupt(role_file: str, how: str = "append"):
+    def prepare(ws: Workspace):
+        path = ws.run_dir() / role_file
+        if how == "append":
+            with open(path, "ab") as handle:
+                handle.write(b"junk")
+        elif how == "garbage":
+            path.write_bytes(b"\x00\x01 not json")
+        elif how == "delete":
+            path.unlink()
+
+    return prepare
+
+
+CASES = [
+    # ------------------------------------------------------------------ formulas (API)
+    api("unclosed parenthesis", _fit("y ~ x + (1 | g"), FormulaSyntaxError,
+        "unclosed parenthesis", "y ~ x + (1 | g", "^"),
+    api("two tildes", _fit("y ~ ~ x"), FormulaSyntaxError, "'~'", "^"),
+    api("no tilde", _fit("y x"), FormulaError, "no '~'"),
+    api("empty formula", _fit(""), FormulaError, "empty"),
+    api("unknown function", _fit("y ~ foo(x) + (1 | g)"), FormulaError, "foo()", "log()"),
+    api("same variable both sides of |", _fit("y ~ x + (x | x)"), FormulaError,
+        "x appears on both sides"),
+    api("formula of the wrong type", _fit(42), FormulaError, "int"),
+    # ------------------------------------------------------------------ data (API)
+    api("misspelled predictor", _fit("y ~ xx + (1 | g)"), DataError,
+        "'xx'", "did you mean 'x'?"),
+    api("misspelled grouping factor", _fit("y ~ x + (1 | gg)"), DataError,
+        "'gg'", "did you mean 'g'?"),
+    api("missing response", _fit("weight ~ x + (1 | g)"), DataError, "'weight'", "y, x, g"),
+    api("empty data", _fit(data=lambda d: d.iloc[:0]), DataError, "no rows"),
+    api("all-NaN column", _fit(data=lambda d: d.assign(x=np.nan)), DataError,
+        "'x'", "only missing values"),
+    api("NaN in the response", _fit(data=lambda d: d.assign(y=[np.nan] + [1.0] * (len(d) - 1))),
+        DataError, "'y'", "missing values", "row 0"),
+    api("infinite value", _fit(data=lambda d: d.assign(x=[np.inf] + [0.0] * (len(d) - 1))),
+        DataError, "'x'", "infinite", "row 0"),
+    api("continuous response, bernoulli family", _fit(family="bernoulli"), DataError,
+        "'y'", "bernoulli", "0 or 1"),
+    api("negative counts, poisson family", _fit(family="poisson"), DataError,
+        "'y'", "poisson", "non-negative integer"),
+    api("text response", _fit(data=lambda d: d.assign(y="high")), DataError,
+        "y must be numeric", "'high'"),
+    api("text in a numeric function", _fit("y ~ log(g) + (1 | g)"), DataError,
+        "g is categorical", "log(g)"),
+    api("grouping factor with one level", _fit(data=lambda d: d.assign(g="g1")), DataError,
+        "g", "single level", "'g1'"),
+    api("data of the wrong type", _fit(data=lambda d: 5), DataError, "data must be", "int"),
+    api("columns of unequal length", _fit(data=lambda d: {"y": [1.0, 2.0], "x": [1.0]}),
+        DataError, "same length"),
+    api("negative trials", _fit("k | trials(x) ~ 1 + (1 | g)", family="binomial"), DataError,
+        "trials(x)", "non-negative"),
+    # ------------------------------------------------------------------ priors, family, engine
+    api("unknown prior target", _fit(priors={"sdd": "normal(0, 1)"}), PriorError,
+        "'sdd'", "did you mean 'sd'?", "sd_g__Intercept"),
+    api("prior for a group not in the model", _fit(priors={"sd_county": "normal(0, 1)"}),
+        PriorError, "'sd_county'", "sd_g"),
+    api("malformed prior string", _fit(priors={"sd": "normal(0,"}), PriorError,
+        "'sd'", "normal(0,"),
+    api("negative SD in a prior", _fit(priors={"sd": "normal(0, -1)"}), PriorError,
+        "'sd'", "must be positive", "-1"),
+    api("unknown prior distribution", _fit(priors={"b": "normall(0, 1)"}), PriorError,
+        "'normall'", "normal"),
+    api("correlation prior that is not LKJ",
+        _fit("y ~ x + (x | g)", priors={"cor": "normal(0, 1)"}), PriorError, "'cor'", "lkj"),
+    api("unknown family", _fit(family="gausian"), EngineError, "'gausian'",
+        "did you mean 'gaussian'?"),
+    api("link the family does not have", _fit(family="gaussian(link='logit')"), EngineError,
+        "'logit'", "identity"),
+    api("unknown method", _fit(method="vi"), EngineError, "'vi'", "auto"),
+    api("zero chains", _fit(method="nuts", chains=0), EngineError, "chains", "0"),
+    # ------------------------------------------------------------------ results (API)
+    api("new level under the default policy",
+        lambda ws: ws.fit().predict(pd.DataFrame({"g": ["g1", "Atlantis"]})),
+        DataError, "'Atlantis'", "new_groups", prepare=lambda ws: ws.run_dir()),
+    api("prediction without the grouping column",
+        lambda ws: ws.fit().predict(pd.DataFrame({"x": [1.0]})), DataError, "'g'",
+        prepare=lambda ws: ws.run_dir()),
+    api("load a missing file", lambda ws: ml.load(ws.path("nothing.mlfit")), DataError,
+        "nothing.mlfit", "no such file"),
+    api("load a damaged file", lambda ws: ml.load(ws.run_dir() / "fit.mlfit"), DataError,
+        "fit.mlfit", "damaged", prepare=_corrupt("fit.mlfit", "garbage")),
+    # ------------------------------------------------------------------ command line: fit, check
+    cli("data file missing", lambda ws: ["fit", "nope.csv", FORMULA, "--out", "run"],
+        DataError, "'nope.csv'", "does not exist"),
+    cli("unknown data format", lambda ws: ["fit", "data.xlsx", FORMULA, "--out", "run"],
+        DataError, "'data.xlsx'", ".csv", ".parquet",
+        prepare=lambda ws: ws.write("data.xlsx", "x")),
+    cli("empty CSV file", lambda ws: ["fit", "empty.csv", FORMULA, "--out", "run"], DataError,
+        "'empty.csv'", "empty", prepare=lambda ws: ws.write("empty.csv", "")),
+    cli("CSV with a header and no rows", lambda ws: ["fit", "head.csv", FORMULA, "--out", "run"],
+        DataError, "'head.csv'", "no rows", prepare=lambda ws: ws.write("head.csv", "y,x,g\n")),
+    cli("Parquet file that is not Parquet",
+        lambda ws: ["fit", "bad.parquet", FORMULA, "--out", "run"], DataError, "'bad.parquet'",
+        "PARQUET", prepare=lambda ws: ws.write("bad.parquet", "y,x,g\n1,2,a\n")),
+    cli("misspelled column", lambda ws: ["fit", "data.csv", "y ~ xx + (1 | g)", "--out", "run"],
+        DataError, "'xx'", "did you mean 'x'?"),
+    cli("malformed formula", lambda ws: ["check", "data.csv", "y ~ (x"], FormulaSyntaxError,
+        "unclosed parenthesis", "y ~ (x", "^"),
+    cli("--prior without '='",
+        lambda ws: ["fit", "data.csv", FORMULA, "--prior", "sd normal(0, 1)", "--out", "run"],
+        PriorError, "'sd normal(0, 1)'", "TARGET=DISTRIBUTION"),
+    cli("--prior target given twice",
+        lambda ws: ["fit", "data.csv", FORMULA, "--prior", "sd=normal(0, 1)", "--prior",
+                    "sd=normal(0, 2)", "--out", "run"],
+        PriorError, "'sd'", "twice"),
+    cli("unknown prior target",
+        lambda ws: ["check", "data.csv", FORMULA, "--prior", "sigmaa=normal(0, 1)"], PriorError,
+        "'sigmaa'", "did you mean 'sigma'?"),
+    cli("--out is a non-empty folder that is not a run",
+        lambda ws: ["fit", "data.csv", FORMULA, "--out", "mine"], DataError, "'mine'",
+        "not empty",
+        prepare=lambda ws: (ws.path("mine").mkdir(), ws.write("mine/notes.txt", "keep"))),
+    cli("--out is a file", lambda ws: ["fit", "data.csv", FORMULA, "--out", "data.csv"],
+        DataError, "'data.csv'", "is a file"),
+    cli("zero chains", lambda ws: ["fit", "data.csv", FORMULA, "--method", "nuts", "--chains",
+                                   "0", "--out", "run"], EngineError, "chains", "0"),
+    # ------------------------------------------------------------------ command line: run folders
+    cli("missing run folder", lambda ws: ["summary", "no_such_run"], DataError,
+        "'no_such_run'", "does not exist"),
+    cli("interrupted run folder", lambda ws: ["summary", "run2"], DataError, "'run2'",
+        "interrupted", prepare=lambda ws: ws.path(".run2.partial-abc").mkdir()),
+    cli("folder that is not a run", lambda ws: ["summary", "."], DataError, "'.'",
+        "run.json"),
+    cli("damaged manifest", lambda ws: ["summary", "run"], DataError, "run.json", "damaged",
+        prepare=_corrupt("run.json", "garbage")),
+    cli("changed summary.csv", lambda ws: ["summary", "run"], DataError, "summary.csv",
+        "checksum", prepare=_corrupt("summary.csv")),
+    cli("changed fit file", lambda ws: ["predict", "run", "data.csv"], DataError, "fit.mlfit",
+        "differs", prepare=_corrupt("fit.mlfit")),
+    cli("deleted fit file", lambda ws: ["report", "run"], DataError, "fit.mlfit", "missing",
+        prepare=_corrupt("fit.mlfit", "delete")),
+    cli("new level under the default policy",
+        lambda ws: ["predict", "run", "new.csv", "--out", "pred.csv"], DataError, "'Atlantis'",
+        "new_groups", prepare=lambda ws: (ws.run_dir(), ws.write("new.csv", "g\ng1\nAtlantis\n"))),
+    cli("prediction file of unknown format",
+        lambda ws: ["predict", "run", "data.csv", "--out", "pred.xlsx"], DataError,
+        "'pred.xlsx'", ".csv", prepare=lambda ws: ws.run_dir()),
+    cli("report written into a folder", lambda ws: ["report", "run", "--out", "run"],
+        DataError, "'run'", "folder", prepare=lambda ws: ws.run_dir()),
+]  # fmt: skip
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    """Every file and folder under ``root`` with its content's hash."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        key = str(path.relative_to(root))
+        out[key] = "folder" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return Workspace(tmp_path)
+
+
+def test_catalogue_is_large_and_distinct():
+    assert len(CASES) >= 30
+    assert len({(c.kind, c.id) for c in CASES}) == len(CASES)
+    assert sum(c.kind == "api" for c in CASES) >= 20 and sum(c.kind == "cli" for c in CASES) >= 10
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.kind}: {c.id}" for c in CASES])
+def test_bad_input(case: Case, workspace: Workspace):
+    if case.prepare is not None:
+        case.prepare(workspace)
+    before = _snapshot(workspace.root)
+    if case.kind == "api":
+        with pytest.raises(case.error) as info:
+            case.action(workspace)
+        message = str(info.value)
+    else:
+        argv = [str(a) for a in case.action(workspace)]
+        # the class, from the command itself
+        args = build_parser().parse_args(argv)
+        args.argv = argv
+        with pytest.raises(case.error) as info:
+            COMMANDS[args.command].run(args)
+        message = str(info.value)
+        # what the user sees: status 2, one error message, no traceback
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = main(argv)
+        assert status == 2
+        assert "Traceback" not in err.getvalue()
+        errors = [line for line in err.getvalue().splitlines() if line.startswith("error: ")]
+        assert errors == [f"error: {message.splitlines()[0]}"], err.getvalue()
+    assert isinstance(info.value, MultilevelError)
+    for name in case.names:
+        assert name in message, f"{name!r} not in the message: {message}"
+    assert _snapshot(workspace.root) == before, "the failed call wrote or changed files"
+
+
+def test_argument_errors_exit_2_without_traceback(workspace, capsys):
+    for argv in (["fit", "data.csv", FORMULA], ["fit", "data.csv", FORMULA, "--out", "r",
+                 "--method", "magic"], ["predict"], ["summary", "run", "--nope"]):  # fmt: skip
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "error:" in err and "Traceback" not in err
+    assert list(workspace.root.iterdir()) == [workspace.csv]
+
+
+def test_parquet_without_pyarrow_is_a_clear_error(workspace, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_pyarrow(name, *args, **kwargs):
+        if name == "pyarrow" or name.startswith("pyarrow."):
+            raise ImportError("No module named 'pyarrow'")
+        return real_import(name, *args, **kwargs)
+
+    workspace.data.to_parquet(workspace.path("d.parquet"))
+    monkeypatch.setattr(builtins, "__import__", no_pyarrow)
+    with pytest.raises(DataError, match="needs the pyarrow package: pip install pyarrow"):
+        from multilevel.tables import read_table
+
+        read_table(workspace.path("d.parquet"))
+
+
+def test_exact_formula_is_the_shared_run():
+    assert EXACT_FORMULA == "y ~ 1 + (1 | g)"  # the runs copied above come from it
+
+
+def test_missing_response_values_get_no_unrelated_hint(workspace):
+    """The 0/1 coding hint belongs to a text response only, not to missing values."""
+    with pytest.raises(DataError) as info:
+        _fit(data=lambda d: d.assign(y=[np.nan] + [1.0] * (len(d) - 1)))(workspace)
+    assert "two-category" not in str(info.value)
+    with pytest.raises(DataError, match="two-category"):
+        _fit(data=lambda d: d.assign(y="high"))(workspace)
