@@ -231,7 +231,10 @@ def test_select_engine_and_support():
     assert isinstance(engine.supports(spec), Support) and engine.supports(spec)
     radon = build_spec(design("log_radon ~ floor + (1 | county)", ml.datasets.load("radon")))
     engine, reason = select_engine(radon, "auto")
-    assert engine.name == "nuts" and "population-level predictors" in reason
+    assert engine.name == "gaussian" and reason.startswith("auto: exact")
+    counts = pd.DataFrame({"y": [0, 1, 2, 3, 1, 0], "g": list("aabbcc")})
+    engine, reason = select_engine(build_spec(design("y ~ 1 + (1 | g)", counts), "poisson"))
+    assert engine.name == "nuts" and "not gaussian" in reason
     with pytest.raises(EngineError, match="conjugate engine cannot fit"):
         select_engine(radon, "conjugate")
     with pytest.raises(EngineError, match="valid methods"):

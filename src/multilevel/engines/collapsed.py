@@ -613,7 +613,7 @@ class CollapsedGaussian:
         terms = layout["terms"]
         b_names = spec.b_names
 
-        cache_key = ("effects",) + self._key(spec, layout, {}, 0, 0, 0, False)
+        cache_key = ("effects",) + self._key(spec, layout, data, 0, 0, 0, False)
 
         def one(params, key, data):
             beta = jnp.stack([params[n] for n in b_names]) if b_names else jnp.zeros(0)
