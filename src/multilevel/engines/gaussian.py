@@ -4,8 +4,9 @@ with the group effects and population coefficients integrated out.
 Both start from the cross products of ``[Z X y]`` (:mod:`multilevel.linalg.crossprod`, one
 pass over the data). REML and ML minimise the profiled deviance of
 :mod:`multilevel.linalg.profiled` over the relative covariance parameters :math:`\\theta`
-(bounded quasi-Newton, L-BFGS-B, from lme4's start); full Bayes (``method="exact"``) is in
-:mod:`multilevel.engines.collapsed`.
+(COBYQA, a derivative-free trust-region method with bounds in the family of lme4's
+BOBYQA, from lme4's start; Newton steps on finite differences if it stops early); full
+Bayes (``method="exact"``) is in :mod:`multilevel.engines.collapsed`.
 """
 
 from __future__ import annotations
@@ -167,15 +168,18 @@ class GaussianEngine:
                 sol, cp.n, cp.p, reml=reml, known_sigma=known, log_weights=cp.log_weights
             )
 
-        bounds = [(lo if np.isfinite(lo) else None, None) for lo in layout.lower_bounds()]
+        low = layout.lower_bounds()
         result = optimize.minimize(
             deviance,
             layout.initial(),
-            method="L-BFGS-B",
-            bounds=bounds,
-            options={"ftol": 1e-12, "gtol": 1e-7, "maxiter": 2000},
+            method="COBYQA",
+            bounds=optimize.Bounds(low, np.full(low.size, np.inf)),
+            options={"initial_tr_radius": 0.5, "final_tr_radius": 1e-8, "maxfev": 5000},
         )
-        theta, polish_evals = newton_polish(deviance, result.x, layout.lower_bounds())
+        theta = np.asarray(result.x, dtype=float)
+        polish_evals = 0
+        if not result.success:  # a second opinion from quasi-Newton + Newton steps
+            theta, polish_evals = newton_polish(deviance, theta, low)
         converged = bool(result.success) or polish_evals > 0
         sol = pls(theta)
         dev = objective(sol, cp.n, cp.p, reml=reml, known_sigma=known, log_weights=cp.log_weights)

@@ -228,11 +228,16 @@ class PLS:
             if self.rest_terms
             else np.arange(0)
         )
+        self.pairs = None
         if len(self.rest):
             G = _gram(cp, self.first)
             self.G_rr = G[self.rest][:, self.rest].tocsr()
             self.G_1r = G[self.cols1][:, self.rest].tocsr() if self.first is not None else None
             self.ZtXy_r = ZtXy[self.rest]
+            if self.G_1r is not None and len(self.rest) <= _DENSE_LIMIT:
+                self.pairs = _coupling_pairs(self.G_1r, terms[self.first].q, len(self.rest))
+                if self.pairs is not None:
+                    self.G_rr_dense = self.G_rr.toarray()
 
     def _lambda_rest(self, factors) -> sp.csr_matrix:
         terms = self.cp.terms
@@ -265,7 +270,24 @@ class PLS:
             W1f = W1.reshape(-1, p + 1)
             S_xy -= W1f.T @ W1f
         Chat = None
-        if len(rest):
+        coupled = None
+        if len(rest) and self.pairs is not None:
+            # the eliminated term's coupling through precomputed pairs of its entries:
+            # Chat'Chat = Lambda_r' G_1r' D G_1r Lambda_r, D_l = Lambda_1 A_l^{-1} Lambda_1'
+            lam_r = self._lambda_rest(factors)
+            left = _left_factor(L1, lam1)  # L1^{-1} Lambda_1'
+            D = np.einsum("lki,lkj->lij", left, left)
+            flat, level, ab, product = self.pairs
+            q1 = t1.q
+            K = self.G_rr_dense - np.bincount(
+                flat, weights=product * D.reshape(-1, q1 * q1)[level, ab], minlength=len(rest) ** 2
+            ).reshape(len(rest), len(rest))
+            M_rr = np.asarray(lam_r.T @ (lam_r.T @ K.T).T)
+            M_rr[np.diag_indices_from(M_rr)] += 1.0
+            DZ = np.einsum("lab,lbk->lak", D, self.ZtXy1).reshape(-1, p + 1)
+            M_r_xy = np.asarray(lam_r.T @ (self.ZtXy_r - self.G_1r.T @ DZ))
+            coupled = (lam_r, left)
+        elif len(rest):
             lam_r = self._lambda_rest(factors)
             M_rr = (lam_r.T @ self.G_rr @ lam_r).toarray()
             M_rr[np.diag_indices_from(M_rr)] += 1.0
@@ -275,6 +297,7 @@ class PLS:
                 Chat = (left.tocsr() @ self.G_1r @ lam_r).tocsr()
                 M_rr -= (Chat.T @ Chat).toarray()
                 M_r_xy = M_r_xy - Chat.T @ W1f
+        if len(rest):
             M_r_xy = np.asarray(M_r_xy)
             if len(rest) <= _DENSE_LIMIT:
                 chol = sla.cho_factor(M_rr, lower=True, check_finite=False)
@@ -306,10 +329,42 @@ class PLS:
             v = W1[:, :, p] - W1[:, :, :p] @ beta
             if Chat is not None:
                 v = v - (Chat @ u[rest]).reshape(t1.levels, t1.q)
+            elif coupled is not None:
+                lam_r, left = coupled
+                g = (self.G_1r @ (lam_r @ u[rest])).reshape(t1.levels, t1.q)
+                v = v - np.einsum("lij,lj->li", left, g)
             u[self.cols1] = _batched_upper_solve(L1, v).reshape(-1)
         b = _lambda_matrix(factors, terms) @ u
         RX_inv = np.linalg.inv(R @ R.T) if p else np.zeros((0, 0))
         return PLSSolution(logdet_L, logdet_RX, r2, beta, u, b, RX_inv)
+
+
+def _coupling_pairs(G_1r: sp.csr_matrix, q1: int, rest: int, limit: int = 30_000_000):
+    """Pairs of nonzeros of ``G_1r`` in the same level of the eliminated term.
+
+    Returns ``(flat, level, ab, product)``: for each pair, the flat index ``j * rest + k``
+    of the two rest columns, the level, the flat index ``a * q1 + b`` of the two rows within
+    the level, and the product of the two entries; None when there are over ``limit`` pairs.
+    """
+    coo = G_1r.tocoo()
+    level = coo.row // q1
+    order = np.argsort(level, kind="stable")
+    level, within, col, val = level[order], coo.row[order] % q1, coo.col[order], coo.data[order]
+    counts = np.bincount(level, minlength=G_1r.shape[0] // q1)
+    per_entry = counts[level]
+    total = int(per_entry.sum())
+    if total > limit:
+        return None
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    first = np.repeat(np.arange(len(level)), per_entry)
+    offset = np.repeat(np.cumsum(per_entry) - per_entry, per_entry)
+    second = starts[level[first]] + (np.arange(total) - offset)
+    return (
+        col[first].astype(np.int64) * rest + col[second],
+        level[first],
+        within[first] * q1 + within[second],
+        val[first] * val[second],
+    )
 
 
 def _left_factor(L1: np.ndarray, lam1: np.ndarray) -> np.ndarray:

@@ -107,7 +107,6 @@ class ConjugateEngine:
         """
         from multilevel.engines.conjugate.engine import fit_spec
         from multilevel.engines.conjugate.quadrature import hyper_draws
-
         from multilevel.engines.nuts import _positive_int
 
         chains = _positive_int(chains, "chains")
