@@ -48,8 +48,8 @@ def fit(
         The engine; ``"auto"`` picks one and the fit records why: the exact conjugate
         engine for a Normal–Normal hierarchy (``y ~ 1 + (1 | g)``, ``y | se(s) ~ 1 + (1 |
         g)``, gaussian), the exact gaussian engine for other gaussian models (group effects
-        and coefficients' uncertainty integrated exactly: NUTS on the few variance
-        parameters, exact draws of the rest), NUTS otherwise. ``"reml"`` and ``"ml"`` give lme4's point
+        integrated out exactly, MCMC on the few remaining parameters, exact draws of the
+        group effects), NUTS otherwise. ``"reml"`` and ``"ml"`` give lme4's point
         estimates from the exact gaussian engine (a :class:`PointFit`).
     chains, draws, warmup : int
         Number of chains, draws per chain kept, warmup iterations per chain.
