@@ -285,17 +285,22 @@ def test_write_report_api(nuts_fit, tmp_path):
 
 # --------------------------------------------------------------------------- docs screenshot
 def write_screenshot(path: Path = SCREENSHOT) -> None:
-    """Fit the radon example through the command line and screenshot its report."""
+    """Fit the radon example through the command line and screenshot its report (cropped to
+    the page, 256 colours)."""
+    import os
     import tempfile
+
+    from PIL import Image
 
     from multilevel.cli import main
 
     folder = Path(tempfile.mkdtemp())
-    ml.datasets.load("radon").to_csv(folder / "radon.csv", index=False)
+    os.chdir(folder)  # relative paths, as a user would type them
+    ml.datasets.load("radon").to_csv("radon.csv", index=False)
     status = main(
         [
             "fit",
-            str(folder / "radon.csv"),
+            "radon.csv",
             "log_radon ~ floor + log_uppm + (1 | county)",
             "--chains",
             "4",
@@ -304,20 +309,27 @@ def write_screenshot(path: Path = SCREENSHOT) -> None:
             "--seed",
             "1",
             "--out",
-            str(folder / "run"),
+            "radon_run",
         ]
     )
     if status:
         raise SystemExit(status)
+    raw = folder / "raw.png"
     done = browse(
-        folder / "run" / "report.html",
-        f"--screenshot={path}",
-        "--window-size=1100,7600",
+        folder / "radon_run" / "report.html",
+        f"--screenshot={raw}",
+        "--window-size=1100,9000",
         profile=folder / "profile",
     )
     if done.returncode:
         raise SystemExit(done.stderr)
-    print(f"wrote {path}")
+    image = Image.open(raw).convert("RGB")
+    pixels = np.asarray(image)
+    background = pixels[-1, -1]
+    rows = np.flatnonzero((pixels != background).any(axis=(1, 2)))
+    image = image.crop((0, 0, image.width, int(rows.max()) + 16))
+    image.quantize(256).save(path, optimize=True)
+    print(f"wrote {path} ({image.width} x {image.height})")
 
 
 if __name__ == "__main__":  # python tests/test_report.py: refresh docs/report-screenshot.png

@@ -42,7 +42,9 @@ table.ml-table{border-collapse:collapse;font-size:13px;margin:8px 0}
 figure{margin:10px 0}figure img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:13px;color:#555;margin-top:4px}
 dl{display:grid;grid-template-columns:max-content auto;gap:2px 16px;font-size:14px}
-dt{color:#666}dd{margin:0}
+dt{color:#666}dd{margin:0;overflow-wrap:anywhere}
+.cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(260px,1fr));gap:0 24px}
+h3{font-size:15px;color:#444;margin:10px 0 4px}
 #ml-broken{display:none;background:#fde2e2;color:#8a1f11;padding:8px 32px}
 footer{font-size:12px;color:#777;text-align:center;padding:12px}
 """
@@ -149,9 +151,17 @@ def render(report: Report) -> str:
         "engine": (
             f"<p>Engine <b>{escape(report.engine)}</b>, chosen because: "
             f"<i>{escape(report.reason)}</i></p>"
+            '<div class="cols"><div><h3>Settings</h3>'
             + _dl(list(report.settings.items()))
-            + "<h3>Timings</h3>"
+            + "</div><div><h3>Timings</h3>"
             + _dl([(k, _seconds(v)) for k, v in report.timings.items()])
+            + "</div>"
+            + (
+                "<div><h3>Versions</h3>" + _dl(report.versions.items()) + "</div>"
+                if report.versions
+                else ""
+            )
+            + "</div>"
         ),
         "diagnostics": diagnostics,
         "population": (
@@ -166,8 +176,6 @@ def render(report: Report) -> str:
     }
     for id_ in ("shrinkage", "effects", "ppc", "trace"):
         body[id_] = _figure(figures[id_]) if id_ in figures else '<p class="note">None.</p>'
-    if report.versions:
-        body["engine"] += "<h3>Versions</h3>" + _dl(report.versions.items())
     nav = "".join(f'<a href="#{k}">{escape(v)}</a>' for k, v in SECTIONS.items())
     return TEMPLATE.substitute(
         version=escape(multilevel.__version__),

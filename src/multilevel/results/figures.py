@@ -287,7 +287,10 @@ def effects_plot(fit, group: str | None = None, *, max_panels: int = 4):
             panels.append((name, coef, levels, draws[:, :, k]))
     panels = panels[:max_panels]
     n_max = max(len(p[2]) for p in panels)
-    height = float(np.clip(0.16 * min(n_max, MAX_LABELLED_LEVELS + 1) + 1.4, 3.0, 9.0))
+    if n_max <= MAX_LABELLED_LEVELS:
+        height = float(np.clip(0.16 * n_max + 1.4, 3.0, 8.0))
+    else:  # no labels: the shape of the sorted effects is what matters
+        height = 4.2
     fig, axes = _figure(4.2 * len(panels) + 0.8, height, 1, len(panels))
     for ax, (name, coef, levels, d) in zip(axes[0], panels, strict=True):
         mean = d.mean(axis=0)
