@@ -283,6 +283,27 @@ def test_write_report_api(nuts_fit, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["r.html"]
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "multilevel.cli",
+        "multilevel.tables",
+        "multilevel.rundir",
+        "multilevel.report.words",
+        "multilevel.report.content",
+        "multilevel.results.html",
+        "multilevel.results.figures",
+    ],
+)
+def test_doctests(name):
+    import doctest
+    import importlib
+
+    module = importlib.import_module(name)
+    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    assert doctest.testmod(module, optionflags=flags).failed == 0
+
+
 # --------------------------------------------------------------------------- docs screenshot
 def write_screenshot(path: Path = SCREENSHOT) -> None:
     """Fit the radon example through the command line and screenshot its report (cropped to

@@ -81,8 +81,8 @@ def data_summary(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> p
     Examples
     --------
     >>> table = data_summary(pd.DataFrame({"y": [1.0, 2.0, None], "g": ["a", "b", "b"]}))
-    >>> table.loc["y", "missing"], table.loc["g", "distinct"], table.loc["g", "values"]
-    (1, 2, 'b (2), a (1)')
+    >>> print(table.loc["y", "missing"], table.loc["g", "distinct"], table.loc["g", "values"])
+    1 2 b (2), a (1)
     """
     columns = list(frame.columns) if columns is None else [c for c in columns if c in frame]
     records = []
