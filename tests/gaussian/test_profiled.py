@@ -113,7 +113,9 @@ def test_conditional_modes_and_coefficients_solve_the_normal_equations():
     solution = np.linalg.solve(A, np.concatenate([ZL.T @ y, X.T @ y]))
     np.testing.assert_allclose(sol.beta, solution[-X.shape[1] :], rtol=1e-9, atol=1e-12)
     # b = Lambda u, in the term layout: compare the fitted values instead
-    np.testing.assert_allclose(ZL @ solution[: ZL.shape[1]], ZL @ sol_u_dense(sol, d, layout), rtol=1e-8)
+    np.testing.assert_allclose(
+        ZL @ solution[: ZL.shape[1]], ZL @ sol_u_dense(sol, d, layout), rtol=1e-8
+    )
 
 
 def sol_u_dense(sol, d, layout):

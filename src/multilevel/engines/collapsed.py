@@ -529,47 +529,26 @@ class CollapsedGaussian:
     def _nuts(self, spec, layout, data_np, data, priors, key, chains, draws, warmup, progress):
         """NUTS on the collapsed posterior (the fallback)."""
         import jax
-        from numpyro.infer import MCMC, NUTS
 
-        from multilevel.engines._numpyro_model import init_strategy
+        from multilevel.engines._driver import driver_for
+        from multilevel.engines.nuts import sampling_status
 
-        cache_key = self._key(spec, layout, data_np, chains, draws, warmup, progress)
-        mcmc = _SAMPLERS.get(cache_key)
-        if mcmc is None:
-            kernel = NUTS(
+        cache_key = ("nuts",) + self._key(spec, layout, data_np, chains, draws, warmup, False)
+        kwargs = {"data": data, "priors": priors}
+        with sampling_status(progress, f"NUTS: {chains} chains x {warmup} + {draws} iterations"):
+            driver = driver_for(
+                cache_key,
                 self._model(spec, layout),
-                target_accept_prob=self.target_accept,
+                kwargs,
+                chains=chains,
+                draws=draws,
+                warmup=warmup,
+                target_accept=self.target_accept,
                 max_tree_depth=self.max_tree_depth,
-                init_strategy=init_strategy(),
+                init=lambda kw: {"Intercept_c": kw["priors"]["__location"]},
             )
-            chain_method = "parallel" if jax.local_device_count() >= chains else "vectorized"
-            mcmc = MCMC(
-                kernel,
-                num_warmup=warmup,
-                num_samples=draws,
-                num_chains=chains,
-                chain_method=chain_method,
-                progress_bar=bool(progress),
-                jit_model_args=True,
-            )
-            _SAMPLERS[cache_key] = mcmc
-            while len(_SAMPLERS) > 16:
-                _SAMPLERS.popitem(last=False)
-        fields = ("diverging", "num_steps", "energy", "accept_prob", "potential_energy")
-        mcmc.run(key, data=data, priors=priors, extra_fields=fields)
-        samples = mcmc.get_samples(group_by_chain=True)
-        jax.block_until_ready(samples)
-        extra = mcmc.get_extra_fields(group_by_chain=True)
-        mcmc._states = mcmc._states_flat = None
-        num_steps = np.asarray(extra["num_steps"])
-        stats = {
-            "diverging": np.asarray(extra["diverging"], dtype=bool),
-            "n_steps": num_steps,
-            "tree_depth": np.floor(np.log2(np.maximum(num_steps, 1))).astype(int) + 1,
-            "energy": np.asarray(extra["energy"]),
-            "acceptance_rate": np.asarray(extra["accept_prob"]),
-            "lp": -np.asarray(extra["potential_energy"]),
-        }
+            seed = int(np.asarray(jax.random.key_data(key)).ravel()[-1])
+            samples, stats = driver.run(seed, kwargs)
         settings = {
             "sampler": "nuts",
             "target_accept": self.target_accept,

@@ -5,15 +5,14 @@ Chains run in parallel on separate JAX devices when the process has enough of th
 ``numpyro.set_host_device_count``, which must be called before JAX starts), and vectorized
 on one device otherwise.
 
-Compiled samplers are reused: the data enter the model as arguments (``jit_model_args``),
-and the MCMC object of each (model structure, settings) pair is kept, so a second fit of a
-model of the same shape (new data, new priors' parameters) skips JAX's compilation.
+Compiled samplers are reused: the data enter the model as arguments and the compiled
+sampler of each (model structure, shapes, settings) is kept (:mod:`._driver`), so a second
+fit of a model of the same shape (new data, new priors' parameters) skips JAX's compilation.
 """
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 
 import numpy as np
 
@@ -23,8 +22,6 @@ from multilevel.errors import EngineError
 __all__ = ["NutsEngine"]
 
 _MAX_LOG_LIK_VALUES = 50_000_000  # chains * draws * n above which log_likelihood is skipped
-_SAMPLERS: OrderedDict = OrderedDict()  # (structure, shapes, settings) -> MCMC
-_SAMPLER_CACHE_SIZE = 8
 
 
 def _seed(seed) -> int:
@@ -33,6 +30,22 @@ def _seed(seed) -> int:
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0:
         return int(seed)
     raise EngineError(f"seed must be a non-negative integer or None, got {seed!r}")
+
+
+def _intercept_start(kwargs) -> dict:
+    """The centred intercept starts at the response's location (the rest uniformly)."""
+    return {"Intercept_c": kwargs["data"]["location"]}
+
+
+def sampling_status(progress: bool, text: str):
+    """A terminal status line while the compiled sampler runs (nothing if not ``progress``)."""
+    import contextlib
+
+    if not progress:
+        return contextlib.nullcontext()
+    from rich.console import Console
+
+    return Console(stderr=True).status(text + " (compiling, then sampling)")
 
 
 def _positive_int(value, name: str) -> int:
@@ -85,51 +98,6 @@ class NutsEngine:
             f"{spec.family.name} family, {n_blocks} group block(s): NUTS (NumPyro)",
         )
 
-    def _sampler(self, built, chains, draws, warmup, chain_method, progress):
-        """The MCMC object for this model structure and these settings (kept for reuse)."""
-        import jax
-        from numpyro.infer import MCMC, NUTS
-
-        from multilevel.engines._numpyro_model import init_strategy
-
-        shapes = jax.tree_util.tree_map(lambda a: (a.shape, str(a.dtype)), built.data)
-        key = (
-            built.structure,
-            str(shapes),
-            chains,
-            draws,
-            warmup,
-            chain_method,
-            bool(progress),
-            self.target_accept,
-            self.max_tree_depth,
-            self.dense_mass,
-        )
-        mcmc = _SAMPLERS.get(key)
-        if mcmc is not None:
-            _SAMPLERS.move_to_end(key)
-            return mcmc
-        kernel = NUTS(
-            built.model,
-            target_accept_prob=self.target_accept,
-            max_tree_depth=self.max_tree_depth,
-            dense_mass=self.dense_mass,
-            init_strategy=init_strategy(),
-        )
-        mcmc = MCMC(
-            kernel,
-            num_warmup=warmup,
-            num_samples=draws,
-            num_chains=chains,
-            chain_method=chain_method,
-            progress_bar=bool(progress),
-            jit_model_args=True,
-        )
-        _SAMPLERS[key] = mcmc
-        while len(_SAMPLERS) > _SAMPLER_CACHE_SIZE:
-            _SAMPLERS.popitem(last=False)
-        return mcmc
-
     def fit(
         self,
         spec,
@@ -162,22 +130,38 @@ class NutsEngine:
 
         import jax
 
+        from multilevel.engines._driver import driver_for
         from multilevel.engines._numpyro_model import make_model
 
         built = make_model(spec)
-        chain_method = "parallel" if jax.local_device_count() >= chains else "vectorized"
-        mcmc = self._sampler(built, chains, draws, warmup, chain_method, progress)
-        start = time.perf_counter()
-        mcmc.run(
-            jax.random.PRNGKey(_seed(seed)),
-            **built.kwargs,
-            extra_fields=("diverging", "num_steps", "energy", "accept_prob", "potential_energy"),
+        shapes = jax.tree_util.tree_map(lambda a: (a.shape, str(a.dtype)), built.kwargs)
+        key = (
+            built.structure,
+            str(shapes),
+            chains,
+            draws,
+            warmup,
+            self.target_accept,
+            self.max_tree_depth,
+            self.dense_mass,
         )
-        samples = mcmc.get_samples(group_by_chain=True)
-        jax.block_until_ready(samples)
+        start = time.perf_counter()
+        with sampling_status(progress, f"NUTS: {chains} chains x {warmup} + {draws} iterations"):
+            driver = driver_for(
+                key,
+                built.model,
+                built.kwargs,
+                chains=chains,
+                draws=draws,
+                warmup=warmup,
+                target_accept=self.target_accept,
+                max_tree_depth=self.max_tree_depth,
+                dense_mass=self.dense_mass,
+                init=_intercept_start,
+            )
+            samples, stats = driver.run(_seed(seed), built.kwargs)
         sampling_time = time.perf_counter() - start
-        extra = mcmc.get_extra_fields(group_by_chain=True)
-        mcmc._states = mcmc._states_flat = None  # the draws are ours now; free the cache's copy
+        chain_method = driver.chain_method
 
         out = {}
         parts = [(spec.b_names, spec.sd_names, spec.cor_names, "")] + [
@@ -200,15 +184,6 @@ class NutsEngine:
         for name in spec.aux_names:
             out[name] = np.asarray(samples[name])
 
-        num_steps = np.asarray(extra["num_steps"])
-        stats = {
-            "diverging": np.asarray(extra["diverging"], dtype=bool),
-            "n_steps": num_steps,
-            "tree_depth": np.floor(np.log2(np.maximum(num_steps, 1))).astype(int) + 1,
-            "energy": np.asarray(extra["energy"]),
-            "acceptance_rate": np.asarray(extra["accept_prob"]),
-            "lp": -np.asarray(extra["potential_energy"]),
-        }
         timings = {"warmup_and_sampling": sampling_time}
 
         loglik = None
