@@ -25,6 +25,53 @@ _DRIVERS: OrderedDict = OrderedDict()
 _CACHE_SIZE = 8
 
 
+def _potential(model, kwargs):
+    """NumPyro's potential-energy and postprocessing generators (taking the model's keyword
+    arguments) and a template of the unconstrained parameters.
+
+    This is :func:`numpyro.infer.util.initialize_model` without its search for valid initial
+    values, which runs the model op by op outside ``jit`` (seconds per model) and which the
+    driver does not use (it draws its own starting points); with another NumPyro version
+    whose private helpers differ, ``initialize_model`` itself is used.
+    """
+    import jax
+
+    try:
+        from numpyro.handlers import seed, substitute
+        from numpyro.infer.initialization import init_to_uniform
+        from numpyro.infer.util import (
+            _get_model_transforms,
+            _prepare_model_for_potential,
+            get_potential_fn,
+            transform_fn,
+        )
+
+        inv, replay, enum, trace = _get_model_transforms(
+            substitute(seed(model, jax.random.PRNGKey(0)), substitute_fn=init_to_uniform),
+            (),
+            dict(kwargs),
+        )
+        if enum:
+            raise TypeError("discrete latent sites")
+        prepared = _prepare_model_for_potential(model, trace, enum=False)
+        potential_fn, postprocess_fn = get_potential_fn(
+            prepared, inv, replay_model=replay, dynamic_args=True, model_kwargs=dict(kwargs)
+        )
+        latent = {
+            k: site["value"]
+            for k, site in trace.items()
+            if site["type"] == "sample" and not site["is_observed"]
+        }
+        return potential_fn, postprocess_fn, transform_fn(inv, latent, invert=True)
+    except (ImportError, TypeError):
+        from numpyro.infer.util import initialize_model
+
+        info = initialize_model(
+            jax.random.PRNGKey(0), model, model_kwargs=dict(kwargs), dynamic_args=True
+        )
+        return info.potential_fn, info.postprocess_fn, info.param_info.z
+
+
 class NutsDriver:
     """Compiled NUTS for one model function and one set of settings.
 
@@ -59,13 +106,12 @@ class NutsDriver:
         import jax.numpy as jnp
         from jax import lax
         from numpyro.infer.hmc import hmc
-        from numpyro.infer.util import initialize_model
 
-        info = initialize_model(
-            jax.random.PRNGKey(0), model, model_kwargs=dict(kwargs), dynamic_args=True
-        )
-        init_kernel, sample_kernel = hmc(potential_fn_gen=info.potential_fn, algo="NUTS")
-        template = info.param_info.z
+        from multilevel.engines._progress import tick
+
+        every = max(1, (warmup + draws) // 100)
+        potential_fn, postprocess_fn, template = _potential(model, kwargs)
+        init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn, algo="NUTS")
         names = sorted(template)
         dense = [tuple(names)] if dense_mass else []
 
@@ -89,15 +135,26 @@ class NutsDriver:
                 model_kwargs=kwargs,
                 rng_key=k_run,
             )
+            # One scan over warmup + draws (NumPyro's kernel adapts while its counter is below
+            # ``warmup``), so the kernel is compiled once; kept draws go to preallocated
+            # buffers (warmup iterations write slot 0, later overwritten).
+            keep = (
+                state.z,
+                state.num_steps,
+                state.diverging,
+                state.potential_energy,
+                state.energy,
+                state.accept_prob,
+            )
+            buffers = jax.tree_util.tree_map(
+                lambda a: jnp.zeros((draws,) + jnp.shape(a), jnp.result_type(a)), keep
+            )
 
-            def warm(s, _):
-                return sample_kernel(s, model_kwargs=kwargs), None
-
-            state, _ = lax.scan(warm, state, None, length=warmup)
-
-            def keep(s, _):
+            def step(carry, t):
+                s, buffers = carry
                 s = sample_kernel(s, model_kwargs=kwargs)
-                return s, (
+                slot = jnp.maximum(t - warmup, 0)
+                values = (
                     s.z,
                     s.num_steps,
                     s.diverging,
@@ -105,20 +162,74 @@ class NutsDriver:
                     s.energy,
                     s.accept_prob,
                 )
+                buffers = jax.tree_util.tree_map(
+                    lambda b, v: lax.dynamic_update_index_in_dim(b, v, slot, 0), buffers, values
+                )
+                lax.cond(
+                    (t + 1) % every == 0,
+                    lambda: jax.debug.callback(report, t),
+                    lambda: None,
+                )
+                return (s, buffers), None
 
-            _, out = lax.scan(keep, state, None, length=draws)
+            (_, out), _ = lax.scan(step, (state, buffers), jnp.arange(warmup + draws))
             return out
 
-        if jax.local_device_count() >= chains > 1:
+        def report(t):  # a vectorized loop reports for all its chains at once
+            tick(every * (chains if self.chain_method == "vectorized" else 1), t)
+
+        if jax.default_backend() == "cpu" and chains > 1:
+            # One compiled chain run from several threads: XLA releases the GIL, so chains
+            # use the cores, and tracing/compiling one chain is ~3x cheaper than a vmapped
+            # one (NUTS's nested while loops are costly to batch).
+            self.chain_method = "threads"
+            self._run = self._threaded(jax.jit(one_chain), chains)
+        elif jax.local_device_count() >= chains > 1:
             self.chain_method = "parallel"
             self._run = jax.pmap(one_chain, in_axes=(0, None))
         else:
             self.chain_method = "vectorized"
             self._run = jax.jit(jax.vmap(one_chain, in_axes=(0, None)))
         self._constrain = jax.jit(
-            jax.vmap(lambda z, kwargs: info.postprocess_fn(**kwargs)(z), in_axes=(0, None))
+            jax.vmap(lambda z, kwargs: postprocess_fn(**kwargs)(z), in_axes=(0, None))
         )
         self.chains, self.draws = chains, draws
+        self._model = model
+        self._log_lik = None
+
+    @staticmethod
+    def _threaded(one_chain, chains: int):
+        """``run(keys, kwargs)`` running ``one_chain`` per key on a pool of threads, stacked."""
+        import os
+        from concurrent.futures import ThreadPoolExecutor
+
+        import jax
+        import jax.numpy as jnp
+
+        compiled = None
+
+        def run(keys, kwargs):
+            nonlocal compiled
+            if compiled is None:  # compile once, before the threads start
+                compiled = one_chain.lower(keys[0], kwargs).compile()
+            workers = min(chains, os.cpu_count() or 1)
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                outs = list(pool.map(lambda k: compiled(k, kwargs), keys))
+            return jax.tree_util.tree_map(lambda *a: jnp.stack(a), *outs)
+
+        return run
+
+    def log_likelihood(self, samples, kwargs, site: str = "y"):
+        """Pointwise log-likelihood ``(chains * draws, n)`` of ``site`` at flattened constrained
+        draws, by a function compiled once per driver (NumPyro's ``log_likelihood`` traces
+        anew on every call)."""
+        import jax
+        from numpyro.infer.util import log_likelihood
+
+        if self._log_lik is None:
+            model = self._model
+            self._log_lik = jax.jit(lambda s, kw: log_likelihood(model, s, **kw)[site])
+        return self._log_lik(samples, kwargs)
 
     def run(self, seed: int, kwargs) -> tuple[dict, dict]:
         """Sample: constrained draws ``(chains, draws, ...)`` (with deterministic sites) and

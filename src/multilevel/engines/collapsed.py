@@ -380,56 +380,44 @@ class CollapsedGaussian:
             settings={"chains": chains, "draws": draws, "warmup": warmup, **extra_settings},
         )
 
-    def _cached(self, spec, layout, data_np, data, priors, key):
-        """The model and its jitted log density / constrain functions (kept per structure)."""
+    def _cached(self, spec, layout, data_np, data, priors):
+        """The model and its jitted log density / constrain functions (kept per structure),
+        and a starting point for the mode search."""
         import jax
         from jax.flatten_util import ravel_pytree
-        from numpyro.infer.util import initialize_model
 
-        from multilevel.engines._numpyro_model import init_strategy
+        from multilevel.engines._driver import _potential
 
         cache_key = ("functions",) + self._key(spec, layout, data_np, 0, 0, 0, False)
         entry = _SAMPLERS.get(cache_key)
-        if entry is not None:
-            _SAMPLERS.move_to_end(cache_key)
-            model, unravel, logp, grad, hess, constrain = entry
-            info = initialize_model(
-                key,
+        if entry is None:
+            model = self._model(spec, layout)
+            potential, postprocess, template = _potential(model, {"data": data, "priors": priors})
+            unravel = ravel_pytree(template)[1]
+
+            def log_density(x, data, priors):
+                return -potential(data=data, priors=priors)(unravel(x))
+
+            def constrain(x, data, priors):
+                return postprocess(data=data, priors=priors)(unravel(x))
+
+            entry = (
                 model,
-                model_kwargs={"data": data, "priors": priors},
-                dynamic_args=True,
-                init_strategy=init_strategy(),
+                unravel,
+                jax.jit(jax.vmap(log_density, in_axes=(0, None, None))),
+                jax.jit(jax.value_and_grad(log_density)),
+                template,
+                jax.jit(jax.vmap(constrain, in_axes=(0, None, None))),
             )
-            return entry, ravel_pytree(info.param_info.z)[0]
-        model = self._model(spec, layout)
-        info = initialize_model(
-            key,
-            model,
-            model_kwargs={"data": data, "priors": priors},
-            dynamic_args=True,
-            init_strategy=init_strategy(),
-        )
-        flat0, unravel = ravel_pytree(info.param_info.z)
-        potential, postprocess = info.potential_fn, info.postprocess_fn
-
-        def log_density(x, data, priors):
-            return -potential(data=data, priors=priors)(unravel(x))
-
-        def constrain(x, data, priors):
-            return postprocess(data=data, priors=priors)(unravel(x))
-
-        entry = (
-            model,
-            unravel,
-            jax.jit(jax.vmap(log_density, in_axes=(0, None, None))),
-            jax.jit(jax.value_and_grad(log_density)),
-            None,
-            jax.jit(jax.vmap(constrain, in_axes=(0, None, None))),
-        )
-        _SAMPLERS[cache_key] = entry
-        while len(_SAMPLERS) > 16:
-            _SAMPLERS.popitem(last=False)
-        return entry, flat0
+            _SAMPLERS[cache_key] = entry
+            while len(_SAMPLERS) > 16:
+                _SAMPLERS.popitem(last=False)
+        else:
+            _SAMPLERS.move_to_end(cache_key)
+        start = dict(entry[4])  # the template; the centred intercept at the data's location
+        if "Intercept_c" in start:
+            start["Intercept_c"] = priors["__location"]
+        return entry, ravel_pytree(start)[0]
 
     def _independence(self, spec, layout, data_np, data, priors, key, chains, draws, warmup):
         """Independence Metropolis–Hastings on the collapsed posterior.
@@ -447,8 +435,8 @@ class CollapsedGaussian:
         import jax.numpy as jnp
         from scipy import optimize
 
-        (model, unravel, logp, value_grad, hess, constrain), x0 = self._cached(
-            spec, layout, data_np, data, priors, key
+        (model, unravel, logp, value_grad, _, constrain), x0 = self._cached(
+            spec, layout, data_np, data, priors
         )
 
         def negative(x):
@@ -531,11 +519,12 @@ class CollapsedGaussian:
         import jax
 
         from multilevel.engines._driver import driver_for
-        from multilevel.engines.nuts import sampling_status
+        from multilevel.engines._progress import sampling_progress
 
         cache_key = ("nuts",) + self._key(spec, layout, data_np, chains, draws, warmup, False)
         kwargs = {"data": data, "priors": priors}
-        with sampling_status(progress, f"NUTS: {chains} chains x {warmup} + {draws} iterations"):
+        label = f"NUTS on the collapsed posterior, {chains} chains"
+        with sampling_progress(progress, label, warmup, draws, chains):
             driver = driver_for(
                 cache_key,
                 self._model(spec, layout),

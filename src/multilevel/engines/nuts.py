@@ -37,17 +37,6 @@ def _intercept_start(kwargs) -> dict:
     return {"Intercept_c": kwargs["data"]["location"]}
 
 
-def sampling_status(progress: bool, text: str):
-    """A terminal status line while the compiled sampler runs (nothing if not ``progress``)."""
-    import contextlib
-
-    if not progress:
-        return contextlib.nullcontext()
-    from rich.console import Console
-
-    return Console(stderr=True).status(text + " (compiling, then sampling)")
-
-
 def _positive_int(value, name: str) -> int:
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1:
         return int(value)
@@ -132,6 +121,7 @@ class NutsEngine:
 
         from multilevel.engines._driver import driver_for
         from multilevel.engines._numpyro_model import make_model
+        from multilevel.engines._progress import sampling_progress
 
         built = make_model(spec)
         shapes = jax.tree_util.tree_map(lambda a: (a.shape, str(a.dtype)), built.kwargs)
@@ -146,7 +136,7 @@ class NutsEngine:
             self.dense_mass,
         )
         start = time.perf_counter()
-        with sampling_status(progress, f"NUTS: {chains} chains x {warmup} + {draws} iterations"):
+        with sampling_progress(progress, f"NUTS, {chains} chains", warmup, draws, chains):
             driver = driver_for(
                 key,
                 built.model,
@@ -189,13 +179,11 @@ class NutsEngine:
         loglik = None
         n = spec.design.n
         if self.log_likelihood and chains * draws * n <= _MAX_LOG_LIK_VALUES:
-            from numpyro.infer.util import log_likelihood
-
             start = time.perf_counter()
             flat = jax.tree_util.tree_map(
                 lambda a: a.reshape((chains * draws,) + a.shape[2:]), samples
             )
-            ll = log_likelihood(built.model, flat, **built.kwargs)["y"]
+            ll = driver.log_likelihood(flat, built.kwargs)
             loglik = np.asarray(ll).reshape(chains, draws, n)
             timings["log_likelihood"] = time.perf_counter() - start
 
