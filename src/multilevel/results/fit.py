@@ -203,7 +203,7 @@ class Fit:
 
     @functools.cached_property
     def _summary(self) -> pd.DataFrame:
-        import arviz as az
+        from multilevel.results.mcmc_stats import summary_statistics
 
         idata = self._idata
         names = list(self.spec.parameter_names)
@@ -214,19 +214,17 @@ class Fit:
             index += [
                 naming.group_effect(group, lv, c, dpar=dpar) for lv in levels for dpar, c in coefs
             ]
-        table = az.summary(idata, kind="all", round_to="none")
-        table = table.drop(columns=[c for c in table.columns if c.startswith("hdi_")])
-        if len(table) != len(index):  # pragma: no cover - defensive
-            raise AssertionError("summary rows do not match parameter names")
-        table.index = pd.Index(index, name="parameter")
         flat = [
             np.asarray(idata.posterior[var].values).reshape(
-                idata.posterior[var].shape[0] * idata.posterior[var].shape[1], -1
+                idata.posterior[var].shape[0], idata.posterior[var].shape[1], -1
             )
             for var in idata.posterior.data_vars
         ]
-        values = np.concatenate(flat, axis=1)
-        q = np.quantile(values, [0.05, 0.5, 0.95], axis=0)
+        values = np.concatenate(flat, axis=2)
+        if values.shape[2] != len(index):  # pragma: no cover - defensive
+            raise AssertionError("summary rows do not match parameter names")
+        table = pd.DataFrame(summary_statistics(values), index=pd.Index(index, name="parameter"))
+        q = np.quantile(values.reshape(-1, values.shape[2]), [0.05, 0.5, 0.95], axis=0)
         table["q5"], table["q50"], table["q95"] = q[0], q[1], q[2]
         return table[list(SUMMARY_COLUMNS)]
 
@@ -238,7 +236,8 @@ class Fit:
         formula's parameters carry its name: ``b_sigma_Intercept``,
         ``sd_<group>__sigma_Intercept``, ``r_<group>__sigma[<level>,Intercept]``. Columns: ``mean,
         sd, q5, q50, q95, mcse_mean, mcse_sd, ess_bulk, ess_tail, r_hat`` (rank-normalised
-        split R-hat and ESS, Vehtari et al. 2021, via ArviZ).
+        split R-hat and ESS, Vehtari et al. 2021: ArviZ's numbers, computed for all parameters
+        at once by :mod:`multilevel.results.mcmc_stats`).
         """
         return self._summary.copy()
 
