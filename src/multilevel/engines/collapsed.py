@@ -29,6 +29,7 @@ __all__ = ["CollapsedGaussian", "collapsed_data"]
 
 _MAX_REST = 2000  # columns of the non-eliminated group terms (dense)
 _MAX_COUPLING = 20_000_000  # entries of the dense coupling between eliminated term and rest
+_MAX_THIN = 10  # most proposals per kept draw before the independence sampler hands over
 _MIN_ESS = 100  # per chain, bulk and tail, below which the independence sampler hands over
 _SAMPLERS: OrderedDict = OrderedDict()
 
@@ -131,13 +132,20 @@ def collapsed_data(spec):
 
 def _min_ess(draws: np.ndarray) -> float:
     """Smallest bulk or tail ESS over the coordinates of ``(chains, draws, dim)`` draws."""
-    import arviz as az
+    from multilevel.results.mcmc_stats import summary_statistics
 
-    values = []
-    for j in range(draws.shape[2]):
-        values.append(float(az.ess(draws[:, :, j], method="bulk")))
-        values.append(float(az.ess(draws[:, :, j], method="tail")))
-    return min(values)
+    stats = summary_statistics(draws)
+    return float(min(np.min(stats["ess_bulk"]), np.min(stats["ess_tail"])))
+
+
+def _padded(function, x, size: int, *args) -> np.ndarray:
+    """``function(x, *args)`` for up to ``size`` rows, padded to ``size`` (one compiled shape)."""
+    import jax.numpy as jnp
+
+    n = len(x)
+    if n < size:
+        x = np.concatenate([x, np.repeat(x[-1:], size - n, axis=0)])
+    return np.asarray(function(jnp.asarray(x), *args), dtype=float)[:n]
 
 
 def _hessian(gradient, x, step: float = 1e-5) -> np.ndarray:
@@ -427,9 +435,11 @@ class CollapsedGaussian:
         refined once by importance weighting of ``warmup`` proposals; each chain then
         proposes independently from it and accepts with the Metropolis–Hastings ratio of
         importance weights, so the chains are exact MCMC whatever the fit of the proposal.
-        Returns None (use NUTS) when the mode or Hessian is unusable, the acceptance rate
-        is below 0.3, or the bulk or tail ESS of any coordinate is below 100 per chain (a
-        proposal that misses a tail: ArviZ's threshold for reliable summaries).
+        When the bulk or tail ESS of some coordinate is below 100 per chain (ArviZ's
+        threshold for reliable summaries) but above a tenth of it, the chains are rerun with
+        ``thin`` proposals per kept draw (proposals are cheap: one vectorized log density
+        each). Returns None (use NUTS) when the mode or Hessian is unusable or the ESS is
+        still short (a proposal that misses a tail).
         """
         import jax
         import jax.numpy as jnp
@@ -481,29 +491,48 @@ class CollapsedGaussian:
         except np.linalg.LinAlgError:
             pass
 
-        x, log_q = propose(mode, chol, chains * (draws + 1))
-        log_p = np.asarray(logp(jnp.asarray(x), data, priors), dtype=float)
-        log_w = np.where(np.isfinite(log_p), log_p - log_q, -np.inf)
-        x = x.reshape(chains, draws + 1, dim)
-        log_w = log_w.reshape(chains, draws + 1)
-        log_p = log_p.reshape(chains, draws + 1)
-        current = x[:, 0].copy()
-        current_w = log_w[:, 0].copy()
-        current_p = log_p[:, 0].copy()
-        kept = np.empty((chains, draws, dim))
-        accept = np.empty((chains, draws))
-        lp = np.empty((chains, draws))
-        u = np.log(rng.uniform(size=(chains, draws)))
-        for t in range(draws):
-            ratio = log_w[:, t + 1] - current_w
-            take = u[:, t] < ratio
-            current = np.where(take[:, None], x[:, t + 1], current)
-            current_w = np.where(take, log_w[:, t + 1], current_w)
-            current_p = np.where(take, log_p[:, t + 1], current_p)
-            kept[:, t] = current
-            accept[:, t] = np.exp(np.minimum(ratio, 0.0))
-            lp[:, t] = current_p
-        if accept.mean() < 0.3 or _min_ess(kept) < _MIN_ESS * chains:
+        batch = chains * (draws + 1)  # proposals per compiled log-density call
+
+        def run(thin):
+            """Each chain's ``draws * thin`` steps, every ``thin``-th kept."""
+            steps = draws * thin
+            x, log_q = propose(mode, chol, chains * (steps + 1))
+            log_p = np.concatenate(
+                [
+                    _padded(logp, x[i : i + batch], batch, data, priors)
+                    for i in range(0, len(x), batch)
+                ]
+            )
+            log_w = np.where(np.isfinite(log_p), log_p - log_q, -np.inf)
+            x = x.reshape(chains, steps + 1, dim)
+            log_w = log_w.reshape(chains, steps + 1)
+            log_p = log_p.reshape(chains, steps + 1)
+            current, current_w, current_p = x[:, 0].copy(), log_w[:, 0].copy(), log_p[:, 0]
+            kept = np.empty((chains, draws, dim))
+            accept = np.empty((chains, steps))
+            lp = np.empty((chains, draws))
+            u = np.log(rng.uniform(size=(chains, steps)))
+            for t in range(steps):
+                ratio = log_w[:, t + 1] - current_w
+                take = u[:, t] < ratio
+                current = np.where(take[:, None], x[:, t + 1], current)
+                current_w = np.where(take, log_w[:, t + 1], current_w)
+                current_p = np.where(take, log_p[:, t + 1], current_p)
+                accept[:, t] = np.exp(np.minimum(ratio, 0.0))
+                if (t + 1) % thin == 0:
+                    kept[:, t // thin] = current
+                    lp[:, t // thin] = current_p
+            accept = accept.reshape(chains, draws, thin).mean(axis=2)
+            return kept, accept, lp, _min_ess(kept)
+
+        target = _MIN_ESS * chains
+        thin = 1
+        kept, accept, lp, ess = run(thin)
+        if ess < target and ess > target / _MAX_THIN:
+            # a proposal that fits but mixes slowly: more proposals (cheap) rather than NUTS
+            thin = int(np.ceil(1.25 * target / ess))
+            kept, accept, lp, ess = run(thin)
+        if ess < target:
             return None
         constrained = constrain(jnp.asarray(kept.reshape(chains * draws, dim)), data, priors)
         samples = {k: jnp.reshape(v, (chains, draws) + v.shape[1:]) for k, v in constrained.items()}
@@ -512,7 +541,8 @@ class CollapsedGaussian:
             "acceptance_rate": accept,
             "lp": lp,
         }
-        return samples, stats, {"sampler": "independence", "acceptance": float(accept.mean())}
+        settings = {"sampler": "independence", "acceptance": float(accept.mean()), "thin": thin}
+        return samples, stats, settings
 
     def _nuts(self, spec, layout, data_np, data, priors, key, chains, draws, warmup, progress):
         """NUTS on the collapsed posterior (the fallback)."""
