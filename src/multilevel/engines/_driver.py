@@ -72,6 +72,18 @@ def _potential(model, kwargs):
         return info.potential_fn, info.postprocess_fn, info.param_info.z
 
 
+def _kept(state) -> tuple:
+    """What is kept of each draw, in the order :meth:`NutsDriver.run` unpacks it."""
+    return (
+        state.z,
+        state.num_steps,
+        state.diverging,
+        state.potential_energy,
+        state.energy,
+        state.accept_prob,
+    )
+
+
 class NutsDriver:
     """Compiled NUTS for one model function and one set of settings.
 
@@ -138,32 +150,16 @@ class NutsDriver:
             # One scan over warmup + draws (NumPyro's kernel adapts while its counter is below
             # ``warmup``), so the kernel is compiled once; kept draws go to preallocated
             # buffers (warmup iterations write slot 0, later overwritten).
-            keep = (
-                state.z,
-                state.num_steps,
-                state.diverging,
-                state.potential_energy,
-                state.energy,
-                state.accept_prob,
-            )
             buffers = jax.tree_util.tree_map(
-                lambda a: jnp.zeros((draws,) + jnp.shape(a), jnp.result_type(a)), keep
+                lambda a: jnp.zeros((draws,) + jnp.shape(a), jnp.result_type(a)), _kept(state)
             )
 
             def step(carry, t):
                 s, buffers = carry
                 s = sample_kernel(s, model_kwargs=kwargs)
                 slot = jnp.maximum(t - warmup, 0)
-                values = (
-                    s.z,
-                    s.num_steps,
-                    s.diverging,
-                    s.potential_energy,
-                    s.energy,
-                    s.accept_prob,
-                )
                 buffers = jax.tree_util.tree_map(
-                    lambda b, v: lax.dynamic_update_index_in_dim(b, v, slot, 0), buffers, values
+                    lambda b, v: lax.dynamic_update_index_in_dim(b, v, slot, 0), buffers, _kept(s)
                 )
                 lax.cond(
                     (t + 1) % every == 0,

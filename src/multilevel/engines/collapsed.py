@@ -445,7 +445,7 @@ class CollapsedGaussian:
         import jax.numpy as jnp
         from scipy import optimize
 
-        (model, unravel, logp, value_grad, _, constrain), x0 = self._cached(
+        (_, _, logp, value_grad, _, constrain), x0 = self._cached(
             spec, layout, data_np, data, priors
         )
 
@@ -493,10 +493,10 @@ class CollapsedGaussian:
 
         batch = chains * (draws + 1)  # proposals per compiled log-density call
 
-        def run(thin):
-            """Each chain's ``draws * thin`` steps, every ``thin``-th kept."""
-            steps = draws * thin
-            x, log_q = propose(mode, chol, chains * (steps + 1))
+        def scored(per_chain):
+            """``per_chain`` proposals for each chain with their log density and log weight,
+            each ``(chains, per_chain, ...)``."""
+            x, log_q = propose(mode, chol, chains * per_chain)
             log_p = np.concatenate(
                 [
                     _padded(logp, x[i : i + batch], batch, data, priors)
@@ -504,9 +504,13 @@ class CollapsedGaussian:
                 ]
             )
             log_w = np.where(np.isfinite(log_p), log_p - log_q, -np.inf)
-            x = x.reshape(chains, steps + 1, dim)
-            log_w = log_w.reshape(chains, steps + 1)
-            log_p = log_p.reshape(chains, steps + 1)
+            shape = (chains, per_chain)
+            return x.reshape(shape + (dim,)), log_w.reshape(shape), log_p.reshape(shape)
+
+        def run(x, log_w, log_p, thin):
+            """Each chain's ``draws * thin`` steps through its proposals, every ``thin``-th
+            kept."""
+            steps = draws * thin
             current, current_w, current_p = x[:, 0].copy(), log_w[:, 0].copy(), log_p[:, 0]
             kept = np.empty((chains, draws, dim))
             accept = np.empty((chains, steps))
@@ -527,11 +531,15 @@ class CollapsedGaussian:
 
         target = _MIN_ESS * chains
         thin = 1
-        kept, accept, lp, ess = run(thin)
+        proposals = scored(draws + 1)
+        kept, accept, lp, ess = run(*proposals, thin)
         if ess < target and ess > target / _MAX_THIN:
-            # a proposal that fits but mixes slowly: more proposals (cheap) rather than NUTS
+            # a proposal that fits but mixes slowly: more proposals (cheap) rather than NUTS,
+            # appended to those already scored (independent draws, so they are reused)
             thin = int(np.ceil(1.25 * target / ess))
-            kept, accept, lp, ess = run(thin)
+            more = scored(draws * (thin - 1))
+            proposals = [np.concatenate(pair, axis=1) for pair in zip(proposals, more, strict=True)]
+            kept, accept, lp, ess = run(*proposals, thin)
         if ess < target:
             return None
         constrained = constrain(jnp.asarray(kept.reshape(chains * draws, dim)), data, priors)
