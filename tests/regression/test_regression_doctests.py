@@ -12,7 +12,9 @@ MODULES = [
     "multilevel.engines.base",
     "multilevel.engines._numpyro_model",
     "multilevel.engines.nuts",
+    "multilevel.engines._progress",
     "multilevel.results.diagnostics",
+    "multilevel.results.mcmc_stats",
     "multilevel.results.fit",
     "multilevel.fit",
 ]

@@ -44,6 +44,9 @@ def test_equals_arviz(case):
     ours, theirs = summary_statistics(draws), _arviz(draws)
     for c in COLUMNS:
         np.testing.assert_allclose(ours[c], theirs[c], rtol=1e-9, atol=1e-12, err_msg=c)
+    quantiles = np.quantile(draws.reshape(-1, draws.shape[2]), [0.05, 0.5, 0.95], axis=0)
+    for c, q in zip(["q5", "q50", "q95"], quantiles, strict=True):
+        np.testing.assert_array_equal(ours[c], q, err_msg=c)
 
 
 def test_constant_parameter_and_nan_draws_as_arviz():

@@ -224,8 +224,6 @@ class Fit:
         if values.shape[2] != len(index):  # pragma: no cover - defensive
             raise AssertionError("summary rows do not match parameter names")
         table = pd.DataFrame(summary_statistics(values), index=pd.Index(index, name="parameter"))
-        q = np.quantile(values.reshape(-1, values.shape[2]), [0.05, 0.5, 0.95], axis=0)
-        table["q5"], table["q50"], table["q95"] = q[0], q[1], q[2]
         return table[list(SUMMARY_COLUMNS)]
 
     def summary(self) -> pd.DataFrame:
