@@ -76,6 +76,8 @@ FORMULAS = [
     "y ~ x + (1 + x || g)",
     "y ~ x + (1 | g) + (1 | h)",
     "y ~ 1 + (1 + x | g) + (1 | h)",
+    "y ~ 1 + (1 + x || g) + (1 + x | h)",
+    "y ~ 1 + (1 + x | g) + (1 + x || h)",
     "y ~ x + (1 | g/h)",
     "y ~ x + offset(o) + (1 | mm(g, g2))",
     "y ~ x + (1 | mm(g, g2, weights = cbind(w1, w2))) + (1 | h)",

@@ -4,9 +4,9 @@ with the group effects and population coefficients integrated out.
 Both start from the cross products of ``[Z X y]`` (:mod:`multilevel.linalg.crossprod`, one
 pass over the data). REML and ML minimise the profiled deviance of
 :mod:`multilevel.linalg.profiled` over the relative covariance parameters :math:`\\theta`
-(COBYQA, a derivative-free trust-region method with bounds in the family of lme4's
-BOBYQA, from lme4's start; Newton steps on finite differences if it stops early); full
-Bayes (``method="exact"``) is in :mod:`multilevel.engines.collapsed`.
+(NLopt's BOBYQA, lme4's default optimizer, from lme4's start; Newton steps on finite
+differences if it stops early); full Bayes (``method="exact"``) is in
+:mod:`multilevel.engines.collapsed`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize
 
 from multilevel.engines.base import Support
 from multilevel.errors import ConvergenceWarning, EngineError
@@ -169,14 +168,8 @@ class GaussianEngine:
             )
 
         low = layout.lower_bounds()
-        result = optimize.minimize(
-            deviance,
-            layout.initial(),
-            method="COBYQA",
-            bounds=optimize.Bounds(low, np.full(low.size, np.inf)),
-            options={"initial_tr_radius": 0.5, "final_tr_radius": 1e-8, "maxfev": 5000},
-        )
-        theta = np.asarray(result.x, dtype=float)
+        result = bobyqa(deviance, layout.initial(), low)
+        theta = result.x
         polish_evals = 0
         if not result.success:  # a second opinion from quasi-Newton + Newton steps
             theta, polish_evals = newton_polish(deviance, theta, low)
@@ -232,6 +225,63 @@ class GaussianEngine:
             timings={"cross_products": crossed, "optimize": optimised},
             reason=f"{method.upper()} by the exact gaussian engine: {support.reason}",
         )
+
+
+@dataclass(frozen=True)
+class Minimum:
+    """Where :func:`bobyqa` stopped: the best point, its value, whether NLopt reports
+    convergence, its message and the number of evaluations."""
+
+    x: np.ndarray
+    fun: float
+    success: bool
+    message: str
+    nfev: int
+
+
+def bobyqa(f, x0, lower, *, xtol: float = 1e-10, ftol: float = 1e-12, maxeval: int = 5000):
+    """Minimise ``f`` from ``x0`` with bounds ``lower`` by NLopt's BOBYQA (as lme4's
+    default ``nloptwrap``), with tighter tolerances than lme4's.
+
+    Examples
+    --------
+    >>> m = bobyqa(lambda x: float((x[0] - 1) ** 2 + (x[1] + 2) ** 2), [0.0, 0.0],
+    ...            [0.0, -np.inf])
+    >>> np.round(m.x, 6).tolist(), m.success
+    ([1.0, -2.0], True)
+    """
+    import nlopt
+
+    x0 = np.asarray(x0, dtype=float)
+    best = {"x": x0.copy(), "fun": np.inf, "n": 0}
+
+    def objective(x, grad):
+        value = float(f(x))
+        best["n"] += 1
+        if value < best["fun"]:
+            best["x"], best["fun"] = np.array(x, dtype=float), value
+        return value
+
+    opt = nlopt.opt(nlopt.LN_BOBYQA, x0.size)
+    opt.set_min_objective(objective)
+    opt.set_lower_bounds(np.asarray(lower, dtype=float))
+    opt.set_initial_step(0.5 * np.maximum(np.abs(x0), 1.0))
+    opt.set_xtol_abs(xtol)
+    opt.set_ftol_abs(ftol)
+    opt.set_ftol_rel(1e-15)
+    opt.set_maxeval(maxeval)
+    try:
+        opt.optimize(x0)
+        code = opt.last_optimize_result()
+        success = code in (nlopt.FTOL_REACHED, nlopt.XTOL_REACHED, nlopt.SUCCESS)
+        message = {nlopt.MAXEVAL_REACHED: f"{maxeval} evaluations reached"}.get(
+            code, f"NLopt result code {code}"
+        )
+    except nlopt.RoundoffLimited:
+        success, message = False, "BOBYQA stopped by roundoff"
+    if not np.isfinite(best["fun"]):
+        raise EngineError("the profiled deviance is not finite at lme4's starting values")
+    return Minimum(best["x"], best["fun"], success, message, best["n"])
 
 
 def newton_polish(f, x, lower, *, steps: int = 6, tol: float = 1e-10):

@@ -228,15 +228,20 @@ class PLS:
             if self.rest_terms
             else np.arange(0)
         )
-        self.pairs = None
+        self.coupling = None
         if len(self.rest):
             G = _gram(cp, self.first)
             self.G_rr = G[self.rest][:, self.rest].tocsr()
             self.G_1r = G[self.cols1][:, self.rest].tocsr() if self.first is not None else None
             self.ZtXy_r = ZtXy[self.rest]
             if self.G_1r is not None and len(self.rest) <= _DENSE_LIMIT:
-                self.pairs = _coupling_pairs(self.G_1r, terms[self.first].q, len(self.rest))
-                if self.pairs is not None:
+                self.coupling = Coupling.of(self.G_1r, terms[self.first].q, len(self.rest))
+                self.lam_r_diagonal = not any(
+                    correlated
+                    for _, k, _, _, correlated, _ in layout.blocks
+                    if k in self.rest_terms
+                )
+                if self.coupling is not None:
                     self.G_rr_dense = self.G_rr.toarray()
 
     def _lambda_rest(self, factors) -> sp.csr_matrix:
@@ -263,26 +268,26 @@ class PLS:
         if first is not None:
             t1 = terms[first]
             lam1 = factors[first]
-            A1 = np.einsum("ji,ljk,km->lim", lam1, cp.diag[first], lam1) + np.eye(t1.q)
+            A1 = _congruence(cp.diag[first], lam1) + np.eye(t1.q)
             L1 = _batched_cholesky(A1)  # (levels, q, q)
             logdet_L += 2.0 * float(np.sum(np.log(np.diagonal(L1, axis1=1, axis2=2))))
-            W1 = _batched_lower_solve(L1, np.einsum("ji,ljk->lik", lam1, self.ZtXy1))
+            W1 = _batched_lower_solve(L1, _left_multiply(lam1.T, self.ZtXy1))
             W1f = W1.reshape(-1, p + 1)
             S_xy -= W1f.T @ W1f
         Chat = None
         coupled = None
-        if len(rest) and self.pairs is not None:
-            # the eliminated term's coupling through precomputed pairs of its entries:
+        if len(rest) and self.coupling is not None:
+            # the eliminated term's coupling, precomputed (Coupling):
             # Chat'Chat = Lambda_r' G_1r' D G_1r Lambda_r, D_l = Lambda_1 A_l^{-1} Lambda_1'
             lam_r = self._lambda_rest(factors)
             left = _left_factor(L1, lam1)  # L1^{-1} Lambda_1'
             D = np.einsum("lki,lkj->lij", left, left)
-            flat, level, ab, product = self.pairs
-            q1 = t1.q
-            K = self.G_rr_dense - np.bincount(
-                flat, weights=product * D.reshape(-1, q1 * q1)[level, ab], minlength=len(rest) ** 2
-            ).reshape(len(rest), len(rest))
-            M_rr = np.asarray(lam_r.T @ (lam_r.T @ K.T).T)
+            K = self.coupling.subtract_from(self.G_rr_dense, D)
+            if self.lam_r_diagonal:
+                scale = lam_r.diagonal()
+                M_rr = K * np.outer(scale, scale)
+            else:
+                M_rr = np.asarray(lam_r.T @ (lam_r.T @ K.T).T)
             M_rr[np.diag_indices_from(M_rr)] += 1.0
             DZ = np.einsum("lab,lbk->lak", D, self.ZtXy1).reshape(-1, p + 1)
             M_r_xy = np.asarray(lam_r.T @ (self.ZtXy_r - self.G_1r.T @ DZ))
@@ -339,32 +344,74 @@ class PLS:
         return PLSSolution(logdet_L, logdet_RX, r2, beta, u, b, RX_inv)
 
 
-def _coupling_pairs(G_1r: sp.csr_matrix, q1: int, rest: int, limit: int = 30_000_000):
-    """Pairs of nonzeros of ``G_1r`` in the same level of the eliminated term.
+@dataclass(frozen=True)
+class Coupling:
+    r"""The rest terms' Gram matrix correction through the eliminated term, precomputed.
 
-    Returns ``(flat, level, ab, product)``: for each pair, the flat index ``j * rest + k``
-    of the two rest columns, the level, the flat index ``a * q1 + b`` of the two rows within
-    the level, and the product of the two entries; None when there are over ``limit`` pairs.
+    Eliminating a block-diagonal term with per-level blocks :math:`D_l` subtracts
+    :math:`\sum_l G_{1r,l}^\top D_l G_{1r,l}` from the rest terms' Gram matrix. Its pattern
+    is fixed, so it is stored as a sparse map ``S`` from the entries of all ``D_l`` to the
+    distinct entries ``cells`` of the upper triangle it touches (``mirror``: the same
+    entries below the diagonal): each evaluation is one sparse matrix-vector product.
     """
-    coo = G_1r.tocoo()
-    level = coo.row // q1
-    order = np.argsort(level, kind="stable")
-    level, within, col, val = level[order], coo.row[order] % q1, coo.col[order], coo.data[order]
-    counts = np.bincount(level, minlength=G_1r.shape[0] // q1)
-    per_entry = counts[level]
-    total = int(per_entry.sum())
-    if total > limit:
-        return None
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    first = np.repeat(np.arange(len(level)), per_entry)
-    offset = np.repeat(np.cumsum(per_entry) - per_entry, per_entry)
-    second = starts[level[first]] + (np.arange(total) - offset)
-    return (
-        col[first].astype(np.int64) * rest + col[second],
-        level[first],
-        within[first] * q1 + within[second],
-        val[first] * val[second],
-    )
+
+    S: sp.csr_matrix
+    cells: np.ndarray
+    mirror: np.ndarray
+    below: np.ndarray
+
+    @classmethod
+    def of(cls, G_1r: sp.csr_matrix, q1: int, rest: int, limit: int = 30_000_000):
+        """From the ``(levels * q1, rest)`` coupling block; None when its pairs of entries
+        in the same level number over ``limit``."""
+        coo = G_1r.tocoo()
+        level = coo.row // q1
+        order = np.argsort(level, kind="stable")
+        level, within, col, val = level[order], coo.row[order] % q1, coo.col[order], coo.data[order]
+        counts = np.bincount(level, minlength=G_1r.shape[0] // q1)
+        per_entry = counts[level]
+        total = int(per_entry.sum())
+        if total > limit:
+            return None
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        first = np.repeat(np.arange(len(level)), per_entry)
+        offset = np.repeat(np.cumsum(per_entry) - per_entry, per_entry)
+        second = starts[level[first]] + (np.arange(total) - offset)
+        upper = col[first] <= col[second]  # the symmetric lower half is mirrored
+        first, second = first[upper], second[upper]
+        flat = col[first].astype(np.int64) * rest + col[second]
+        cells, row = np.unique(flat, return_inverse=True)
+        entry = level[first] * q1 * q1 + within[first] * q1 + within[second]
+        S = sp.csr_matrix(
+            (val[first] * val[second], (row, entry)),
+            shape=(len(cells), (G_1r.shape[0] // q1) * q1 * q1),
+        )
+        i, j = np.divmod(cells, rest)
+        below = i != j
+        return cls(S, cells, j[below] * rest + i[below], below)
+
+    def subtract_from(self, G: np.ndarray, D: np.ndarray) -> np.ndarray:
+        """``G - sum_l G_1r,l' D_l G_1r,l`` for the per-level blocks ``D``."""
+        values = self.S @ D.reshape(-1)
+        K = G.copy()
+        flat = K.reshape(-1)
+        flat[self.cells] -= values
+        flat[self.mirror] -= values[self.below]
+        return K
+
+
+def _congruence(blocks: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """``lam' blocks[l] lam`` for every level, as one matrix product with ``kron(lam, lam)``
+    (a batched ``einsum`` over three operands is ~100x slower)."""
+    levels, q, _ = blocks.shape
+    return (blocks.reshape(levels, q * q) @ np.kron(lam, lam)).reshape(levels, q, q)
+
+
+def _left_multiply(M: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+    """``M @ blocks[l]`` for every level (``blocks``: ``(levels, q, k)``), as one GEMM."""
+    levels, q, k = blocks.shape
+    flat = blocks.transpose(0, 2, 1).reshape(levels * k, q) @ M.T
+    return flat.reshape(levels, k, M.shape[0]).transpose(0, 2, 1)
 
 
 def _left_factor(L1: np.ndarray, lam1: np.ndarray) -> np.ndarray:
@@ -402,7 +449,7 @@ def _batched_lower_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:
         return B / L[:, :, :1]
     X = np.empty_like(B)
     for i in range(q):
-        acc = B[:, i] - np.einsum("lj,ljk->lk", L[:, i, :i], X[:, :i])
+        acc = B[:, i] - (L[:, i, :i, None] * X[:, :i]).sum(axis=1)
         X[:, i] = acc / L[:, i, i, None]
     return X
 
