@@ -25,6 +25,7 @@ With known standard errors (``y | se(s)``) there is no :math:`\sigma` to profile
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,12 +101,18 @@ class ThetaLayout:
             values = np.asarray(theta[start : start + self.size_of(q, correlated)], float)
             if not correlated:
                 return np.diag(values)
-            rows, cols = np.tril_indices(q)
-            order = np.lexsort((rows, cols))  # column-major
             factor = np.zeros((q, q))
-            factor[rows[order], cols[order]] = values
+            factor[_lower_column_major(q)] = values
             return factor
         raise KeyError(block)
+
+
+@functools.cache
+def _lower_column_major(q: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of a ``q x q`` lower triangle in column-major order."""
+    rows, cols = np.tril_indices(q)
+    order = np.lexsort((rows, cols))
+    return rows[order], cols[order]
 
 
 def _tri_identity(q: int, correlated: bool) -> np.ndarray:
@@ -404,7 +411,8 @@ def _congruence(blocks: np.ndarray, lam: np.ndarray) -> np.ndarray:
     """``lam' blocks[l] lam`` for every level, as one matrix product with ``kron(lam, lam)``
     (a batched ``einsum`` over three operands is ~100x slower)."""
     levels, q, _ = blocks.shape
-    return (blocks.reshape(levels, q * q) @ np.kron(lam, lam)).reshape(levels, q, q)
+    kron = np.multiply.outer(lam, lam).transpose(0, 2, 1, 3).reshape(q * q, q * q)
+    return (blocks.reshape(levels, q * q) @ kron).reshape(levels, q, q)
 
 
 def _left_multiply(M: np.ndarray, blocks: np.ndarray) -> np.ndarray:
