@@ -41,6 +41,32 @@ def test_short_ess_reruns_with_thinning_and_keeps_the_posterior(monkeypatch):
     assert np.all(np.abs(a.loc[names, "mean"] - b.loc[names, "mean"]) < 4 * mcse)
 
 
+def _first_pass_reports(monkeypatch, ess_fraction):
+    """The first pass's ESS is ``ess_fraction`` of the draws; later passes are measured."""
+    real, calls = collapsed._min_ess, []
+
+    def reported(draws):
+        calls.append(draws.shape)
+        if len(calls) == 1:
+            return ess_fraction * draws.shape[0] * draws.shape[1]
+        return real(draws)
+
+    monkeypatch.setattr(collapsed, "_min_ess", reported)
+
+
+def test_an_ess_under_half_the_draws_thins_when_proposals_are_cheap(monkeypatch):
+    _first_pass_reports(monkeypatch, 0.2)  # above the minimum (0.1), under half
+    fit = _fit(3)
+    assert fit.posterior.settings["thin"] == 3  # ceil(0.5 / 0.2)
+    assert fit.summary()[["ess_bulk", "ess_tail"]].to_numpy().min() > 400
+
+
+def test_no_extra_thinning_when_proposals_are_dear(monkeypatch):
+    _first_pass_reports(monkeypatch, 0.2)
+    monkeypatch.setattr(collapsed, "_CHEAP_SECONDS", 0.0)
+    assert _fit(3).posterior.settings["thin"] == 1
+
+
 def test_far_too_short_ess_hands_over_to_nuts(monkeypatch):
     monkeypatch.setattr(collapsed, "_min_ess", lambda draws: 1.0)
     fit = _fit(2)

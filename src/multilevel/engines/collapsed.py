@@ -30,6 +30,7 @@ __all__ = ["CollapsedGaussian", "collapsed_data"]
 _MAX_REST = 2000  # columns of the non-eliminated group terms (dense)
 _MAX_COUPLING = 20_000_000  # entries of the dense coupling between eliminated term and rest
 _MAX_THIN = 10  # most proposals per kept draw before the independence sampler hands over
+_CHEAP_SECONDS = 0.25  # most extra seconds spent thinning towards an ESS of half the draws
 _MIN_ESS = 100  # per chain, bulk and tail, below which the independence sampler hands over
 _SAMPLERS: OrderedDict = OrderedDict()
 
@@ -438,8 +439,10 @@ class CollapsedGaussian:
         When the bulk or tail ESS of some coordinate is below 100 per chain (ArviZ's
         threshold for reliable summaries) but above a tenth of it, the chains are rerun with
         ``thin`` proposals per kept draw (proposals are cheap: one vectorized log density
-        each). Returns None (use NUTS) when the mode or Hessian is unusable or the ESS is
-        still short (a proposal that misses a tail).
+        each); above that but under half the draws, it thins as well when the extra
+        proposals would take under ``_CHEAP_SECONDS`` (small models). Returns None (use
+        NUTS) when the mode or Hessian is unusable or the ESS is still short (a proposal
+        that misses a tail).
         """
         import jax
         import jax.numpy as jnp
@@ -509,34 +512,46 @@ class CollapsedGaussian:
 
         def run(x, log_w, log_p, thin):
             """Each chain's ``draws * thin`` steps through its proposals, every ``thin``-th
-            kept."""
+            kept. The chain only needs the index of its current proposal, so the sequential
+            part is a plain Python loop over floats (faster than NumPy on a few values)."""
             steps = draws * thin
-            current, current_w, current_p = x[:, 0].copy(), log_w[:, 0].copy(), log_p[:, 0]
-            kept = np.empty((chains, draws, dim))
-            accept = np.empty((chains, steps))
-            lp = np.empty((chains, draws))
             u = np.log(rng.uniform(size=(chains, steps)))
-            for t in range(steps):
-                ratio = log_w[:, t + 1] - current_w
-                take = u[:, t] < ratio
-                current = np.where(take[:, None], x[:, t + 1], current)
-                current_w = np.where(take, log_w[:, t + 1], current_w)
-                current_p = np.where(take, log_p[:, t + 1], current_p)
-                accept[:, t] = np.exp(np.minimum(ratio, 0.0))
-                if (t + 1) % thin == 0:
-                    kept[:, t // thin] = current
-                    lp[:, t // thin] = current_p
-            accept = accept.reshape(chains, draws, thin).mean(axis=2)
-            return kept, accept, lp, _min_ess(kept)
+            index = np.empty((chains, steps), dtype=np.intp)
+            before = np.empty((chains, steps))  # the current log weight at each step
+            for c, (w, uc) in enumerate(zip(log_w.tolist(), u.tolist(), strict=True)):
+                current, current_w = 0, w[0]
+                index_c, before_c = [0] * steps, [0.0] * steps
+                for t in range(steps):
+                    before_c[t] = current_w
+                    if uc[t] < w[t + 1] - current_w:
+                        current, current_w = t + 1, w[t + 1]
+                    index_c[t] = current
+                index[c], before[c] = index_c, before_c
+            with np.errstate(invalid="ignore"):
+                accept = np.exp(np.minimum(log_w[:, 1 : steps + 1] - before, 0.0))
+            accept = np.nan_to_num(accept, nan=0.0).reshape(chains, draws, thin).mean(axis=2)
+            chosen = index[:, thin - 1 :: thin]
+            rows = np.arange(chains)[:, None]
+            kept = x[rows, chosen]
+            return kept, accept, log_p[rows, chosen], _min_ess(kept)
 
         target = _MIN_ESS * chains
         thin = 1
+        started = time.perf_counter()
         proposals = scored(draws + 1)
         kept, accept, lp, ess = run(*proposals, thin)
+        per_step = (time.perf_counter() - started) / draws  # scoring + stepping, all chains
         if ess < target and ess > target / _MAX_THIN:
             # a proposal that fits but mixes slowly: more proposals (cheap) rather than NUTS,
             # appended to those already scored (independent draws, so they are reused)
             thin = int(np.ceil(1.25 * target / ess))
+        elif ess < chains * draws / 2:
+            # an ESS above the minimum but under half the draws: thin too when that costs
+            # little (small models), since ESS grows about linearly with the proposals
+            wanted = min(_MAX_THIN, int(np.ceil(chains * draws / 2 / ess)))
+            if per_step * draws * (wanted - 1) < _CHEAP_SECONDS:
+                thin = wanted
+        if thin > 1:
             more = scored(draws * (thin - 1))
             proposals = [np.concatenate(pair, axis=1) for pair in zip(proposals, more, strict=True)]
             kept, accept, lp, ess = run(*proposals, thin)

@@ -205,7 +205,7 @@ class Fit:
     def _summary(self) -> pd.DataFrame:
         from multilevel.results.mcmc_stats import summary_statistics
 
-        idata = self._idata
+        posterior, _, _ = self._arviz_dict()  # the InferenceData's variables, without building it
         names = list(self.spec.parameter_names)
         index = list(names)
         for group in self.groups:
@@ -215,10 +215,8 @@ class Fit:
                 naming.group_effect(group, lv, c, dpar=dpar) for lv in levels for dpar, c in coefs
             ]
         flat = [
-            np.asarray(idata.posterior[var].values).reshape(
-                idata.posterior[var].shape[0], idata.posterior[var].shape[1], -1
-            )
-            for var in idata.posterior.data_vars
+            np.asarray(value).reshape(value.shape[0], value.shape[1], -1)
+            for value in posterior.values()
         ]
         values = np.concatenate(flat, axis=2)
         if values.shape[2] != len(index):  # pragma: no cover - defensive
