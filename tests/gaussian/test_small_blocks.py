@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from multilevel.engines.collapsed import _small_cholesky, _small_lower_solve
+from multilevel.engines.collapsed import _small_cholesky, _small_lower_solve, _small_upper_solve
 
 
 def _spd(levels, q, seed):
@@ -31,6 +31,9 @@ def test_small_blocks_match_lapack(q):
         np.testing.assert_allclose(_small_lower_solve(L, b, jnp, jsl), expected, rtol=1e-12)
         expected = jsl.solve_triangular(L, B, lower=True)
         np.testing.assert_allclose(_small_lower_solve(L, B, jnp, jsl), expected, rtol=1e-12)
+
+        expected = jsl.solve_triangular(jnp.swapaxes(L, 1, 2), b[..., None], lower=False)[..., 0]
+        np.testing.assert_allclose(_small_upper_solve(L, b, jnp, jsl), expected, rtol=1e-12)
 
         # gradients through a symmetric matrix built from parameters, as in the engine
         M = jnp.asarray(np.random.default_rng(30 + q).standard_normal((7, q, q)))

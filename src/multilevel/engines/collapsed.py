@@ -214,6 +214,19 @@ def _small_lower_solve(L, b, jnp, jsl):
     return X[..., 0] if vector else X
 
 
+def _small_upper_solve(L, v, jnp, jsl):
+    """``L[l]^{-T} v[l]`` for a batch of lower-triangular ``(levels, q, q)`` and ``(levels,
+    q)``; closed form for q <= 2."""
+    q = L.shape[-1]
+    if q == 1:
+        return v / L[:, 0]
+    if q == 2:
+        x1 = v[:, 1] / L[:, 1, 1]
+        x0 = (v[:, 0] - L[:, 1, 0] * x1) / L[:, 0, 0]
+        return jnp.stack([x0, x1], axis=1)
+    return jsl.solve_triangular(jnp.swapaxes(L, 1, 2), v[..., None], lower=False)[..., 0]
+
+
 def _eliminate(data, layout, factors, sigma, beta, jnp, jsl):
     """The pieces of the marginal likelihood at one parameter value (JAX)."""
     v = jnp.concatenate([-beta, jnp.ones(1)])
@@ -689,9 +702,7 @@ class CollapsedGaussian:
                 v = parts["w1"] + sigma * eps
                 if u_r is not None:
                     v = v - parts["C"] @ u_r
-                u1 = jsl.solve_triangular(
-                    jnp.swapaxes(parts["L1"], 1, 2), v[..., None], lower=False
-                )[..., 0]
+                u1 = _small_upper_solve(parts["L1"], v, jnp, jsl)
                 effects["first"] = jnp.einsum("ij,lj->li", parts["lam1"], u1)
             return effects
 
