@@ -27,43 +27,54 @@ _CACHE_SIZE = 8
 
 def _potential(model, kwargs):
     """NumPyro's potential-energy and postprocessing generators (taking the model's keyword
-    arguments) and a template of the unconstrained parameters.
+    arguments) and a template of the unconstrained parameters (zeros; shapes and dtypes).
 
-    This is :func:`numpyro.infer.util.initialize_model` without its search for valid initial
-    values, which runs the model op by op outside ``jit`` (seconds per model) and which the
-    driver does not use (it draws its own starting points); with another NumPyro version
-    whose private helpers differ, ``initialize_model`` itself is used.
+    This is :func:`numpyro.infer.util.initialize_model` without running the model: the
+    latent sites and their supports are read from an abstract trace (``jax.make_jaxpr``, so
+    no operation is executed or compiled -- NumPyro's trace runs the model op by op,
+    compiling each operation once per process: ~180 compilations and seconds per model),
+    and the potential is NumPyro's ``potential_energy`` on the unconstrained values. Models
+    with discrete latent sites, or a NumPyro without these helpers, use
+    ``initialize_model`` itself.
     """
     import jax
 
     try:
-        from numpyro.handlers import seed, substitute
+        import jax.numpy as jnp
+        from numpyro.distributions import biject_to
+        from numpyro.handlers import seed, substitute, trace
         from numpyro.infer.initialization import init_to_uniform
-        from numpyro.infer.util import (
-            _get_model_transforms,
-            _prepare_model_for_potential,
-            get_potential_fn,
-            transform_fn,
-        )
+        from numpyro.infer.util import constrain_fn, potential_energy
 
-        inv, replay, enum, trace = _get_model_transforms(
-            substitute(seed(model, jax.random.PRNGKey(0)), substitute_fn=init_to_uniform),
-            (),
-            dict(kwargs),
-        )
-        if enum:
-            raise TypeError("discrete latent sites")
-        prepared = _prepare_model_for_potential(model, trace, enum=False)
-        potential_fn, postprocess_fn = get_potential_fn(
-            prepared, inv, replay_model=replay, dynamic_args=True, model_kwargs=dict(kwargs)
-        )
-        latent = {
-            k: site["value"]
-            for k, site in trace.items()
-            if site["type"] == "sample" and not site["is_observed"]
+        sites = {}
+
+        def record(kwargs):
+            traced = trace(
+                substitute(seed(model, jax.random.PRNGKey(0)), substitute_fn=init_to_uniform)
+            ).get_trace(**kwargs)
+            for name, site in traced.items():
+                if site["type"] != "sample" or site["is_observed"]:
+                    continue
+                if site["fn"].is_discrete:
+                    raise TypeError("discrete latent sites")
+                value = site["value"]
+                sites[name] = (site["fn"].support, jnp.shape(value), jnp.result_type(value))
+            return jnp.zeros(())
+
+        jax.make_jaxpr(record)(dict(kwargs))
+        template = {
+            name: jnp.zeros(biject_to(support).inverse_shape(shape), dtype)
+            for name, (support, shape, dtype) in sites.items()
         }
-        return potential_fn, postprocess_fn, transform_fn(inv, latent, invert=True)
-    except (ImportError, TypeError):
+
+        def potential_fn(**kw):
+            return lambda params: potential_energy(model, (), kw, params)
+
+        def postprocess_fn(**kw):
+            return lambda params: constrain_fn(model, (), kw, params, return_deterministic=True)
+
+        return potential_fn, postprocess_fn, template
+    except (ImportError, TypeError, AttributeError):
         from numpyro.infer.util import initialize_model
 
         info = initialize_model(
