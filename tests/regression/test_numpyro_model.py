@@ -262,6 +262,21 @@ def test_diagnostics_messages():
     assert ebfmi(stats["energy"]).shape == (2,)
 
 
+def test_a_chain_with_non_finite_energy_is_named_without_numpy_warnings():
+    rng = np.random.default_rng(1)
+    energy = rng.normal(size=(3, 200))
+    energy[1, 50] = np.inf
+    summary = pd.DataFrame({"r_hat": [1.0], "ess_bulk": [1000.0], "ess_tail": [900.0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning from inf - inf
+        values = ebfmi(energy)
+        stats = {"diverging": np.zeros((3, 200), dtype=bool), "energy": energy}
+        messages = convergence_messages(summary, stats)
+    assert np.isnan(values[1]) and np.all(values[[0, 2]] > 1.0)
+    assert any("non-finite energy in chain(s) 1" in m for m in messages)
+    assert not any("E-BFMI" in m for m in messages)
+
+
 def test_posterior_is_frozen():
     post = Posterior({"a": np.zeros((2, 3))}, {}, "nuts")
     assert post.n_chains == 2 and post.n_draws == 3

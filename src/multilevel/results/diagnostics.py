@@ -34,9 +34,11 @@ def ebfmi(energy: np.ndarray) -> np.ndarray:
     [2.0, 2.0]
     """
     energy = np.asarray(energy, dtype=float)
-    num = np.sum(np.diff(energy, axis=1) ** 2, axis=1)
-    den = np.sum((energy - energy.mean(axis=1, keepdims=True)) ** 2, axis=1)
-    return num / den
+    finite = np.isfinite(energy).all(axis=1)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        num = np.sum(np.diff(energy, axis=1) ** 2, axis=1)
+        den = np.sum((energy - energy.mean(axis=1, keepdims=True)) ** 2, axis=1)
+        return np.where(finite, num / den, np.nan)  # NaN: a chain with a non-finite energy
 
 
 def _worst(series: pd.Series, largest: bool, k: int = 3) -> str:
@@ -84,6 +86,13 @@ def convergence_messages(
             )
     if "energy" in sample_stats and draws > 2:
         values = ebfmi(sample_stats["energy"])
+        broken = np.flatnonzero(np.isnan(values))
+        if broken.size:
+            messages.append(
+                f"non-finite energy in chain(s) {', '.join(str(c) for c in broken)}: the log "
+                "density overflowed at some draw (extreme parameter values). Use more "
+                "informative priors or rescale predictors (scale())."
+            )
         low = np.flatnonzero(values < EBFMI_MIN)
         if low.size:
             messages.append(
