@@ -124,6 +124,7 @@ CASES = [
     api("same variable both sides of |", _fit("y ~ x + (x | x)"), FormulaError,
         "x appears on both sides"),
     api("formula of the wrong type", _fit(42), FormulaError, "int"),
+    api("formula without a response", _fit("~ x + (1 | g)"), FormulaError, "no response", "y ~"),
     # ------------------------------------------------------------------ data (API)
     api("misspelled predictor", _fit("y ~ xx + (1 | g)"), DataError,
         "'xx'", "did you mean 'x'?"),

@@ -26,7 +26,7 @@ from types import MappingProxyType
 
 from multilevel import naming
 from multilevel.design import Design
-from multilevel.errors import EngineError
+from multilevel.errors import EngineError, FormulaError
 from multilevel.spec.defaults import default_priors, resolve_priors
 from multilevel.spec.families import Family, get_family
 from multilevel.spec.priors import Prior
@@ -208,7 +208,7 @@ def build_spec(
     """
     family = get_family(family)
     if design.y is None:
-        raise EngineError("the formula has no response: write 'y ~ ...' to fit a model")
+        raise FormulaError("the formula has no response: write 'y ~ ...' to fit a model")
     for name in design.dpars:
         if name not in family.aux_names:
             valid = ", ".join(family.aux_names) or "none"
