@@ -63,7 +63,7 @@ def test_an_ess_under_half_the_draws_thins_when_proposals_are_cheap(monkeypatch)
 
 def test_no_extra_thinning_when_proposals_are_dear(monkeypatch):
     _first_pass_reports(monkeypatch, 0.2)
-    monkeypatch.setattr(collapsed, "_CHEAP_SECONDS", 0.0)
+    monkeypatch.setattr(collapsed, "_CHEAP_WORK", 0)
     assert _fit(3).posterior.settings["thin"] == 1
 
 
@@ -85,3 +85,10 @@ def test_padded_evaluates_in_one_shape():
     out = collapsed._padded(f, x[:4], 6, 2.0)
     np.testing.assert_allclose(out, x[:4].sum(axis=1) * 2.0)
     assert shapes == [(6, 2)]
+
+
+def test_group_effects_drawn_in_batches_equal_one_batch(monkeypatch):
+    whole = _fit(4).posterior.draws["r_block0"]
+    monkeypatch.setattr(collapsed, "_EFFECT_VALUES", 72 * 300)  # sleepstudy: 72 per draw
+    batched = _fit(4).posterior.draws["r_block0"]  # batches of 300 draws, the last padded
+    np.testing.assert_allclose(batched, whole, rtol=1e-12, atol=1e-12)

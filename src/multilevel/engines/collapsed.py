@@ -30,7 +30,9 @@ __all__ = ["CollapsedGaussian", "collapsed_data"]
 _MAX_REST = 2000  # columns of the non-eliminated group terms (dense)
 _MAX_COUPLING = 20_000_000  # entries of the dense coupling between eliminated term and rest
 _MAX_THIN = 10  # most proposals per kept draw before the independence sampler hands over
-_CHEAP_SECONDS = 0.25  # most extra seconds spent thinning towards an ESS of half the draws
+_CHEAP_WORK = 20_000_000  # most extra proposals x _work_per_draw spent thinning towards an
+# ESS of half the draws (sleepstudy: 72 per proposal, radon 340, 10^4 groups 40,000)
+_EFFECT_VALUES = 50_000_000  # block entries per batch of group-effect draws
 _MIN_ESS = 100  # per chain, bulk and tail, below which the independence sampler hands over
 _SAMPLERS: OrderedDict = OrderedDict()
 
@@ -129,6 +131,12 @@ def collapsed_data(spec):
         "q1": q1,
     }
     return data, layout
+
+
+def _work_per_draw(layout) -> int:
+    """Entries of the per-level blocks and of the dense rest block: the size of one log
+    density evaluation or one draw of the group effects (a deterministic cost measure)."""
+    return max(1, sum(t.size * t.q for t in layout["terms"]) + layout["rest"] ** 2)
 
 
 def _min_ess(draws: np.ndarray) -> float:
@@ -485,7 +493,7 @@ class CollapsedGaussian:
         threshold for reliable summaries) but above a tenth of it, the chains are rerun with
         ``thin`` proposals per kept draw (proposals are cheap: one vectorized log density
         each); above that but under half the draws, it thins as well when the extra
-        proposals would take under ``_CHEAP_SECONDS`` (small models). Returns None (use
+        proposals are cheap (``_CHEAP_WORK``: small models). Returns None (use
         NUTS) when the mode or Hessian is unusable or the ESS is still short (a proposal
         that misses a tail).
         """
@@ -582,10 +590,8 @@ class CollapsedGaussian:
 
         target = _MIN_ESS * chains
         thin = 1
-        started = time.perf_counter()
         proposals = scored(draws + 1)
         kept, accept, lp, ess = run(*proposals, thin)
-        per_step = (time.perf_counter() - started) / draws  # scoring + stepping, all chains
         if ess < target and ess > target / _MAX_THIN:
             # a proposal that fits but mixes slowly: more proposals (cheap) rather than NUTS,
             # appended to those already scored (independent draws, so they are reused)
@@ -594,7 +600,7 @@ class CollapsedGaussian:
             # an ESS above the minimum but under half the draws: thin too when that costs
             # little (small models), since ESS grows about linearly with the proposals
             wanted = min(_MAX_THIN, int(np.ceil(chains * draws / 2 / ess)))
-            if per_step * draws * (wanted - 1) < _CHEAP_SECONDS:
+            if chains * draws * (wanted - 1) * _work_per_draw(layout) <= _CHEAP_WORK:
                 thin = wanted
         if thin > 1:
             more = scored(draws * (thin - 1))
@@ -707,10 +713,20 @@ class CollapsedGaussian:
             return effects
 
         keys = jax.random.split(key, total)
+        # draws in fixed-size batches (one compiled shape): the per-draw temporaries are a
+        # few copies of every level's q x q blocks, gigabytes for 10^5 levels x 1000 draws
+        batch = int(np.clip(_EFFECT_VALUES // _work_per_draw(layout), 1, total))
+        cache_key = cache_key + (batch,)
         draw = _SAMPLERS.get(cache_key)
         if draw is None:
             draw = _SAMPLERS[cache_key] = jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
-        effects = draw(flat, keys, data)
+        parts = []
+        for start in range(0, total, batch):
+            stop = min(start + batch, total)
+            index = np.minimum(np.arange(start, start + batch), stop - 1)  # pad with the last
+            part = draw({k: v[index] for k, v in flat.items()}, keys[index], data)
+            parts.append({k: np.asarray(v)[: stop - start] for k, v in part.items()})
+        effects = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
         out = []
         for i, block in enumerate(spec.design.blocks):
             in_first, col, q, _, _, _, k = blocks[i]
