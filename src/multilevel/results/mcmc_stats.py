@@ -133,15 +133,19 @@ def _split(x: np.ndarray) -> np.ndarray:
 def _z_scale(x: np.ndarray) -> np.ndarray:
     """Rank-normalise each parameter over all chains and draws (Blom's offset 3/8)."""
     p, m, n = x.shape
-    flat = x.reshape(p, m * n)
+    size = m * n
+    flat = x.reshape(p, size)
     order = np.argsort(flat, axis=1)
-    ranks = np.empty_like(flat)
-    np.put_along_axis(ranks, order, np.arange(1.0, m * n + 1)[None, :], axis=1)
+    # without ties the z-scores are a fixed table put in each parameter's rank order
+    table = special.ndtri((np.arange(1.0, size + 1) - 0.375) / (size + 0.25))
+    z = np.empty_like(flat)
+    np.put_along_axis(z, order, table[None, :], axis=1)
     ordered = np.take_along_axis(flat, order, axis=1)
     tied = (np.diff(ordered, axis=1) == 0).any(axis=1)
     if tied.any():  # average ranks of ties, as ArviZ (scipy's rankdata)
-        ranks[tied] = stats.rankdata(flat[tied], method="average", axis=1)
-    return special.ndtri((ranks - 0.375) / (m * n + 0.25)).reshape(p, m, n)
+        ranks = stats.rankdata(flat[tied], method="average", axis=1)
+        z[tied] = special.ndtri((ranks - 0.375) / (size + 0.25))
+    return z.reshape(p, m, n)
 
 
 def _rhat(x: np.ndarray) -> np.ndarray:
