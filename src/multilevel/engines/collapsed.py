@@ -244,9 +244,13 @@ def _eliminate(data, layout, factors, sigma, beta, jnp, jsl):
     if layout["first"] is not None:
         lam1 = factors[layout["first"]] / sigma
         q1 = layout["q1"]
-        A1 = jnp.einsum("ji,ljk,km->lim", lam1, data["G1"], lam1) + jnp.eye(q1)
+        # lam1' G1[l] lam1 for all levels as one product with kron(lam1, lam1), and
+        # lam1' (G1Xy[l] v): matrix products rather than batched 2 x 2 ones
+        levels = data["G1"].shape[0]
+        kron = (lam1[:, None, :, None] * lam1[None, :, None, :]).reshape(q1 * q1, q1 * q1)
+        A1 = (data["G1"].reshape(levels, q1 * q1) @ kron).reshape(levels, q1, q1) + jnp.eye(q1)
         L1 = _small_cholesky(A1, jnp)
-        c1 = jnp.einsum("ji,ljk,k->li", lam1, data["G1Xy"], v)
+        c1 = (data["G1Xy"] @ v) @ lam1
         w1 = _small_lower_solve(L1, c1, jnp, jsl)
         logdet = logdet + 2.0 * jnp.sum(jnp.log(jnp.diagonal(L1, axis1=1, axis2=2)))
         r2 = r2 - jnp.sum(w1 * w1)
