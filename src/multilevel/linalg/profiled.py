@@ -118,9 +118,8 @@ def _lower_column_major(q: int) -> tuple[np.ndarray, np.ndarray]:
 def _tri_identity(q: int, correlated: bool) -> np.ndarray:
     if not correlated:
         return np.ones(q)
-    rows, cols = np.tril_indices(q)
-    order = np.lexsort((rows, cols))
-    return (rows[order] == cols[order]).astype(float)
+    rows, cols = _lower_column_major(q)
+    return (rows == cols).astype(float)
 
 
 @dataclass(frozen=True)

@@ -13,24 +13,14 @@ import pandas as pd
 from multilevel import naming
 from multilevel.engines.base import Posterior
 from multilevel.errors import ConvergenceWarning, DataError, DataWarning
+from multilevel.results.mcmc_stats import COLUMNS
 from multilevel.results.predict import predict_draws, summarize_draws
 from multilevel.spec.model import ModelSpec
 
 __all__ = ["Fit", "SUMMARY_COLUMNS"]
 
-#: Columns of :meth:`Fit.summary`.
-SUMMARY_COLUMNS = (
-    "mean",
-    "sd",
-    "q5",
-    "q50",
-    "q95",
-    "mcse_mean",
-    "mcse_sd",
-    "ess_bulk",
-    "ess_tail",
-    "r_hat",
-)
+#: Columns of :meth:`Fit.summary`: those of :func:`~.mcmc_stats.summary_statistics`.
+SUMMARY_COLUMNS = COLUMNS
 _STATS = ("mean", "sd", "median", "q5", "q95")
 #: chains * draws * rows above which ``to_arviz`` leaves out the posterior predictive draws
 #: (as the NUTS engine leaves out the log-likelihood).
@@ -205,19 +195,17 @@ class Fit:
     def _summary(self) -> pd.DataFrame:
         from multilevel.results.mcmc_stats import summary_statistics
 
-        posterior, _, _ = self._arviz_dict()  # the InferenceData's variables, without building it
         names = list(self.spec.parameter_names)
         index = list(names)
+        arrays = [self.posterior.draws[name] for name in names]
         for group in self.groups:
-            levels = self._group(group)[0]
+            levels, _, r = self._group(group)
             coefs = self._group_coefs(group)
             index += [
                 naming.group_effect(group, lv, c, dpar=dpar) for lv in levels for dpar, c in coefs
             ]
-        flat = [
-            np.asarray(value).reshape(value.shape[0], value.shape[1], -1)
-            for value in posterior.values()
-        ]
+            arrays.append(r)
+        flat = [np.asarray(a).reshape(a.shape[0], a.shape[1], -1) for a in arrays]
         values = np.concatenate(flat, axis=2)
         if values.shape[2] != len(index):  # pragma: no cover - defensive
             raise AssertionError("summary rows do not match parameter names")

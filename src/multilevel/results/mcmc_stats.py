@@ -19,9 +19,10 @@ from scipy import fft as sfft
 from scipy import special, stats
 from scipy.fft import next_fast_len
 
-__all__ = ["summary_statistics"]
+__all__ = ["summary_statistics", "COLUMNS"]
 
-_COLUMNS = (
+#: The statistics of :func:`summary_statistics`, in order.
+COLUMNS = (
     "mean",
     "sd",
     "q5",
@@ -62,7 +63,7 @@ def summary_statistics(draws: np.ndarray) -> dict[str, np.ndarray]:
     if draws.ndim != 3:
         raise ValueError(f"draws must be (chains, draws, parameters), got shape {draws.shape}")
     chains, n, p = draws.shape
-    out = {c: np.full(p, np.nan) for c in _COLUMNS}
+    out = {c: np.full(p, np.nan) for c in COLUMNS}
     step = max(1, _CHUNK_VALUES // max(chains * n, 1))
 
     def one(start: int) -> None:
