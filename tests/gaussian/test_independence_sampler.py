@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 
 import multilevel as ml
 from multilevel.engines import collapsed
@@ -92,3 +93,27 @@ def test_group_effects_drawn_in_batches_equal_one_batch(monkeypatch):
     monkeypatch.setattr(collapsed, "_EFFECT_VALUES", 72 * 300)  # sleepstudy: 72 per draw
     batched = _fit(4).posterior.draws["r_block0"]  # batches of 300 draws, the last padded
     np.testing.assert_allclose(batched, whole, rtol=1e-12, atol=1e-12)
+
+
+def test_diagnostics_read_the_sampled_parameters_only_until_a_summary_is_asked_for():
+    fit = _fit(5)
+    assert "_summary" not in fit.__dict__  # fitting did not summarise the group effects
+    names = list(fit.spec.parameter_names)
+    assert list(fit._checked.index) == names
+    full = fit.summary()
+    assert len(full) == len(names) + 18 * 2
+    pd.testing.assert_frame_equal(fit._checked.loc[names], full.loc[names])
+
+
+def test_diagnostics_still_flag_a_sampled_parameter():
+    import dataclasses
+
+    from multilevel.results.fit import Fit
+
+    fit = _fit(5)
+    draws = dict(fit.posterior.draws)
+    draws["sd_Subject__Days"] = draws["sd_Subject__Days"].copy()
+    draws["sd_Subject__Days"][0] += 10.0  # one chain far from the others
+    shifted = Fit(fit.spec, dataclasses.replace(fit.posterior, draws=draws))
+    assert any("sd_Subject__Days" in m for m in shifted.diagnostics())
+    assert "_summary" not in shifted.__dict__

@@ -193,8 +193,6 @@ class Fit:
 
     @functools.cached_property
     def _summary(self) -> pd.DataFrame:
-        from multilevel.results.mcmc_stats import summary_statistics
-
         names = list(self.spec.parameter_names)
         index = list(names)
         arrays = [self.posterior.draws[name] for name in names]
@@ -205,12 +203,19 @@ class Fit:
                 naming.group_effect(group, lv, c, dpar=dpar) for lv in levels for dpar, c in coefs
             ]
             arrays.append(r)
-        flat = [np.asarray(a).reshape(a.shape[0], a.shape[1], -1) for a in arrays]
-        values = np.concatenate(flat, axis=2)
-        if values.shape[2] != len(index):  # pragma: no cover - defensive
-            raise AssertionError("summary rows do not match parameter names")
-        table = pd.DataFrame(summary_statistics(values), index=pd.Index(index, name="parameter"))
-        return table[list(SUMMARY_COLUMNS)]
+        return _statistics(index, arrays)
+
+    @functools.cached_property
+    def _checked(self) -> pd.DataFrame:
+        """The summary rows the convergence diagnostics read: all of them, except after the
+        exact engine, whose group effects are exact conditional draws given each draw of the
+        sampled parameters, so their chains mix at least as well as those (docs/decisions.md):
+        there the sampled parameters only (a fit with 10^5 groups is not held up by the
+        statistics of 2 x 10^5 group effects nobody asked for)."""
+        if self.posterior.engine != "exact" or "_summary" in self.__dict__:
+            return self._summary
+        names = list(self.spec.parameter_names)
+        return _statistics(names, [self.posterior.draws[name] for name in names])
 
     def summary(self) -> pd.DataFrame:
         """Posterior summary, one row per parameter, indexed by brms names.
@@ -293,7 +298,7 @@ class Fit:
         from multilevel.results.diagnostics import convergence_messages
 
         return convergence_messages(
-            self._summary,
+            self._checked,
             self.posterior.sample_stats,
             max_tree_depth=self.posterior.settings.get("max_tree_depth"),
         )
@@ -482,7 +487,7 @@ class Fit:
         ]
         for group in self.groups:
             lines.append(f"  group {group}: {len(self._group(group)[0])} levels")
-        table = self._summary.loc[list(spec.parameter_names), ["mean", "sd", "q5", "q95", "r_hat"]]
+        table = self._checked.loc[list(spec.parameter_names), ["mean", "sd", "q5", "q95", "r_hat"]]
         lines.append(table.to_string(float_format=lambda v: f"{v:.3g}"))
         problems = self.diagnostics()
         lines.append(
@@ -549,3 +554,16 @@ class Fit:
         from multilevel.results.figures import ppc_plot
 
         return ppc_plot(self, n_draws=n_draws, seed=seed)
+
+
+def _statistics(index: list[str], arrays: list) -> pd.DataFrame:
+    """:func:`~.mcmc_stats.summary_statistics` of ``(chains, draws, ...)`` arrays, one row per
+    name of ``index``."""
+    from multilevel.results.mcmc_stats import summary_statistics
+
+    flat = [np.asarray(a).reshape(a.shape[0], a.shape[1], -1) for a in arrays]
+    values = np.concatenate(flat, axis=2)
+    if values.shape[2] != len(index):  # pragma: no cover - defensive
+        raise AssertionError("summary rows do not match parameter names")
+    table = pd.DataFrame(summary_statistics(values), index=pd.Index(index, name="parameter"))
+    return table[list(SUMMARY_COLUMNS)]
