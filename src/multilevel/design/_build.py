@@ -51,6 +51,8 @@ _KNOWN_FAMILIES = frozenset(
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
+    if not array.flags.writeable and 0 in array.strides:
+        return array  # a constant held as one value (np.broadcast_to), read-only already
     array = np.ascontiguousarray(array)
     array.setflags(write=False)
     return array
@@ -140,7 +142,7 @@ def _evaluate_factors(
 def _offset(
     formula: Formula, ctx: _Context, known: PartInfo | None
 ) -> tuple[tuple[FactorInfo, ...], np.ndarray]:
-    total = np.zeros(len(ctx.frame))
+    total = np.broadcast_to(0.0, (len(ctx.frame),))  # no offset: zeros held as one value
     infos = []
     for k, text in enumerate(formula.offsets):
         node = formula.expressions[text]

@@ -130,9 +130,13 @@ def build_columns(
     n : int
         Number of rows.
     """
-    blocks = []
-    for plan in plans:
-        block = np.ones((n, 1))
+    # each term's columns written straight into the matrix (no list of blocks copied into
+    # it afterwards: at 10^7 rows each extra copy is 80 MB per column)
+    widths = [_width(plan, infos, values) for plan in plans]
+    out = np.empty((n, sum(widths)))
+    start = 0
+    for plan, width in zip(plans, widths, strict=True):
+        block = None
         for factor, contrast in zip(plan.factors, plan.contrasts, strict=True):
             info = infos[factor]
             if info.kind == CATEGORICAL:
@@ -140,8 +144,19 @@ def build_columns(
                 own = (values[factor][:, None] == np.asarray(kept)[None, :]).astype(float)
             else:
                 own = values[factor]
-            block = (own[:, :, None] * block[:, None, :]).reshape(n, -1)
-        blocks.append(block)
-    if not blocks:
-        return np.zeros((n, 0))
-    return np.ascontiguousarray(np.concatenate(blocks, axis=1))
+            block = own if block is None else (own[:, :, None] * block[:, None, :]).reshape(n, -1)
+        out[:, start : start + width] = 1.0 if block is None else block
+        start += width
+    return out
+
+
+def _width(plan: TermCoding, infos: Mapping[str, FactorInfo], values) -> int:
+    """Number of columns of a planned term: the product of its factors' widths."""
+    width = 1
+    for factor, contrast in zip(plan.factors, plan.contrasts, strict=True):
+        info = infos[factor]
+        if info.kind == CATEGORICAL:
+            width *= len(_levels_kept(info, contrast))
+        else:
+            width *= values[factor].shape[1]
+    return width

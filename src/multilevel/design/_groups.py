@@ -88,8 +88,8 @@ def _interaction_levels(frame: pd.DataFrame, columns: tuple[str, ...]):
 
 def _weights(frame: pd.DataFrame, info: GroupingInfo, n: int) -> np.ndarray:
     m = len(info.columns) if info.membership else 1  # a:b is one level per row
-    if info.weights is None:
-        weights = np.ones((n, m))
+    if info.weights is None:  # ones, held as one value (a read-only broadcast view)
+        weights = np.broadcast_to(1.0, (n, m))
     else:
         weights = np.column_stack([numeric_column(frame, w) for w in info.weights])
         negative = (weights < 0).any(axis=1)

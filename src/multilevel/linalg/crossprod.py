@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 __all__ = ["RandomTerm", "CrossProducts", "cross_products", "random_terms"]
 
-_CHUNK_ROWS = 1 << 20
+_CHUNK_ROWS = 1 << 18
 
 
 @dataclass(frozen=True, eq=False)

@@ -33,6 +33,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from multilevel.linalg import blocks
 from multilevel.linalg.crossprod import CrossProducts
 
 __all__ = ["ThetaLayout", "PLSSolution", "PLS", "solve_pls", "objective"]
@@ -153,13 +154,14 @@ class PLSSolution:
     RX_inv: np.ndarray
 
 
-def _lambda_matrix(factors, terms) -> sp.csr_matrix:
-    """Block-diagonal :math:`\\Lambda` over all random-effect columns."""
-    mats = [
-        sp.kron(sp.identity(t.levels, format="csr"), sp.csr_matrix(f))
-        for t, f in zip(terms, factors, strict=True)
-    ]
-    return sp.block_diag(mats, format="csr") if mats else sp.csr_matrix((0, 0))
+def _lambda_times(factors, terms, u: np.ndarray) -> np.ndarray:
+    r""":math:`\Lambda u` over all random-effect columns, term by term (each level's ``q``
+    entries of ``u`` times the term's factor)."""
+    b = np.empty_like(u)
+    for t, f in zip(terms, factors, strict=True):
+        cols = slice(t.offset, t.offset + t.size)
+        b[cols] = (u[cols].reshape(t.levels, t.q) @ f.T).reshape(-1)
+    return b
 
 
 def _block_diagonal(blocks: np.ndarray) -> sp.bsr_matrix:
@@ -220,7 +222,13 @@ class PLS:
         if self.first is not None:
             t1 = terms[self.first]
             self.cols1 = np.arange(t1.offset, t1.offset + t1.size)
-            self.ZtXy1 = ZtXy[self.cols1].reshape(t1.levels, t1.q, p + 1)
+            ZtXy1 = ZtXy[self.cols1].reshape(t1.levels, t1.q, p + 1)
+            # entry by entry (multilevel.linalg.blocks): contiguous per-level arrays
+            diag = cp.diag[self.first]
+            self.G1 = [
+                [np.ascontiguousarray(diag[:, a, b]) for b in range(t1.q)] for a in range(t1.q)
+            ]
+            self.ZtXy1_rows = [np.ascontiguousarray(ZtXy1[:, a]) for a in range(t1.q)]
         else:
             self.cols1 = np.arange(0)
         self.rest_terms = [k for k in range(len(terms)) if k != self.first]
@@ -274,19 +282,19 @@ class PLS:
         if first is not None:
             t1 = terms[first]
             lam1 = factors[first]
-            A1 = _congruence(cp.diag[first], lam1) + np.eye(t1.q)
-            L1 = _batched_cholesky(A1)  # (levels, q, q)
-            logdet_L += 2.0 * float(np.sum(np.log(np.diagonal(L1, axis1=1, axis2=2))))
-            W1 = _batched_lower_solve(L1, _left_multiply(lam1.T, self.ZtXy1))
-            W1f = W1.reshape(-1, p + 1)
-            S_xy -= W1f.T @ W1f
+            lam = blocks.lower_entries(lam1)
+            L1 = blocks.cholesky(blocks.congruence(lam, self.G1), np)  # entries, (levels,)
+            logdet_L += float(blocks.log_det(L1, np))
+            W1 = blocks.lower_solve(L1, blocks.transpose_times(lam, self.ZtXy1_rows))
+            for w in W1:  # rows i of every level's block, (levels, p + 1)
+                S_xy -= w.T @ w
         Chat = None
         coupled = None
         if len(rest) and self.coupling is not None:
             # the eliminated term's coupling, precomputed (Coupling):
             # Chat'Chat = Lambda_r' G_1r' D G_1r Lambda_r, D_l = Lambda_1 A_l^{-1} Lambda_1'
             lam_r = self._lambda_rest(factors)
-            left = _left_factor(L1, lam1)  # L1^{-1} Lambda_1'
+            left = _left_factor(L1, lam)  # L1^{-1} Lambda_1'
             D = np.einsum("lki,lkj->lij", left, left)
             K = self.coupling.subtract_from(self.G_rr_dense, D)
             if self.lam_r_diagonal:
@@ -295,7 +303,10 @@ class PLS:
             else:
                 M_rr = np.asarray(lam_r.T @ (lam_r.T @ K.T).T)
             M_rr[np.diag_indices_from(M_rr)] += 1.0
-            DZ = np.einsum("lab,lbk->lak", D, self.ZtXy1).reshape(-1, p + 1)
+            rows1, q1 = self.ZtXy1_rows, len(self.ZtXy1_rows)
+            DZ = np.stack(  # D_l ZtXy1_l for every level, (levels * q, p + 1)
+                [sum(D[:, a, b, None] * rows1[b] for b in range(q1)) for a in range(q1)], axis=1
+            ).reshape(-1, p + 1)
             M_r_xy = np.asarray(lam_r.T @ (self.ZtXy_r - self.G_1r.T @ DZ))
             coupled = (lam_r, left)
         elif len(rest):
@@ -304,10 +315,10 @@ class PLS:
             M_rr[np.diag_indices_from(M_rr)] += 1.0
             M_r_xy = lam_r.T @ self.ZtXy_r
             if first is not None and self.G_1r.nnz:
-                left = _block_diagonal(_left_factor(L1, lam1))
+                left = _block_diagonal(_left_factor(L1, lam))
                 Chat = (left.tocsr() @ self.G_1r @ lam_r).tocsr()
                 M_rr -= (Chat.T @ Chat).toarray()
-                M_r_xy = M_r_xy - Chat.T @ W1f
+                M_r_xy = M_r_xy - Chat.T @ np.stack(W1, axis=1).reshape(-1, p + 1)
         if len(rest):
             M_r_xy = np.asarray(M_r_xy)
             if len(rest) <= _DENSE_LIMIT:
@@ -337,15 +348,16 @@ class PLS:
             u[rest] = sol_r[:, p] - sol_r[:, :p] @ beta
         if first is not None:
             # L1' u1 = W1_y - W1_X beta - Chat u_r
-            v = W1[:, :, p] - W1[:, :, :p] @ beta
+            v = np.stack([w[:, p] - w[:, :p] @ beta for w in W1], axis=1)  # (levels, q)
             if Chat is not None:
                 v = v - (Chat @ u[rest]).reshape(t1.levels, t1.q)
             elif coupled is not None:
                 lam_r, left = coupled
                 g = (self.G_1r @ (lam_r @ u[rest])).reshape(t1.levels, t1.q)
                 v = v - np.einsum("lij,lj->li", left, g)
-            u[self.cols1] = _batched_upper_solve(L1, v).reshape(-1)
-        b = _lambda_matrix(factors, terms) @ u
+            u1 = blocks.upper_solve(L1, list(v.T))
+            u[self.cols1] = np.stack(u1, axis=1).reshape(-1)
+        b = _lambda_times(factors, terms, u)
         RX_inv = np.linalg.inv(R @ R.T) if p else np.zeros((0, 0))
         return PLSSolution(logdet_L, logdet_RX, r2, beta, u, b, RX_inv)
 
@@ -406,69 +418,18 @@ class Coupling:
         return K
 
 
-def _congruence(blocks: np.ndarray, lam: np.ndarray) -> np.ndarray:
-    """``lam' blocks[l] lam`` for every level, as one matrix product with ``kron(lam, lam)``
-    (a batched ``einsum`` over three operands is ~100x slower)."""
-    levels, q, _ = blocks.shape
-    kron = np.multiply.outer(lam, lam).transpose(0, 2, 1, 3).reshape(q * q, q * q)
-    return (blocks.reshape(levels, q * q) @ kron).reshape(levels, q, q)
-
-
-def _left_multiply(M: np.ndarray, blocks: np.ndarray) -> np.ndarray:
-    """``M @ blocks[l]`` for every level (``blocks``: ``(levels, q, k)``), as one GEMM."""
-    levels, q, k = blocks.shape
-    flat = blocks.transpose(0, 2, 1).reshape(levels * k, q) @ M.T
-    return flat.reshape(levels, k, M.shape[0]).transpose(0, 2, 1)
-
-
-def _left_factor(L1: np.ndarray, lam1: np.ndarray) -> np.ndarray:
-    """``L1[l]^{-1} lam1'`` for every level: ``(levels, q, q)``."""
-    q = lam1.shape[0]
-    rhs = np.broadcast_to(lam1.T, (L1.shape[0], q, q))
-    return _batched_lower_solve(L1, np.ascontiguousarray(rhs))
+def _left_factor(L1, lam) -> np.ndarray:
+    """``L1[l]^{-1} lam'`` for every level, ``(levels, q, q)`` (``L1``, ``lam``: entries)."""
+    q = len(lam)
+    columns = [
+        blocks.lower_solve(L1, [lam[j][a] if a <= j else 0.0 for a in range(q)]) for j in range(q)
+    ]
+    return np.stack([np.stack(column, axis=1) for column in columns], axis=2)
 
 
 def solve_pls(cp: CrossProducts, layout: ThetaLayout, theta, *, solution: bool = True):
     """One-off :class:`PLS` solve at ``theta`` (set up a :class:`PLS` to solve repeatedly)."""
     return PLS(cp, layout)(theta, solution=solution)
-
-
-def _batched_cholesky(A: np.ndarray) -> np.ndarray:
-    """Lower Cholesky factors of a batch of small SPD matrices (closed form for 1x1, 2x2)."""
-    q = A.shape[1]
-    if q == 1:
-        return np.sqrt(A)
-    if q == 2:
-        L = np.zeros_like(A)
-        l11 = np.sqrt(A[:, 0, 0])
-        l21 = A[:, 1, 0] / l11
-        L[:, 0, 0] = l11
-        L[:, 1, 0] = l21
-        L[:, 1, 1] = np.sqrt(A[:, 1, 1] - l21 * l21)
-        return L
-    return np.linalg.cholesky(A)
-
-
-def _batched_lower_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Solve ``L[l] X[l] = B[l]`` for every level (L lower triangular ``(levels, q, q)``)."""
-    q = L.shape[1]
-    if q == 1:
-        return B / L[:, :, :1]
-    X = np.empty_like(B)
-    for i in range(q):
-        acc = B[:, i] - (L[:, i, :i, None] * X[:, :i]).sum(axis=1)
-        X[:, i] = acc / L[:, i, i, None]
-    return X
-
-
-def _batched_upper_solve(L: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Solve ``L[l]' x[l] = v[l]`` for every level (``v``: ``(levels, q)``)."""
-    q = L.shape[1]
-    x = np.empty_like(v)
-    for i in reversed(range(q)):
-        acc = v[:, i] - np.einsum("lj,lj->l", L[:, i + 1 :, i], x[:, i + 1 :])
-        x[:, i] = acc / L[:, i, i]
-    return x
 
 
 def objective(

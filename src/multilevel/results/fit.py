@@ -212,9 +212,11 @@ class Fit:
         sampled parameters, so their chains mix at least as well as those (docs/decisions.md):
         there the sampled parameters only (a fit with 10^5 groups is not held up by the
         statistics of 2 x 10^5 group effects nobody asked for)."""
-        if self.posterior.engine != "exact" or "_summary" in self.__dict__:
+        if self.posterior.engine != "exact":
             return self._summary
         names = list(self.spec.parameter_names)
+        if "_summary" in self.__dict__:  # the same numbers: each row depends on its draws only
+            return self._summary.loc[names]
         return _statistics(names, [self.posterior.draws[name] for name in names])
 
     def summary(self) -> pd.DataFrame:
