@@ -23,7 +23,8 @@ import scipy.sparse as sp
 
 __all__ = ["RandomTerm", "CrossProducts", "cross_products", "random_terms"]
 
-_CHUNK_ROWS = 1 << 18
+_CHUNK_ROWS = (1 << 18, 1 << 20)  # rows per chunk: about one per random-effect column, within
+# these bounds (every chunk adds level-sized sums, so tiny chunks of many levels are slow)
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,7 +153,7 @@ def _term_rows(design, term: RandomTerm, rows: slice):
     return cols.reshape(r, -1), vals.reshape(r, -1)
 
 
-def cross_products(design, *, chunk_rows: int = _CHUNK_ROWS) -> CrossProducts:
+def cross_products(design, *, chunk_rows: int | None = None) -> CrossProducts:
     """Accumulate the cross products of a :class:`~multilevel.design.Design` in one pass.
 
     Rows with ``se()`` get precision weight ``1/se^2``; ``offset()`` is subtracted from
@@ -171,6 +172,8 @@ def cross_products(design, *, chunk_rows: int = _CHUNK_ROWS) -> CrossProducts:
     yty = 0.0
     log_weights = 0.0
     ZtZ = sp.csr_matrix((Q, Q))
+    if chunk_rows is None:
+        chunk_rows = int(np.clip(Q, *_CHUNK_ROWS))
     for start in range(0, n, chunk_rows):
         rows = slice(start, min(start + chunk_rows, n))
         y = np.asarray(design.y[rows], dtype=float) - np.asarray(design.offset[rows], dtype=float)

@@ -38,6 +38,7 @@ from multilevel.linalg.crossprod import CrossProducts
 
 __all__ = ["ThetaLayout", "PLSSolution", "PLS", "solve_pls", "objective"]
 
+_LEVEL_CHUNK = 1 << 15  # levels of the eliminated term factored at once (cache-sized arrays)
 _DENSE_LIMIT = 4000  # rest-of-Z columns above which the Schur complement is sparse
 
 
@@ -154,6 +155,19 @@ class PLSSolution:
     RX_inv: np.ndarray
 
 
+def _chunks(levels: int) -> list[slice]:
+    """Consecutive slices of ``_LEVEL_CHUNK`` levels."""
+    return [slice(a, min(a + _LEVEL_CHUNK, levels)) for a in range(0, levels, _LEVEL_CHUNK)]
+
+
+def _joined(parts):
+    """Per-chunk arrays of one entry joined over all levels (``None``: above the diagonal)."""
+    parts = list(parts)
+    if parts[0] is None or len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts)
+
+
 def _lambda_times(factors, terms, u: np.ndarray) -> np.ndarray:
     r""":math:`\Lambda u` over all random-effect columns, term by term (each level's ``q``
     entries of ``u`` times the term's factor)."""
@@ -214,7 +228,6 @@ class PLS:
         p = cp.p
         candidates = [k for k, t in enumerate(terms) if t.diagonal_only]
         self.first = max(candidates, key=lambda k: terms[k].size) if candidates else None
-        ZtXy = np.column_stack([cp.ZtX, cp.Zty])  # (Q, p+1)
         self.XyXy = np.zeros((p + 1, p + 1))
         self.XyXy[:p, :p] = cp.XtX
         self.XyXy[:p, p] = self.XyXy[p, :p] = cp.Xty
@@ -222,13 +235,17 @@ class PLS:
         if self.first is not None:
             t1 = terms[self.first]
             self.cols1 = np.arange(t1.offset, t1.offset + t1.size)
-            ZtXy1 = ZtXy[self.cols1].reshape(t1.levels, t1.q, p + 1)
             # entry by entry (multilevel.linalg.blocks): contiguous per-level arrays
             diag = cp.diag[self.first]
             self.G1 = [
                 [np.ascontiguousarray(diag[:, a, b]) for b in range(t1.q)] for a in range(t1.q)
             ]
-            self.ZtXy1_rows = [np.ascontiguousarray(ZtXy1[:, a]) for a in range(t1.q)]
+            self.ZtXy1_rows = []  # row a of every level's [Z'X Z'y] block, (levels, p + 1)
+            for a in range(t1.q):
+                row = np.empty((t1.levels, p + 1))
+                row[:, :p] = cp.ZtX[t1.offset + a : t1.offset + t1.size : t1.q]
+                row[:, p] = cp.Zty[t1.offset + a : t1.offset + t1.size : t1.q]
+                self.ZtXy1_rows.append(row)
         else:
             self.cols1 = np.arange(0)
         self.rest_terms = [k for k in range(len(terms)) if k != self.first]
@@ -247,7 +264,7 @@ class PLS:
             G = _gram(cp, self.first)
             self.G_rr = G[self.rest][:, self.rest].tocsr()
             self.G_1r = G[self.cols1][:, self.rest].tocsr() if self.first is not None else None
-            self.ZtXy_r = ZtXy[self.rest]
+            self.ZtXy_r = np.column_stack([cp.ZtX[self.rest], cp.Zty[self.rest]])
             if self.G_1r is not None and len(self.rest) <= _DENSE_LIMIT:
                 self.coupling = Coupling.of(self.G_1r, terms[self.first].q, len(self.rest))
                 self.lam_r_diagonal = not any(
@@ -283,11 +300,23 @@ class PLS:
             t1 = terms[first]
             lam1 = factors[first]
             lam = blocks.lower_entries(lam1)
-            L1 = blocks.cholesky(blocks.congruence(lam, self.G1), np)  # entries, (levels,)
-            logdet_L += float(blocks.log_det(L1, np))
-            W1 = blocks.lower_solve(L1, blocks.transpose_times(lam, self.ZtXy1_rows))
-            for w in W1:  # rows i of every level's block, (levels, p + 1)
-                S_xy -= w.T @ w
+            keep = solution or len(rest) > 0  # the factors are needed again below
+            parts = []
+            for chunk in _chunks(t1.levels):  # a chunk of levels at a time: cache-sized
+                G = [[g[chunk] for g in row] for row in self.G1]
+                L = blocks.cholesky(blocks.congruence(lam, G), np)  # entries, (chunk,)
+                logdet_L += float(blocks.log_det(L, np))
+                rows = [r[chunk] for r in self.ZtXy1_rows]
+                W = blocks.lower_solve(L, blocks.transpose_times(lam, rows))
+                for w in W:  # row i of every level's block, (chunk, p + 1)
+                    S_xy -= w.T @ w
+                if keep:
+                    parts.append((chunk, L, W))
+            if len(rest):  # the coupling with the other terms needs all levels at once
+                L1 = [
+                    [_joined(P[1][i][j] for P in parts) for j in range(t1.q)] for i in range(t1.q)
+                ]
+                W1 = [_joined(P[2][i] for P in parts) for i in range(t1.q)]
         Chat = None
         coupled = None
         if len(rest) and self.coupling is not None:
@@ -348,15 +377,19 @@ class PLS:
             u[rest] = sol_r[:, p] - sol_r[:, :p] @ beta
         if first is not None:
             # L1' u1 = W1_y - W1_X beta - Chat u_r
-            v = np.stack([w[:, p] - w[:, :p] @ beta for w in W1], axis=1)  # (levels, q)
+            coupling = None  # Chat u_r, (levels, q)
             if Chat is not None:
-                v = v - (Chat @ u[rest]).reshape(t1.levels, t1.q)
+                coupling = (Chat @ u[rest]).reshape(t1.levels, t1.q)
             elif coupled is not None:
                 lam_r, left = coupled
                 g = (self.G_1r @ (lam_r @ u[rest])).reshape(t1.levels, t1.q)
-                v = v - np.einsum("lij,lj->li", left, g)
-            u1 = blocks.upper_solve(L1, list(v.T))
-            u[self.cols1] = np.stack(u1, axis=1).reshape(-1)
+                coupling = np.einsum("lij,lj->li", left, g)
+            u1 = u[t1.offset : t1.offset + t1.size].reshape(t1.levels, t1.q)  # a view
+            for chunk, L, W in parts:
+                v = [w[:, p] - w[:, :p] @ beta for w in W]
+                if coupling is not None:
+                    v = [vi - coupling[chunk, i] for i, vi in enumerate(v)]
+                u1[chunk] = np.stack(blocks.upper_solve(L, v), axis=1)
         b = _lambda_times(factors, terms, u)
         RX_inv = np.linalg.inv(R @ R.T) if p else np.zeros((0, 0))
         return PLSSolution(logdet_L, logdet_RX, r2, beta, u, b, RX_inv)
