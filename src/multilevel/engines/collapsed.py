@@ -16,8 +16,10 @@ gets an exact draw of all group effects from their Gaussian conditional
 
 from __future__ import annotations
 
+import os
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +38,7 @@ _CHEAP_WORK = 20_000_000  # most extra proposals x _work_per_draw spent thinning
 _EFFECT_VALUES = 50_000_000  # block entries per batch of group-effect draws
 _MAP_VALUES = 100_000  # block entries per vectorized step over proposals or draws (beyond
 # that, one at a time is faster: the per-level arrays stay in cache)
+_NOISE_STREAMS = 4  # random number streams of the group effects' noise (fixed: reproducible)
 _MIN_ESS = 100  # per chain, bulk and tail, below which the independence sampler hands over
 _SAMPLERS: OrderedDict = OrderedDict()
 
@@ -696,7 +699,11 @@ class CollapsedGaussian:
                 )
 
             draw = _SAMPLERS[cache_key] = jax.jit(draw_batch)
-        rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
+        # _NOISE_STREAMS generators, each filling its own share of every batch (threads:
+        # NumPy releases the GIL while it fills an array), so the draws do not depend on the
+        # number of cores
+        seed = np.random.SeedSequence(np.asarray(jax.random.key_data(key)).ravel().tolist())
+        streams = [np.random.default_rng(s) for s in seed.spawn(_NOISE_STREAMS)]
         shapes = {}
         if layout["rest"]:
             shapes["rest"] = (layout["rest"],)
@@ -707,9 +714,18 @@ class CollapsedGaussian:
             "first": np.empty((total, first.levels, first.q)) if first is not None else None,
         }
 
-        def noise():
-            return {k: rng.standard_normal((batch,) + shape) for k, shape in shapes.items()}
+        share = -(-batch // _NOISE_STREAMS)
 
+        def fill(k, out):
+            streams[k].standard_normal(out=out[k * share : (k + 1) * share])
+
+        def noise():
+            out = {k: np.empty((batch,) + shape) for k, shape in shapes.items()}
+            for values in out.values():
+                list(pool.map(fill, range(_NOISE_STREAMS), [values] * _NOISE_STREAMS))
+            return out
+
+        pool = ThreadPoolExecutor(max_workers=min(_NOISE_STREAMS, os.cpu_count() or 1))
         following = noise()
         for start in range(0, total, batch):
             stop = min(start + batch, total)
@@ -719,6 +735,7 @@ class CollapsedGaussian:
                 following = noise()
             for k, values in part.items():
                 effects[k][start:stop] = np.asarray(values)[: stop - start]
+        pool.shutdown()
         out = []
         for i, block in enumerate(spec.design.blocks):
             in_first, col, q, _, _, _, k = term_blocks[i]
