@@ -699,9 +699,9 @@ class CollapsedGaussian:
                 )
 
             draw = _SAMPLERS[cache_key] = jax.jit(draw_batch)
-        # _NOISE_STREAMS generators, each filling its own share of every batch (threads:
-        # NumPy releases the GIL while it fills an array), so the draws do not depend on the
-        # number of cores
+        # _NOISE_STREAMS generators, draw i's noise from generator i % _NOISE_STREAMS, filled in
+        # threads (NumPy releases the GIL while it fills an array): the draws depend neither on
+        # the number of cores nor on the batch size
         seed = np.random.SeedSequence(np.asarray(jax.random.key_data(key)).ravel().tolist())
         streams = [np.random.default_rng(s) for s in seed.spawn(_NOISE_STREAMS)]
         shapes = {}
@@ -714,25 +714,28 @@ class CollapsedGaussian:
             "first": np.empty((total, first.levels, first.q)) if first is not None else None,
         }
 
-        share = -(-batch // _NOISE_STREAMS)
-
-        def fill(k, out):
-            streams[k].standard_normal(out=out[k * share : (k + 1) * share])
-
-        def noise():
+        def noise(start, stop):
             out = {k: np.empty((batch,) + shape) for k, shape in shapes.items()}
+
+            def fill(stream):
+                first_draw = start + (stream - start) % _NOISE_STREAMS
+                for i in range(first_draw, stop, _NOISE_STREAMS):
+                    for values in out.values():
+                        streams[stream].standard_normal(out=values[i - start])
+
+            list(pool.map(fill, range(_NOISE_STREAMS)))
             for values in out.values():
-                list(pool.map(fill, range(_NOISE_STREAMS), [values] * _NOISE_STREAMS))
+                values[stop - start :] = 0.0  # the padding
             return out
 
         pool = ThreadPoolExecutor(max_workers=min(_NOISE_STREAMS, os.cpu_count() or 1))
-        following = noise()
+        following = noise(0, min(batch, total))
         for start in range(0, total, batch):
             stop = min(start + batch, total)
             index = np.minimum(np.arange(start, start + batch), stop - 1)  # pad with the last
             part = draw({k: v[index] for k, v in flat.items()}, following, data)
             if stop < total:  # the next batch's noise while JAX computes this one
-                following = noise()
+                following = noise(stop, min(stop + batch, total))
             for k, values in part.items():
                 effects[k][start:stop] = np.asarray(values)[: stop - start]
         pool.shutdown()
