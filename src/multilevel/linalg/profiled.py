@@ -10,7 +10,8 @@ With :math:`b = \Lambda_\theta u`, :math:`u \sim N(0, \sigma^2 I)`, the system
           \begin{bmatrix} \Lambda^\top Z^\top W y \\ X^\top W y \end{bmatrix}
 
 is solved from the cross products only. The largest block-diagonal term (one level per row)
-is eliminated first, level by level (a batch of ``q x q`` Cholesky factors); the Schur
+is eliminated first, level by level (``q x q`` Cholesky factors held entry by entry,
+:mod:`multilevel.linalg.blocks`, a cache-sized chunk of levels at a time); the Schur
 complement on the remaining terms is factored densely (or by a sparse LU when large), and
 the last Schur complement on ``[X y]`` gives :math:`\log|R_X|^2` and the penalized residual
 sum of squares :math:`r^2`. Then (lme4's definitions)
