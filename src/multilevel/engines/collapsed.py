@@ -93,10 +93,8 @@ def collapsed_data(spec):
         q1 = t1.q
         cols1 = np.arange(t1.offset, t1.offset + t1.size)
         # entries first, levels last: the layout of multilevel.linalg.blocks
-        data["G1"] = np.ascontiguousarray(np.transpose(cp.diag[first], (1, 2, 0)))
-        data["G1Xy"] = np.ascontiguousarray(
-            np.transpose(ZtXy[cols1].reshape(t1.levels, q1, p + 1), (1, 2, 0))
-        )
+        data["G1"] = blocks.levels_last(cp.diag[first])
+        data["G1Xy"] = blocks.levels_last(ZtXy[cols1].reshape(t1.levels, q1, p + 1))
     if len(rest):
         G = _gram(cp, first)
         data["Grr"] = G[rest][:, rest].toarray()
@@ -152,6 +150,13 @@ def _work_per_draw(layout) -> int:
 def _map_step(layout) -> int:
     """Proposals or draws per vectorized step of ``jax.lax.map``."""
     return max(1, _MAP_VALUES // _work_per_draw(layout))
+
+
+def _numpy_seed(key) -> list[int]:
+    """The words of a JAX key, to seed NumPy's generators from it."""
+    import jax
+
+    return np.asarray(jax.random.key_data(key)).ravel().tolist()
 
 
 def _min_ess(draws: np.ndarray) -> float:
@@ -481,7 +486,6 @@ class CollapsedGaussian:
         NUTS) when the mode or Hessian is unusable or the ESS is still short (a proposal
         that misses a tail).
         """
-        import jax
         import jax.numpy as jnp
         from scipy import optimize
 
@@ -503,7 +507,7 @@ class CollapsedGaussian:
             chol = np.linalg.cholesky(0.5 * (cov + cov.T))
         except np.linalg.LinAlgError:
             return None
-        rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
+        rng = np.random.default_rng(_numpy_seed(key))
         dim = mode.size
         nu = 5.0
 
@@ -710,7 +714,7 @@ class CollapsedGaussian:
         # _NOISE_STREAMS generators, draw i's noise from generator i % _NOISE_STREAMS, filled in
         # threads (NumPy releases the GIL while it fills an array): the draws depend neither on
         # the number of cores nor on the batch size
-        seed = np.random.SeedSequence(np.asarray(jax.random.key_data(key)).ravel().tolist())
+        seed = np.random.SeedSequence(_numpy_seed(key))
         streams = [np.random.default_rng(s) for s in seed.spawn(_NOISE_STREAMS)]
         shapes = {}
         if layout["rest"]:
@@ -722,7 +726,7 @@ class CollapsedGaussian:
             "first": np.empty((total, first.levels, first.q)) if first is not None else None,
         }
 
-        def noise(start, stop):
+        def noise(pool, start, stop):
             out = {k: np.empty((batch,) + shape) for k, shape in shapes.items()}
 
             def fill(stream):
@@ -736,17 +740,16 @@ class CollapsedGaussian:
                 values[stop - start :] = 0.0  # the padding
             return out
 
-        pool = ThreadPoolExecutor(max_workers=min(_NOISE_STREAMS, os.cpu_count() or 1))
-        following = noise(0, min(batch, total))
-        for start in range(0, total, batch):
-            stop = min(start + batch, total)
-            index = np.minimum(np.arange(start, start + batch), stop - 1)  # pad with the last
-            part = draw({k: v[index] for k, v in flat.items()}, following, data)
-            if stop < total:  # the next batch's noise while JAX computes this one
-                following = noise(stop, min(stop + batch, total))
-            for k, values in part.items():
-                effects[k][start:stop] = np.asarray(values)[: stop - start]
-        pool.shutdown()
+        with ThreadPoolExecutor(max_workers=min(_NOISE_STREAMS, os.cpu_count() or 1)) as pool:
+            following = noise(pool, 0, min(batch, total))
+            for start in range(0, total, batch):
+                stop = min(start + batch, total)
+                index = np.minimum(np.arange(start, start + batch), stop - 1)  # pad: the last
+                part = draw({k: v[index] for k, v in flat.items()}, following, data)
+                if stop < total:  # the next batch's noise while JAX computes this one
+                    following = noise(pool, stop, min(stop + batch, total))
+                for k, values in part.items():
+                    effects[k][start:stop] = np.asarray(values)[: stop - start]
         out = []
         for i, block in enumerate(spec.design.blocks):
             in_first, col, q, _, _, _, k = term_blocks[i]

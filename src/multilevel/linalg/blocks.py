@@ -14,7 +14,10 @@ Lower-triangular factors are nested lists whose entries above the diagonal are `
 
 from __future__ import annotations
 
+import numpy as np
+
 __all__ = [
+    "levels_last",
     "entries",
     "lower_entries",
     "congruence",
@@ -25,6 +28,18 @@ __all__ = [
     "lower_solve",
     "upper_solve",
 ]
+
+
+def levels_last(batch):
+    """A batch ``(levels, a, b)`` as a contiguous ``(a, b, levels)`` array: each entry's values
+    over the levels contiguous, the layout :func:`entries` reads.
+
+    Examples
+    --------
+    >>> levels_last(np.zeros((5, 2, 3))).shape
+    (2, 3, 5)
+    """
+    return np.ascontiguousarray(np.transpose(batch, (1, 2, 0)))
 
 
 def entries(A) -> list:

@@ -237,10 +237,7 @@ class PLS:
             t1 = terms[self.first]
             self.cols1 = np.arange(t1.offset, t1.offset + t1.size)
             # entry by entry (multilevel.linalg.blocks): contiguous per-level arrays
-            diag = cp.diag[self.first]
-            self.G1 = [
-                [np.ascontiguousarray(diag[:, a, b]) for b in range(t1.q)] for a in range(t1.q)
-            ]
+            self.G1 = blocks.entries(blocks.levels_last(cp.diag[self.first]))
             self.ZtXy1_rows = []  # row a of every level's [Z'X Z'y] block, (levels, p + 1)
             for a in range(t1.q):
                 row = np.empty((t1.levels, p + 1))
