@@ -32,6 +32,7 @@ def test_short_ess_reruns_with_thinning_and_keeps_the_posterior(monkeypatch):
         return collapsed._MIN_ESS * draws.shape[0] / 3 if len(calls) == 1 else real(draws)
 
     monkeypatch.setattr(collapsed, "_min_ess", short_first)
+    monkeypatch.setattr(collapsed, "_CHEAP_WORK", 0)  # just enough thinning for the minimum
     thinned = _fit(1)
     settings = thinned.posterior.settings
     assert settings["sampler"] == "independence" and settings["thin"] == 4
@@ -58,8 +59,13 @@ def _first_pass_reports(monkeypatch, ess_fraction):
 def test_an_ess_under_half_the_draws_thins_when_proposals_are_cheap(monkeypatch):
     _first_pass_reports(monkeypatch, 0.2)  # above the minimum (0.1), under half
     fit = _fit(3)
-    assert fit.posterior.settings["thin"] == 3  # ceil(0.5 / 0.2)
+    assert fit.posterior.settings["thin"] == 5  # ceil(1 / 0.2): towards independent draws
     assert fit.summary()[["ess_bulk", "ess_tail"]].to_numpy().min() > 400
+
+
+def test_a_short_ess_thins_to_the_most_when_proposals_are_cheap(monkeypatch):
+    _first_pass_reports(monkeypatch, 0.05)  # under the minimum
+    assert _fit(3).posterior.settings["thin"] == collapsed._MAX_THIN
 
 
 def test_no_extra_thinning_when_proposals_are_dear(monkeypatch):

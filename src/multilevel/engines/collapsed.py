@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from multilevel.engines._proposal import CORRELATION, SCALE, Proposal
 from multilevel.engines.base import Posterior
 from multilevel.errors import EngineError
 from multilevel.linalg import blocks
@@ -39,6 +40,7 @@ _EFFECT_VALUES = 50_000_000  # block entries per batch of group-effect draws
 _MAP_VALUES = 100_000  # block entries per vectorized step over proposals or draws (beyond
 # that, one at a time is faster: the per-level arrays stay in cache)
 _NOISE_STREAMS = 4  # random number streams of the group effects' noise (fixed: reproducible)
+_REFINE = 4000  # most proposals per refining round
 _MIN_ESS = 100  # per chain, bulk and tail, below which the independence sampler hands over
 _SAMPLERS: OrderedDict = OrderedDict()
 
@@ -260,11 +262,8 @@ def _log_likelihood(spec, draws, total, limit: int = 50_000_000):
     resid = beta @ -np.asarray(d.X, float).T
     resid += np.asarray(d.y, float) - np.asarray(d.offset, float)
     for i, block in enumerate(d.blocks):
-        r = draws[f"r_block{i}"].reshape(total, block.n_levels, block.q)
-        for k in range(block.index.shape[1]):
-            Zw = block.Z * block.weights[:, k, None]  # (n, q)
-            for j in range(block.q):
-                resid -= r[:, block.index[:, k], j] * Zw[:, j]
+        r = draws[f"r_block{i}"].reshape(total, block.n_levels * block.q)
+        resid -= (_effects_to_rows(block).T @ r.T).T
     if spec.known_sigma:
         sigma = np.asarray(d.se, float)
         resid /= sigma
@@ -277,6 +276,20 @@ def _log_likelihood(spec, draws, total, limit: int = 50_000_000):
     resid *= -0.5
     resid += const
     return resid.reshape(shape + (d.n,))
+
+
+def _effects_to_rows(block):
+    """The sparse ``(levels * q, n)`` map from a block's group effects (level-major) to
+    each row's share of the linear predictor (membership weights times ``Z``)."""
+    import scipy.sparse as sparse
+
+    n, q = block.Z.shape
+    rows = block.index[:, :, None] * q + np.arange(q)  # (n, members, q)
+    values = block.weights[:, :, None] * block.Z[:, None, :]
+    cols = np.broadcast_to(np.arange(n)[:, None, None], rows.shape)
+    return sparse.csr_matrix(
+        (values.ravel(), (rows.ravel(), cols.ravel())), shape=(block.n_levels * q, n)
+    )
 
 
 class CollapsedGaussian:
@@ -376,12 +389,12 @@ class CollapsedGaussian:
             rng = jax.random.PRNGKey(_seed(seed))
             sample_key, effects_key = jax.random.split(rng)
             t0 = time.perf_counter()
-            sampler = "independence Metropolis-Hastings from a Laplace t proposal"
+            sampler = "independence Metropolis-Hastings from a Laplace t proposal with heavy tails"
             result = self._independence(
                 spec, layout, data_np, data, priors, sample_key, chains, draws, warmup
             )
             if result is None:
-                sampler = "NUTS (the Laplace proposal fitted poorly)"
+                sampler = "NUTS (the independence proposal fitted poorly)"
                 result = self._nuts(
                     spec, layout, data_np, data, priors, sample_key, chains, draws, warmup, progress
                 )
@@ -475,21 +488,22 @@ class CollapsedGaussian:
 
         The posterior of the few remaining parameters (unconstrained) is approximated by a
         multivariate t (5 degrees of freedom) at its mode with the inverse Hessian as scale,
-        refined once by importance weighting of ``warmup`` proposals; each chain then
-        proposes independently from it and accepts with the Metropolis–Hastings ratio of
-        importance weights, so the chains are exact MCMC whatever the fit of the proposal.
-        When the bulk or tail ESS of some coordinate is below 100 per chain (ArviZ's
-        threshold for reliable summaries) but above a tenth of it, the chains are rerun with
-        ``thin`` proposals per kept draw (proposals are cheap: one vectorized log density
-        each); above that but under half the draws, it thins as well when the extra
-        proposals are cheap (``_CHEAP_WORK``: small models). Returns None (use
-        NUTS) when the mode or Hessian is unusable or the ESS is still short (a proposal
-        that misses a tail).
+        mixed with a defensive product that has the target's tails in every coordinate
+        (:class:`~multilevel.engines._proposal.Proposal`), and refined by two rounds of
+        importance weighting. Each chain then proposes independently from it and accepts
+        with the Metropolis–Hastings ratio of importance weights, so the chains are exact
+        MCMC whatever the fit of the proposal. When the bulk or tail ESS of some coordinate
+        is under half the draws, the chains are rerun with ``thin`` proposals per kept draw
+        (one vectorized log density each): towards independent draws when the extra
+        proposals are cheap (``_CHEAP_WORK``: small models), else only when the ESS is below
+        100 per chain (ArviZ's threshold for reliable summaries) but above a tenth of it.
+        Returns None (use NUTS) when the mode or Hessian is unusable or the ESS is still
+        short.
         """
         import jax.numpy as jnp
         from scipy import optimize
 
-        (_, _, logp, value_grad, _, constrain), x0 = self._cached(
+        (_, _, logp, value_grad, template, constrain), x0 = self._cached(
             spec, layout, data_np, data, priors
         )
 
@@ -508,39 +522,32 @@ class CollapsedGaussian:
         except np.linalg.LinAlgError:
             return None
         rng = np.random.default_rng(_numpy_seed(key))
+        proposal = Proposal(mode, chol, self._kinds(spec, template))
         dim = mode.size
-        nu = 5.0
 
-        def propose(centre, factor, size):
-            z = rng.standard_normal((size, dim))
-            w = rng.chisquare(nu, size=size) / nu
-            x = centre + (z / np.sqrt(w)[:, None]) @ factor.T
-            # log density of the t proposal, up to a constant
-            solved = np.linalg.solve(factor, (x - centre).T).T
-            log_q = -0.5 * (nu + dim) * np.log1p(np.sum(solved**2, axis=1) / nu)
-            return x, log_q
-
-        # one round of importance weighting to refine the location and scale
-        x, log_q = propose(mode, chol, max(warmup, 200))
-        log_p = np.asarray(logp(jnp.asarray(x), data, priors), dtype=float)
-        log_w = np.where(np.isfinite(log_p), log_p - log_q, -np.inf)
-        weights = np.exp(log_w - np.max(log_w))
-        weights /= weights.sum()
-        centre = weights @ x
-        spread = (x - centre).T @ ((x - centre) * weights[:, None])
-        try:
-            refined = np.linalg.cholesky(spread + 1e-10 * np.eye(dim))
-            if 1.0 / np.sum(weights**2) > 0.2 * len(weights):
-                mode, chol = centre, refined
-        except np.linalg.LinAlgError:
-            pass
+        # two rounds of importance weighting refine the t part's location and scale (more
+        # proposals per round when they are cheap)
+        size = max(warmup, 200, min(_REFINE, _CHEAP_WORK // (4 * _work_per_draw(layout))))
+        for _ in range(2):
+            x = proposal.sample(rng, size)
+            log_p = np.asarray(logp(jnp.asarray(x), data, priors), dtype=float)
+            log_w = np.where(np.isfinite(log_p), log_p - proposal.log_density(x), -np.inf)
+            weights = np.exp(log_w - np.max(log_w))
+            weights /= weights.sum()
+            if 1.0 / np.sum(weights**2) < 10 * (dim + 1):
+                break  # too few effective proposals to estimate a covariance
+            try:
+                proposal = proposal.refit(x, weights)
+            except np.linalg.LinAlgError:
+                break
 
         batch = chains * (draws + 1)  # proposals per compiled log-density call
 
         def scored(per_chain):
             """``per_chain`` proposals for each chain with their log density and log weight,
             each ``(chains, per_chain, ...)``."""
-            x, log_q = propose(mode, chol, chains * per_chain)
+            x = proposal.sample(rng, chains * per_chain)
+            log_q = proposal.log_density(x)
             log_p = np.concatenate(
                 [
                     _padded(logp, x[i : i + batch], batch, data, priors)
@@ -580,16 +587,16 @@ class CollapsedGaussian:
         thin = 1
         proposals = scored(draws + 1)
         kept, accept, lp, ess = run(*proposals, thin)
-        if ess < target and ess > target / _MAX_THIN:
-            # a proposal that fits but mixes slowly: more proposals (cheap) rather than NUTS,
-            # appended to those already scored (independent draws, so they are reused)
-            thin = int(np.ceil(1.25 * target / ess))
-        elif ess < chains * draws / 2:
-            # an ESS above the minimum but under half the draws: thin too when that costs
-            # little (small models), since ESS grows about linearly with the proposals
-            wanted = min(_MAX_THIN, int(np.ceil(chains * draws / 2 / ess)))
+        if ess < chains * draws / 2:
+            # more proposals per kept draw (appended to those already scored: independent
+            # draws, so they are reused); ESS grows about linearly with them. Towards
+            # independent draws when that costs little (small models), else just enough
+            # to reach the minimum ESS
+            wanted = min(_MAX_THIN, int(np.ceil(chains * draws / ess)))
             if chains * draws * (wanted - 1) * _work_per_draw(layout) <= _CHEAP_WORK:
                 thin = wanted
+            elif target / _MAX_THIN < ess < target:
+                thin = int(np.ceil(1.25 * target / ess))
         if thin > 1:
             more = scored(draws * (thin - 1))
             proposals = [np.concatenate(pair, axis=1) for pair in zip(proposals, more, strict=True)]
@@ -605,6 +612,21 @@ class CollapsedGaussian:
         }
         settings = {"sampler": "independence", "acceptance": float(accept.mean()), "thin": thin}
         return samples, stats, settings
+
+    @staticmethod
+    def _kinds(spec, template) -> np.ndarray:
+        """The kind of each unconstrained coordinate, in the order of ``ravel_pytree``."""
+        from jax.flatten_util import ravel_pytree
+
+        scales = {name for names in spec.sd_names for name in names}
+
+        def kind(name):
+            if name in scales:
+                return SCALE
+            return CORRELATION if name.startswith("L_block") else 0
+
+        codes = {k: np.full(np.shape(v), kind(k), dtype=float) for k, v in template.items()}
+        return np.asarray(ravel_pytree(codes)[0]).astype(int)
 
     def _nuts(self, spec, layout, data_np, data, priors, key, chains, draws, warmup, progress):
         """NUTS on the collapsed posterior (the fallback)."""
