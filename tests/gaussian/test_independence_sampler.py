@@ -68,6 +68,23 @@ def test_a_short_ess_thins_to_the_most_when_proposals_are_cheap(monkeypatch):
     assert _fit(3).posterior.settings["thin"] == collapsed._MAX_THIN
 
 
+def test_an_ess_still_short_after_thinning_thins_again_rather_than_hand_over(monkeypatch):
+    real, calls = collapsed._min_ess, []
+
+    def reported(draws):  # 200, then 99% of the minimum, then measured
+        calls.append(draws.shape)
+        if len(calls) <= 2:
+            return [200.0, 0.99 * collapsed._MIN_ESS * draws.shape[0]][len(calls) - 1]
+        return real(draws)
+
+    monkeypatch.setattr(collapsed, "_min_ess", reported)
+    monkeypatch.setattr(collapsed, "_CHEAP_WORK", 0)
+    settings = _fit(3).posterior.settings
+    assert settings["sampler"] == "independence"
+    assert settings["thin"] == 4  # ceil(1.25 * 400 / 200) = 3, then ceil(1.25 * 3 / 0.99)
+    assert len(calls) == 3
+
+
 def test_no_extra_thinning_when_proposals_are_dear(monkeypatch):
     _first_pass_reports(monkeypatch, 0.2)
     monkeypatch.setattr(collapsed, "_CHEAP_WORK", 0)

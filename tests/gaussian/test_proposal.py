@@ -60,3 +60,20 @@ def test_refit_takes_the_weighted_moments():
     q = Proposal(np.zeros(2), np.eye(2), np.array([OTHER, SCALE])).refit(x, w)
     np.testing.assert_allclose(q.centre, x.mean(axis=0))
     np.testing.assert_allclose(q.factor @ q.factor.T, np.cov(x.T, bias=True), atol=1e-8)
+
+
+def test_the_defensive_weight_follows_the_fit_of_the_t_part():
+    """A target that is the t part itself keeps the least defensive weight; one with a long
+    exponential tail in a log SD keeps more."""
+    from multilevel.engines._proposal import _WEIGHTS
+
+    rng = np.random.default_rng(3)
+    q = Proposal(np.array([0.0, -1.0]), np.diag([1.0, 0.3]), np.array([OTHER, SCALE]))
+    x = q.sample(rng, 4000)
+    log_q = q.log_density(x)
+    t_only = Proposal(q.centre, q.factor, q.kinds, defensive=1e-300)
+    assert q.choose_weight(x, t_only.log_density(x), log_q).defensive == min(_WEIGHTS)
+    # log sd with density proportional to sd on (-inf, -1] and a narrow right side
+    v = x[:, 1] + 1.0
+    heavy = stats.norm.logpdf(x[:, 0]) + np.where(v < 0, v, -0.5 * (v / 0.3) ** 2)
+    assert q.choose_weight(x, heavy, log_q).defensive > min(_WEIGHTS)

@@ -32,7 +32,8 @@ __all__ = ["OTHER", "SCALE", "CORRELATION", "Proposal"]
 
 OTHER, SCALE, CORRELATION = 0, 1, 2  # kinds of unconstrained coordinates
 _NU = 5.0  # degrees of freedom of the t parts
-_DEFENSIVE = 0.3  # weight of the defensive product
+_DEFENSIVE = 0.3  # weight of the defensive product while the proposal is refined
+_WEIGHTS = (0.05, 0.1, 0.2, 0.3)  # weights it may keep afterwards (see choose_weight)
 _WIDER = 1.5  # the defensive t's scale, relative to the fitted marginal SDs
 
 
@@ -46,6 +47,8 @@ class Proposal:
         Lower Cholesky factor of the t part's scale matrix ``S``.
     kinds : ndarray of int, shape (dim,)
         ``OTHER``, ``SCALE`` (a log SD) or ``CORRELATION`` for each coordinate.
+    defensive : float
+        The weight :math:`\\alpha` of the defensive product.
 
     Examples
     --------
@@ -56,10 +59,11 @@ class Proposal:
     (5,)
     """
 
-    def __init__(self, centre, factor, kinds):
+    def __init__(self, centre, factor, kinds, defensive: float = _DEFENSIVE):
         self.centre = np.asarray(centre, dtype=float)
         self.factor = np.asarray(factor, dtype=float)
         self.kinds = np.asarray(kinds)
+        self.defensive = float(defensive)
         self.scales = _WIDER * np.sqrt(np.sum(self.factor**2, axis=1))
 
     def refit(self, x, weights) -> Proposal:
@@ -68,13 +72,29 @@ class Proposal:
         centre = weights @ x
         spread = (x - centre).T @ ((x - centre) * weights[:, None])
         factor = np.linalg.cholesky(spread + 1e-10 * np.eye(len(centre)))
-        return Proposal(centre, factor, self.kinds)
+        return Proposal(centre, factor, self.kinds, self.defensive)
+
+    def choose_weight(self, x, log_p, log_q) -> Proposal:
+        """This proposal with the defensive weight in ``_WEIGHTS`` that minimizes the
+        importance estimate of :math:`\\int p^2 / q` (the chi-square divergence plus one,
+        which sets both the importance sampling efficiency and how long an independence
+        chain sticks), from draws ``x`` of a proposal with log density ``log_q`` and the
+        target's log density ``log_p`` there. A well-fitted t part keeps little weight on
+        the defensive product; a posterior with a long tail keeps more."""
+        log_w = np.where(np.isfinite(log_p), log_p - log_q, -np.inf)
+        log_w -= special.logsumexp(log_w)
+        log_t, log_product = self._log_parts(x)
+        scores = [
+            special.logsumexp(log_w + log_p - self._mix(log_t, log_product, a)) for a in _WEIGHTS
+        ]
+        best = _WEIGHTS[int(np.nanargmin(scores))] if np.any(np.isfinite(scores)) else _DEFENSIVE
+        return Proposal(self.centre, self.factor, self.kinds, best)
 
     def sample(self, rng, size: int) -> np.ndarray:
         dim = self.centre.size
         z = rng.standard_normal((size, dim)) / np.sqrt(rng.chisquare(_NU, size) / _NU)[:, None]
         x = self.centre + z @ self.factor.T
-        defensive = np.flatnonzero(rng.uniform(size=size) < _DEFENSIVE)
+        defensive = np.flatnonzero(rng.uniform(size=size) < self.defensive)
         u = rng.uniform(size=(defensive.size, dim))
         for j, kind in enumerate(self.kinds):
             if kind == SCALE:  # log |Cauchy|
@@ -88,6 +108,14 @@ class Proposal:
 
     def log_density(self, x) -> np.ndarray:
         """Normalized log density at the rows of ``x``."""
+        return self._mix(*self._log_parts(x), self.defensive)
+
+    @staticmethod
+    def _mix(log_t, log_product, defensive):
+        return np.logaddexp(np.log1p(-defensive) + log_t, np.log(defensive) + log_product)
+
+    def _log_parts(self, x):
+        """Log densities of the t part and of the defensive product at the rows of ``x``."""
         dim = self.centre.size
         solved = np.linalg.solve(self.factor, (x - self.centre).T).T
         log_t = (
@@ -104,12 +132,9 @@ class Proposal:
                 log_product += -np.log(2.0) - 2.0 * _log_cosh(v)
             else:
                 s = self.scales[j]
-                log_product += (
-                    _log_t_constant(_NU, 1)
-                    - np.log(s)
-                    - 0.5 * (_NU + 1) * np.log1p((v / s) ** 2 / _NU)
-                )
-        return np.logaddexp(np.log1p(-_DEFENSIVE) + log_t, np.log(_DEFENSIVE) + log_product)
+                log_t1 = -0.5 * (_NU + 1) * np.log1p((v / s) ** 2 / _NU)
+                log_product += _log_t_constant(_NU, 1) - np.log(s) + log_t1
+        return log_t, log_product
 
 
 def _log_t_constant(nu: float, dim: int) -> float:

@@ -526,12 +526,14 @@ class CollapsedGaussian:
         dim = mode.size
 
         # two rounds of importance weighting refine the t part's location and scale (more
-        # proposals per round when they are cheap)
+        # proposals per round when they are cheap); the last round's draws then set the
+        # weight of the defensive part
         size = max(warmup, 200, min(_REFINE, _CHEAP_WORK // (4 * _work_per_draw(layout))))
         for _ in range(2):
             x = proposal.sample(rng, size)
             log_p = np.asarray(logp(jnp.asarray(x), data, priors), dtype=float)
-            log_w = np.where(np.isfinite(log_p), log_p - proposal.log_density(x), -np.inf)
+            log_q = proposal.log_density(x)
+            log_w = np.where(np.isfinite(log_p), log_p - log_q, -np.inf)
             weights = np.exp(log_w - np.max(log_w))
             weights /= weights.sum()
             if 1.0 / np.sum(weights**2) < 10 * (dim + 1):
@@ -540,6 +542,8 @@ class CollapsedGaussian:
                 proposal = proposal.refit(x, weights)
             except np.linalg.LinAlgError:
                 break
+        else:
+            proposal = proposal.choose_weight(x, log_p, log_q)
 
         batch = chains * (draws + 1)  # proposals per compiled log-density call
 
@@ -587,19 +591,12 @@ class CollapsedGaussian:
         thin = 1
         proposals = scored(draws + 1)
         kept, accept, lp, ess = run(*proposals, thin)
-        if ess < chains * draws / 2:
-            # more proposals per kept draw (appended to those already scored: independent
-            # draws, so they are reused); ESS grows about linearly with them. Towards
-            # independent draws when that costs little (small models), else just enough
-            # to reach the minimum ESS
-            wanted = min(_MAX_THIN, int(np.ceil(chains * draws / ess)))
-            if chains * draws * (wanted - 1) * _work_per_draw(layout) <= _CHEAP_WORK:
-                thin = wanted
-            elif target / _MAX_THIN < ess < target:
-                thin = int(np.ceil(1.25 * target / ess))
-        if thin > 1:
-            more = scored(draws * (thin - 1))
+        while (wanted := self._thin(ess, thin, target, chains * draws, layout)) > thin:
+            # more proposals per kept draw, appended to those already scored (independent
+            # draws, so they are reused)
+            more = scored(draws * (wanted - thin))
             proposals = [np.concatenate(pair, axis=1) for pair in zip(proposals, more, strict=True)]
+            thin = wanted
             kept, accept, lp, ess = run(*proposals, thin)
         if ess < target:
             return None
@@ -610,8 +607,28 @@ class CollapsedGaussian:
             "acceptance_rate": accept,
             "lp": lp,
         }
-        settings = {"sampler": "independence", "acceptance": float(accept.mean()), "thin": thin}
+        settings = {
+            "sampler": "independence",
+            "acceptance": float(accept.mean()),
+            "thin": thin,
+            "defensive_weight": proposal.defensive,
+        }
         return samples, stats, settings
+
+    @staticmethod
+    def _thin(ess: float, thin: int, target: float, total: int, layout) -> int:
+        """Proposals per kept draw to try next, given the ESS with ``thin`` (ESS grows about
+        linearly with them): after the first pass, towards independent draws when the extra
+        proposals cost little (``_CHEAP_WORK``: small models); else towards the minimum ESS
+        ``target`` while ``_MAX_THIN`` can reach it; ``thin`` itself means stop."""
+        if ess >= total / 2:
+            return thin
+        wanted = min(_MAX_THIN, int(np.ceil(total / ess)))
+        if thin == 1 and total * (wanted - 1) * _work_per_draw(layout) <= _CHEAP_WORK:
+            return wanted
+        if ess < target <= ess * _MAX_THIN / thin:
+            return min(_MAX_THIN, int(np.ceil(1.25 * thin * target / ess)))
+        return thin
 
     @staticmethod
     def _kinds(spec, template) -> np.ndarray:
