@@ -128,15 +128,28 @@ class NutsDriver:
         import jax
         import jax.numpy as jnp
         from jax import lax
+        from jax.flatten_util import ravel_pytree
         from numpyro.infer.hmc import hmc
 
         from multilevel.engines._progress import tick
 
         every = max(1, (warmup + draws) // 100)
-        potential_fn, postprocess_fn, template = _potential(model, kwargs)
+        site_potential, site_postprocess, template = _potential(model, kwargs)
+        unravel = ravel_pytree(template)[1]
+
+        # The sampler's state is one flat vector rather than a dict of sites: NumPyro's
+        # leapfrog and U-turn checks then run one operation per step instead of one per site
+        # (plus the ravelling between them).
+        def potential_fn(**kw):
+            potential = site_potential(**kw)
+            return lambda x: potential(unravel(x))
+
+        def postprocess_fn(**kw):
+            postprocess = site_postprocess(**kw)
+            return lambda x: postprocess(unravel(x))
+
         init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn, algo="NUTS")
         names = sorted(template)
-        dense = [tuple(names)] if dense_mass else []
 
         def one_chain(key, kwargs):
             k_init, k_run = jax.random.split(key)
@@ -150,11 +163,11 @@ class NutsDriver:
                 if name in given:
                     z0[name] = jnp.broadcast_to(jnp.asarray(given[name], dtype), jnp.shape(a))
             state = init_kernel(
-                z0,
+                ravel_pytree(z0)[0],
                 num_warmup=warmup,
                 target_accept_prob=target_accept,
                 max_tree_depth=max_tree_depth,
-                dense_mass=dense,
+                dense_mass=bool(dense_mass),
                 model_kwargs=kwargs,
                 rng_key=k_run,
             )
