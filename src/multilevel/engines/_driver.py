@@ -23,6 +23,7 @@ __all__ = ["NutsDriver", "driver_for"]
 
 _DRIVERS: OrderedDict = OrderedDict()
 _CACHE_SIZE = 8
+_STATE = "unconstrained"  # the one site of the sampler's state
 
 
 def _potential(model, kwargs):
@@ -137,16 +138,18 @@ class NutsDriver:
         site_potential, site_postprocess, template = _potential(model, kwargs)
         unravel = ravel_pytree(template)[1]
 
-        # The sampler's state is one flat vector rather than a dict of sites: NumPyro's
-        # leapfrog and U-turn checks then run one operation per step instead of one per site
-        # (plus the ravelling between them).
+        # The sampler's state is one site holding every unconstrained value, ravelled in
+        # the sites' sorted order, rather than a dict of sites: NumPyro's leapfrog and U-turn
+        # checks then run one operation per step instead of one per site (plus the
+        # ravelling between them). It is still a dict, of one site, so NumPyro's random
+        # streams and arithmetic are those of the dict of sites: the same draws.
         def potential_fn(**kw):
             potential = site_potential(**kw)
-            return lambda x: potential(unravel(x))
+            return lambda state: potential(unravel(state[_STATE]))
 
         def postprocess_fn(**kw):
             postprocess = site_postprocess(**kw)
-            return lambda x: postprocess(unravel(x))
+            return lambda state: postprocess(unravel(state[_STATE]))
 
         init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn, algo="NUTS")
         names = sorted(template)
@@ -163,11 +166,11 @@ class NutsDriver:
                 if name in given:
                     z0[name] = jnp.broadcast_to(jnp.asarray(given[name], dtype), jnp.shape(a))
             state = init_kernel(
-                ravel_pytree(z0)[0],
+                {_STATE: ravel_pytree(z0)[0]},
                 num_warmup=warmup,
                 target_accept_prob=target_accept,
                 max_tree_depth=max_tree_depth,
-                dense_mass=bool(dense_mass),
+                dense_mass=[(_STATE,)] if dense_mass else [],
                 model_kwargs=kwargs,
                 rng_key=k_run,
             )
