@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from multilevel.engines._proposal import CORRELATION, SCALE, Proposal
+from multilevel.engines._proposal import CORRELATION, OTHER, SCALE, Proposal
 from multilevel.engines.base import Posterior
 from multilevel.errors import EngineError
 from multilevel.linalg import blocks
@@ -283,12 +283,12 @@ def _effects_to_rows(block):
     each row's share of the linear predictor (membership weights times ``Z``)."""
     import scipy.sparse as sparse
 
-    n, q = block.Z.shape
-    rows = block.index[:, :, None] * q + np.arange(q)  # (n, members, q)
-    values = block.weights[:, :, None] * block.Z[:, None, :]
-    cols = np.broadcast_to(np.arange(n)[:, None, None], rows.shape)
+    from multilevel.linalg.crossprod import effect_columns
+
+    cols, vals = effect_columns(np.asarray(block.index, dtype=np.int64), block.weights, block.Z)
+    rows = np.repeat(np.arange(len(cols)), cols.shape[1])
     return sparse.csr_matrix(
-        (values.ravel(), (rows.ravel(), cols.ravel())), shape=(block.n_levels * q, n)
+        (vals.ravel(), (cols.ravel(), rows)), shape=(block.n_levels * block.q, len(cols))
     )
 
 
@@ -494,11 +494,11 @@ class CollapsedGaussian:
         with the Metropolis–Hastings ratio of importance weights, so the chains are exact
         MCMC whatever the fit of the proposal. When the bulk or tail ESS of some coordinate
         is under half the draws, the chains are rerun with ``thin`` proposals per kept draw
-        (one vectorized log density each): towards independent draws when the extra
-        proposals are cheap (``_CHEAP_WORK``: small models), else only when the ESS is below
-        100 per chain (ArviZ's threshold for reliable summaries) but above a tenth of it.
-        Returns None (use NUTS) when the mode or Hessian is unusable or the ESS is still
-        short.
+        (one vectorized log density each; see :meth:`_thin`): towards independent draws
+        when the extra proposals are cheap (``_CHEAP_WORK``: small models), else while the
+        ESS is below 100 per chain (ArviZ's threshold for reliable summaries) and
+        ``_MAX_THIN`` proposals per draw could reach it. Returns None (use NUTS) when the
+        mode or Hessian is unusable or the ESS is still short.
         """
         import jax.numpy as jnp
         from scipy import optimize
@@ -640,7 +640,7 @@ class CollapsedGaussian:
         def kind(name):
             if name in scales:
                 return SCALE
-            return CORRELATION if name.startswith("L_block") else 0
+            return CORRELATION if name.startswith("L_block") else OTHER
 
         codes = {k: np.full(np.shape(v), kind(k), dtype=float) for k, v in template.items()}
         return np.asarray(ravel_pytree(codes)[0]).astype(int)

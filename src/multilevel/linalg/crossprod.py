@@ -146,8 +146,23 @@ def _term_rows(design, term: RandomTerm, rows: slice):
     index = np.asarray(first.index[rows], dtype=np.int64)  # (r, m)
     weights = np.asarray(first.weights[rows], dtype=float)  # (r, m)
     Z = np.concatenate([np.asarray(b.Z[rows], dtype=float) for b in blocks], axis=1)  # (r, q)
-    q = term.q
-    cols = term.offset + index[:, :, None] * q + np.arange(q)[None, None, :]  # (r, m, q)
+    cols, vals = effect_columns(index, weights, Z)
+    return term.offset + cols, vals
+
+
+def effect_columns(index, weights, Z):
+    """Each row's random-effect columns (level-major, ``q`` per level) and their values
+    (``Z`` times the membership weight), both ``(rows, members * q)``.
+
+    Examples
+    --------
+    >>> Z = np.array([[1.0, 2.0], [1.0, 2.0]])
+    >>> cols, vals = effect_columns(np.array([[1], [0]]), np.ones((2, 1)), Z)
+    >>> cols.tolist(), vals.tolist()
+    ([[2, 3], [0, 1]], [[1.0, 2.0], [1.0, 2.0]])
+    """
+    q = Z.shape[1]
+    cols = index[:, :, None] * q + np.arange(q)[None, None, :]  # (r, m, q)
     vals = weights[:, :, None] * Z[:, None, :]
     r = index.shape[0]
     return cols.reshape(r, -1), vals.reshape(r, -1)
