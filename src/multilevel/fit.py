@@ -5,6 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+# the point-estimate path (method="reml" / "ml") is imported with the package: its first fit
+# then costs what later ones do. The sampling engines (JAX, NumPyro) load on first use.
+from multilevel.design import design as make_design
+from multilevel.engines.gaussian import GaussianEngine
+from multilevel.errors import FormulaError
+from multilevel.formula import parse
+from multilevel.results.estimate import PointFit
+from multilevel.spec.families import get_family
+from multilevel.spec.model import build_spec
+
 __all__ = ["fit", "default_priors"]
 
 
@@ -79,18 +89,15 @@ def fit(
     >>> f = ml.fit("y | se(sigma) ~ 1 + (1 | school)", ml.datasets.load("eight_schools"),
     ...            chains=2, draws=300, warmup=300, seed=1, progress=False)  # doctest: +SKIP
     """
+    spec = _spec(formula, data, family, priors, dpars)
+    if method in ("reml", "ml"):  # point estimates need none of the sampling machinery
+        return PointFit(spec, GaussianEngine().estimate(spec, method=method))
+
     from multilevel.engines.base import select_engine
-    from multilevel.engines.gaussian import GaussianEngine
     from multilevel.engines.nuts import NutsEngine
     from multilevel.results.diagnostics import warn_convergence
     from multilevel.results.fit import Fit
 
-    spec = _spec(formula, data, family, priors, dpars)
-    if method in ("reml", "ml"):
-        from multilevel.engines.gaussian import GaussianEngine
-        from multilevel.results.estimate import PointFit
-
-        return PointFit(spec, GaussianEngine().estimate(spec, method=method))
     engine, reason = select_engine(spec, method)
     options = {}
     if isinstance(engine, NutsEngine):
@@ -114,9 +121,6 @@ def fit(
 
 def _formula(formula, dpars):
     """A parsed Formula from a string, a Formula or a sequence of strings, plus ``dpars``."""
-    from multilevel.errors import FormulaError
-    from multilevel.formula import parse
-
     if isinstance(formula, str):
         return parse(formula, dpars=dpars)
     if isinstance(formula, (list, tuple)) and formula and all(isinstance(f, str) for f in formula):
@@ -138,10 +142,6 @@ def _formula(formula, dpars):
 
 def _spec(formula, data, family, priors, dpars=None):
     """parse -> design -> build_spec."""
-    from multilevel.design import design as make_design
-    from multilevel.spec.families import get_family
-    from multilevel.spec.model import build_spec
-
     fam = get_family(family)
     parsed = _formula(formula, dpars)
     return build_spec(make_design(parsed, data, family=fam.name), fam, priors)

@@ -40,6 +40,7 @@ parameter ``Intercept_sigma``, ``b_sigma``, ``sd_sigma`` (brms's Stan names); pe
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -106,6 +107,12 @@ def clean(name: str) -> str:
     """
     if not isinstance(name, str):
         raise TypeError(f"a name must be a string, got {name!r}")
+    return _clean(name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _clean(name: str) -> str:
+    """:func:`clean` of a string, remembered (every fit names its parameters anew)."""
     out = name
     for old, new in _RENAME:
         out = out.replace(old, new)

@@ -1,7 +1,8 @@
 """The profiled (REML/ML) deviance from cross products equals the Gaussian log-likelihood
 computed densely, ``N(y; X beta, sigma^2 (I + Z Lambda Lambda' Z'))``, for every block
 structure: one factor, correlated and uncorrelated slopes, crossed, nested, multiple
-membership, offsets and known standard errors."""
+membership, offsets and known standard errors; both by the level-by-level elimination and by
+one dense factor (:mod:`multilevel.linalg.dense`, used for small models)."""
 
 from __future__ import annotations
 
@@ -88,7 +89,8 @@ FORMULAS = [
 
 @pytest.mark.parametrize("formula", FORMULAS)
 @pytest.mark.parametrize("reml", [True, False])
-def test_profiled_deviance_equals_dense_likelihood(formula, reml):
+@pytest.mark.parametrize("dense_factor", [False, True], ids=["by-level", "dense"])
+def test_profiled_deviance_equals_dense_likelihood(formula, reml, dense_factor):
     d = design(formula, _data())
     cp = cross_products(d, chunk_rows=17)  # several chunks
     layout = ThetaLayout.of(d, cp.terms)
@@ -96,19 +98,23 @@ def test_profiled_deviance_equals_dense_likelihood(formula, reml):
     theta = layout.initial() * rng.uniform(0.3, 1.5, size=layout.size) + (
         layout.initial() == 0
     ) * rng.normal(scale=0.3, size=layout.size)
-    sol = PLS(cp, layout)(theta)
-    ours = objective(
-        sol, cp.n, cp.p, reml=reml, known_sigma=d.se is not None, log_weights=cp.log_weights
-    )
-    assert ours == pytest.approx(_dense_deviance(d, layout, theta, reml), rel=1e-9)
+    pls = PLS(cp, layout, dense_factor=dense_factor)
+    assert (pls.dense is not None) == dense_factor
+    expected = _dense_deviance(d, layout, theta, reml)
+    for sol in (pls(theta), pls(theta, solution=False)):
+        ours = objective(
+            sol, cp.n, cp.p, reml=reml, known_sigma=d.se is not None, log_weights=cp.log_weights
+        )
+        assert ours == pytest.approx(expected, rel=1e-9)
 
 
-def test_conditional_modes_and_coefficients_solve_the_normal_equations():
+@pytest.mark.parametrize("dense_factor", [False, True], ids=["by-level", "dense"])
+def test_conditional_modes_and_coefficients_solve_the_normal_equations(dense_factor):
     d = design("y ~ x + (1 + x | g) + (1 | h)", _data())
     cp = cross_products(d)
     layout = ThetaLayout.of(d, cp.terms)
     theta = layout.initial() * 0.7
-    sol = PLS(cp, layout)(theta)
+    sol = PLS(cp, layout, dense_factor=dense_factor)(theta)
     ZL = _dense_Z(d, layout, theta)
     X, y = d.X, d.y
     A = np.block([[ZL.T @ ZL + np.eye(ZL.shape[1]), ZL.T @ X], [X.T @ ZL, X.T @ X]])
@@ -131,3 +137,36 @@ def sol_u_dense(sol, d, layout):
                 u = sol.u[term.offset : term.offset + term.size].reshape(term.levels, term.q)
                 out.append(u[:, col : col + block.q].reshape(-1))
     return np.concatenate(out)
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_dense_factor_gives_the_elimination_s_whole_solution(formula):
+    d = design(formula, _data())
+    cp = cross_products(d)
+    layout = ThetaLayout.of(d, cp.terms)
+    theta = layout.initial() * 0.6 + (layout.initial() == 0) * 0.2
+    by_level = PLS(cp, layout, dense_factor=False)(theta)
+    dense = PLS(cp, layout, dense_factor=True)(theta)
+    for name in ("logdet_L", "logdet_RX", "r2", "beta", "u", "b", "RX_inv"):
+        np.testing.assert_allclose(
+            getattr(dense, name), getattr(by_level, name), rtol=1e-9, atol=1e-11, err_msg=name
+        )
+
+
+def test_dense_factor_hands_a_failed_factor_back(monkeypatch):
+    """Where the dense factor fails (None), PLS answers by the level-by-level elimination."""
+    from multilevel.linalg.dense import DenseDeviance
+
+    failing = DenseDeviance(np.diag([1.0, 1.0, -1.0]), 1, [0], [0], [0])  # not definite
+    assert failing([0.5]) is None and failing.solve([0.5]) is None
+
+    d = design("y ~ x + (1 + x | g)", _data())
+    cp = cross_products(d)
+    layout = ThetaLayout.of(d, cp.terms)
+    theta = layout.initial() * 0.8
+    expected = PLS(cp, layout, dense_factor=False)(theta)
+    pls = PLS(cp, layout, dense_factor=True)
+    monkeypatch.setattr(pls.dense, "factor", lambda theta: None)
+    for sol in (pls(theta), pls(theta, solution=False)):
+        assert sol.logdet_L == pytest.approx(expected.logdet_L, rel=1e-12)
+        assert sol.r2 == pytest.approx(expected.r2, rel=1e-12)

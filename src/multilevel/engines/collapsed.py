@@ -61,7 +61,7 @@ class _Structure:
 def collapsed_data(spec):
     """Cross products and layout for the collapsed model (numpy; see the module docstring)."""
     from multilevel.linalg.crossprod import cross_products
-    from multilevel.linalg.profiled import _gram
+    from multilevel.linalg.profiled import gram_matrix
 
     design = spec.design
     X = np.asarray(design.X, float)
@@ -98,7 +98,7 @@ def collapsed_data(spec):
         data["G1"] = blocks.levels_last(cp.diag[first])
         data["G1Xy"] = blocks.levels_last(ZtXy[cols1].reshape(t1.levels, q1, p + 1))
     if len(rest):
-        G = _gram(cp, first)
+        G = gram_matrix(cp, first)
         data["Grr"] = G[rest][:, rest].toarray()
         data["GrXy"] = ZtXy[rest]
         if first is not None:

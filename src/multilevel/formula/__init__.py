@@ -23,6 +23,7 @@ numbers other than 0 and 1 as terms, and crossed factors inside one bar (``(1 | 
 
 from __future__ import annotations
 
+import functools
 import keyword
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -93,11 +94,18 @@ def parse(formula: str, *, dpars: Mapping[str, str] | Iterable[str] | str | None
               ^
     """
     _require_str(formula, "formula")
-    main = build_formula(formula)
+    main = _build_cached(formula)
     sub = _parse_dpars(dpars)
     if not sub:
         return main
     return replace(main, dpars=MappingProxyType(sub))
+
+
+@functools.lru_cache(maxsize=256)
+def _build_cached(formula: str) -> Formula:
+    """:func:`build_formula`, remembered: a Formula is immutable, and refitting one model
+    (bootstrap, simulation studies, benchmarks) should not parse it again."""
+    return build_formula(formula)
 
 
 def _require_str(value: object, what: str) -> None:

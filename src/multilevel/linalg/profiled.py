@@ -27,17 +27,19 @@ With known standard errors (``y | se(s)``) there is no :math:`\sigma` to profile
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from scipy.linalg import lapack
 
-from multilevel.linalg import blocks
+from multilevel.linalg import blocks, dense
 from multilevel.linalg.crossprod import CrossProducts
 
-__all__ = ["ThetaLayout", "PLSSolution", "PLS", "solve_pls", "objective"]
+__all__ = ["ThetaLayout", "PLSSolution", "PLS", "gram_matrix", "solve_pls", "objective"]
 
 _LEVEL_CHUNK = 1 << 15  # levels of the eliminated term factored at once (cache-sized arrays)
 _DENSE_LIMIT = 4000  # rest-of-Z columns above which the Schur complement is sparse
@@ -95,6 +97,24 @@ class ThetaLayout:
         for i, k, col, q, _, _ in self.blocks:
             out[k][col : col + q, col : col + q] = self.block_factor(theta, i)
         return out
+
+    def pattern(self, terms) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Where :math:`\\theta` sits in the whole ``(Q, Q)`` :math:`\\Lambda`:
+        ``Lambda[rows, cols] = theta[source]``, every other entry 0."""
+        rows, cols, source = [], [], []
+        for _, k, col, q, correlated, start in self.blocks:
+            term = terms[k]
+            if correlated:
+                r, c = _lower_column_major(q)
+            else:
+                r = c = np.arange(q)
+            base = term.offset + np.arange(term.levels)[:, None] * term.q + col
+            rows.append((base + r).reshape(-1))
+            cols.append((base + c).reshape(-1))
+            source.append(np.tile(start + np.arange(len(r)), term.levels))
+        if not rows:
+            return (np.zeros(0, int),) * 3
+        return tuple(np.concatenate(a) for a in (rows, cols, source))
 
     def block_factor(self, theta: np.ndarray, block: int) -> np.ndarray:
         """The ``(q, q)`` lower-triangular factor of design block ``block``."""
@@ -188,7 +208,7 @@ def _block_diagonal(blocks: np.ndarray) -> sp.bsr_matrix:
     )
 
 
-def _gram(cp: CrossProducts, skip: int | None) -> sp.csr_matrix:
+def gram_matrix(cp: CrossProducts, skip: int | None = None) -> sp.csr_matrix:
     """``Z'WZ`` over all columns, leaving out the diagonal blocks of term ``skip``."""
     parts = [cp.ZtZ]
     Q = cp.Q
@@ -210,6 +230,9 @@ def _gram(cp: CrossProducts, skip: int | None) -> sp.csr_matrix:
 class PLS:
     """The PLS system of a model, set up once; calling it at ``theta`` factors it.
 
+    ``dense_factor``: factor the whole system densely (:mod:`multilevel.linalg.dense`), or
+    eliminate level by level; None chooses by size.
+
     Examples
     --------
     >>> import multilevel as ml
@@ -223,7 +246,7 @@ class PLS:
     1743.63
     """
 
-    def __init__(self, cp: CrossProducts, layout: ThetaLayout):
+    def __init__(self, cp: CrossProducts, layout: ThetaLayout, *, dense_factor=None):
         self.cp, self.layout = cp, layout
         terms = cp.terms
         p = cp.p
@@ -258,8 +281,13 @@ class PLS:
             else np.arange(0)
         )
         self.coupling = None
+        if dense_factor is None:  # one dense factor where that is cheaper (small models)
+            dense_factor = dense.worthwhile(
+                cp.Q + p + 1, coupled=len(self.rest) > 0, n_theta=layout.size
+            )
+        self.dense = dense.DenseDeviance.of(cp, layout) if dense_factor else None
         if len(self.rest):
-            G = _gram(cp, self.first)
+            G = gram_matrix(cp, self.first)
             self.G_rr = G[self.rest][:, self.rest].tocsr()
             self.G_1r = G[self.cols1][:, self.rest].tocsr() if self.first is not None else None
             self.ZtXy_r = np.column_stack([cp.ZtX[self.rest], cp.Zty[self.rest]])
@@ -289,6 +317,15 @@ class PLS:
         (what the optimizer needs), else also ``beta``, ``u``, ``b`` and ``RX_inv``."""
         cp, terms = self.cp, self.cp.terms
         theta = np.asarray(theta, dtype=float)
+        if self.dense is not None:
+            numbers = self.dense(theta) if not solution else self.dense.solve(theta)
+            if numbers is not None and not solution:
+                return PLSSolution(*numbers, None, None, None, None)
+            if numbers is not None:
+                logdet_L, logdet_RX, r2, u, beta, R = numbers
+                b = _lambda_times(self.layout.factors(theta, terms), terms, u)
+                RX_inv = sla.cho_solve((R, True), np.eye(len(beta)), check_finite=False)
+                return PLSSolution(logdet_L, logdet_RX, r2, beta, u, b, RX_inv)
         factors = self.layout.factors(theta, terms)
         p, Q = cp.p, cp.Q
         S_xy = self.XyXy.copy()
@@ -357,14 +394,13 @@ class PLS:
                 logdet_L += float(np.sum(np.log(np.abs(lu.U.diagonal()))))
                 sol_r = lu.solve(M_r_xy)
             S_xy = S_xy - M_r_xy.T @ sol_r
-        if p:
-            R = np.linalg.cholesky(S_xy[:p, :p])
-            logdet_RX = 2.0 * float(np.sum(np.log(np.diag(R))))
-            z = sla.solve_triangular(R, S_xy[:p, p], lower=True, check_finite=False)
-            r2 = float(S_xy[p, p] - z @ z)
-        else:
-            R, logdet_RX, r2 = np.zeros((0, 0)), 0.0, float(S_xy[0, 0])
-        r2 = max(r2, 0.0)
+        # the Cholesky factor of [X y]'s Schur complement: R_X, then z' and r (one LAPACK call)
+        factor, info = lapack.dpotrf(S_xy, lower=1, clean=1)
+        if 0 < info <= p:
+            raise np.linalg.LinAlgError("the population-level design is not of full rank")
+        R, z = factor[:p, :p], factor[p, :p]
+        logdet_RX = 2.0 * float(np.log(np.diagonal(R)).sum())
+        r2 = float(factor[p, p]) ** 2 if info == 0 else max(float(S_xy[p, p] - z @ z), 0.0)
         if not solution:
             return PLSSolution(logdet_L, logdet_RX, r2, None, None, None, None)
 
@@ -467,18 +503,19 @@ def objective(
     sol: PLSSolution, n: int, p: int, *, reml: bool, known_sigma: bool, log_weights: float
 ):
     """-2 log-likelihood (ML) or -2 restricted log-likelihood (REML) as lme4 defines them."""
-    log2pi = np.log(2 * np.pi)
     if known_sigma:
-        dev = sol.logdet_L + sol.r2 + n * log2pi - log_weights
+        dev = sol.logdet_L + sol.r2 + n * _LOG_2PI - log_weights
         if reml:
-            dev += sol.logdet_RX - p * log2pi
+            dev += sol.logdet_RX - p * _LOG_2PI
         return float(dev)
-    if reml:
-        dof = n - p
-        return float(
-            sol.logdet_L
-            + sol.logdet_RX
-            + dof * (1 + np.log(2 * np.pi * sol.r2 / dof))
-            - log_weights
-        )
-    return float(sol.logdet_L + n * (1 + np.log(2 * np.pi * sol.r2 / n)) - log_weights)
+    dof = n - p if reml else n
+    dev = sol.logdet_L + dof * (1.0 + _log(2.0 * math.pi * sol.r2 / dof)) - log_weights
+    return float(dev + sol.logdet_RX if reml else dev)
+
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+def _log(x: float) -> float:
+    """``math.log`` (a scalar is called for, and NumPy's costs a microsecond) with -inf at 0."""
+    return math.log(x) if x > 0 else -math.inf

@@ -143,7 +143,8 @@ class Prior:
         """This prior truncated below at ``lower`` (how Stan treats ``real<lower=0>``)."""
         if self.dist == "uniform" and self.params[0] >= lower:
             return self
-        if self._frozen() is not None and self._frozen().sf(lower) <= 0:
+        bounded_above = self.dist in ("uniform", "beta")  # the others reach +inf
+        if bounded_above and self._frozen().sf(lower) <= 0:
             raise PriorError(
                 f"prior {self.to_stan()!r} puts no mass above {lower:g}, "
                 "so it cannot be used for a positive parameter"
