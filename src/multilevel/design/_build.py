@@ -197,6 +197,8 @@ def _blocks(
     infos: dict[str, FactorInfo],
     values: dict[str, np.ndarray],
     known: PartInfo | None,
+    population: tuple[TermCoding, ...],
+    X: np.ndarray,
 ) -> tuple[tuple[BlockInfo, ...], tuple[GroupBlock, ...]]:
     n = len(ctx.frame)
     block_infos: list[BlockInfo] = []
@@ -213,7 +215,7 @@ def _blocks(
         else:
             block_info = known.blocks[k]
         index, weights, new_levels = _grouping(term, ctx)
-        Z = build_columns(block_info.coding, infos, values, n)
+        Z = _block_columns(block_info.coding, population, X, infos, values, n)
         block_infos.append(block_info)
         columns = term.membership.columns if term.membership is not None else term.group
         blocks.append(
@@ -233,6 +235,17 @@ def _blocks(
     return tuple(block_infos), tuple(blocks)
 
 
+def _block_columns(coding, population, X, infos, values, n) -> np.ndarray:
+    """A group term's ``Z``, sharing memory where it can: ``X`` itself when the term has the
+    population-level columns (``y ~ x + (x | g)``: 8 bytes per row and column saved), one
+    constant value for an intercept alone; else built."""
+    if coding == population:
+        return X
+    if len(coding) == 1 and not coding[0].factors:
+        return np.broadcast_to(1.0, (n, 1))
+    return build_columns(coding, infos, values, n)
+
+
 def _part(
     formula: Formula, ctx: _Context, known: PartInfo | None
 ) -> tuple[PartInfo, np.ndarray, np.ndarray, tuple[GroupBlock, ...]]:
@@ -243,7 +256,8 @@ def _part(
         population = known.population
     X = build_columns(population, infos, values, len(ctx.frame))
     offset_infos, offset = _offset(formula, ctx, known)
-    block_infos, blocks = _blocks(formula, ctx, infos, values, known)
+    X = _readonly(X)
+    block_infos, blocks = _blocks(formula, ctx, infos, values, known, population, X)
     info = PartInfo(
         parameter=formula.parameter,
         intercept=formula.intercept,

@@ -23,8 +23,9 @@ import scipy.sparse as sp
 
 __all__ = ["RandomTerm", "CrossProducts", "cross_products", "random_terms"]
 
-_CHUNK_ROWS = (1 << 18, 1 << 20)  # rows per chunk: about one per random-effect column, within
-# these bounds (every chunk adds level-sized sums, so tiny chunks of many levels are slow)
+_CHUNK_ROWS = (1 << 16, 1 << 20)  # rows per chunk: about one per random-effect column, at most
+# an eighth of the rows (a chunk's temporaries take ~150 bytes per row), within these bounds
+# (every chunk adds level-sized sums, so tiny chunks of many levels are slow)
 
 
 @dataclass(frozen=True, eq=False)
@@ -188,7 +189,7 @@ def cross_products(design, *, chunk_rows: int | None = None) -> CrossProducts:
     log_weights = 0.0
     ZtZ = sp.csr_matrix((Q, Q))
     if chunk_rows is None:
-        chunk_rows = int(np.clip(Q, *_CHUNK_ROWS))
+        chunk_rows = int(np.clip(min(Q, n // 8), *_CHUNK_ROWS))
     for start in range(0, n, chunk_rows):
         rows = slice(start, min(start + chunk_rows, n))
         y = np.asarray(design.y[rows], dtype=float) - np.asarray(design.offset[rows], dtype=float)
@@ -230,6 +231,8 @@ def cross_products(design, *, chunk_rows: int | None = None) -> CrossProducts:
                 shape=(Q, Q),
             ).tocsr()
             ZtZ = ZtZ + chunk
+        # free this chunk's temporaries before the next chunk's are made
+        del y, Xc, w, parts, off_rows, off_cols, off_vals
     ZtZ.sum_duplicates()
     ZtZ.eliminate_zeros()
     return CrossProducts(terms, diag, ZtZ.tocsr(), ZtX, Zty, XtX, Xty, yty, n, log_weights)
