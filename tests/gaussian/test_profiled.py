@@ -13,7 +13,7 @@ from scipy import stats
 
 from multilevel.design import design
 from multilevel.linalg.crossprod import cross_products
-from multilevel.linalg.profiled import PLS, ThetaLayout, objective
+from multilevel.linalg.profiled import PLS, LevelPolynomial, ThetaLayout, objective
 
 
 def _data(n=60, seed=0):
@@ -87,10 +87,26 @@ FORMULAS = [
 ]
 
 
+PATHS = ["dense", "by-level", "by-level-entries"]
+
+
+def _pls(cp, layout, path, monkeypatch):
+    """The PLS by one of its three paths: one dense factor, elimination level by level with
+    the per-level blocks from their precomputed polynomial, or from the factor entry by entry
+    (what models with very many levels use)."""
+    if path == "by-level-entries":
+        monkeypatch.setattr(LevelPolynomial, "of", classmethod(lambda cls, *a, **k: None))
+    pls = PLS(cp, layout, dense_factor=path == "dense")
+    assert (pls.dense is not None) == (path == "dense")
+    if path != "dense" and pls.first is not None:
+        assert (pls.polynomial is None) == (path == "by-level-entries")
+    return pls
+
+
 @pytest.mark.parametrize("formula", FORMULAS)
 @pytest.mark.parametrize("reml", [True, False])
-@pytest.mark.parametrize("dense_factor", [False, True], ids=["by-level", "dense"])
-def test_profiled_deviance_equals_dense_likelihood(formula, reml, dense_factor):
+@pytest.mark.parametrize("path", PATHS)
+def test_profiled_deviance_equals_dense_likelihood(formula, reml, path, monkeypatch):
     d = design(formula, _data())
     cp = cross_products(d, chunk_rows=17)  # several chunks
     layout = ThetaLayout.of(d, cp.terms)
@@ -98,8 +114,7 @@ def test_profiled_deviance_equals_dense_likelihood(formula, reml, dense_factor):
     theta = layout.initial() * rng.uniform(0.3, 1.5, size=layout.size) + (
         layout.initial() == 0
     ) * rng.normal(scale=0.3, size=layout.size)
-    pls = PLS(cp, layout, dense_factor=dense_factor)
-    assert (pls.dense is not None) == dense_factor
+    pls = _pls(cp, layout, path, monkeypatch)
     expected = _dense_deviance(d, layout, theta, reml)
     for sol in (pls(theta), pls(theta, solution=False)):
         ours = objective(
@@ -108,13 +123,13 @@ def test_profiled_deviance_equals_dense_likelihood(formula, reml, dense_factor):
         assert ours == pytest.approx(expected, rel=1e-9)
 
 
-@pytest.mark.parametrize("dense_factor", [False, True], ids=["by-level", "dense"])
-def test_conditional_modes_and_coefficients_solve_the_normal_equations(dense_factor):
+@pytest.mark.parametrize("path", PATHS)
+def test_conditional_modes_and_coefficients_solve_the_normal_equations(path, monkeypatch):
     d = design("y ~ x + (1 + x | g) + (1 | h)", _data())
     cp = cross_products(d)
     layout = ThetaLayout.of(d, cp.terms)
     theta = layout.initial() * 0.7
-    sol = PLS(cp, layout, dense_factor=dense_factor)(theta)
+    sol = _pls(cp, layout, path, monkeypatch)(theta)
     ZL = _dense_Z(d, layout, theta)
     X, y = d.X, d.y
     A = np.block([[ZL.T @ ZL + np.eye(ZL.shape[1]), ZL.T @ X], [X.T @ ZL, X.T @ X]])
@@ -140,13 +155,14 @@ def sol_u_dense(sol, d, layout):
 
 
 @pytest.mark.parametrize("formula", FORMULAS)
-def test_dense_factor_gives_the_elimination_s_whole_solution(formula):
+@pytest.mark.parametrize("path", PATHS[1:])
+def test_dense_factor_gives_the_elimination_s_whole_solution(formula, path, monkeypatch):
     d = design(formula, _data())
     cp = cross_products(d)
     layout = ThetaLayout.of(d, cp.terms)
     theta = layout.initial() * 0.6 + (layout.initial() == 0) * 0.2
-    by_level = PLS(cp, layout, dense_factor=False)(theta)
     dense = PLS(cp, layout, dense_factor=True)(theta)
+    by_level = _pls(cp, layout, path, monkeypatch)(theta)
     for name in ("logdet_L", "logdet_RX", "r2", "beta", "u", "b", "RX_inv"):
         np.testing.assert_allclose(
             getattr(dense, name), getattr(by_level, name), rtol=1e-9, atol=1e-11, err_msg=name
@@ -170,3 +186,14 @@ def test_dense_factor_hands_a_failed_factor_back(monkeypatch):
     for sol in (pls(theta), pls(theta, solution=False)):
         assert sol.logdet_L == pytest.approx(expected.logdet_L, rel=1e-12)
         assert sol.r2 == pytest.approx(expected.r2, rel=1e-12)
+
+
+def test_level_polynomial_is_left_out_above_its_size_limit():
+    d = design("y ~ x + (1 + x | g)", _data())
+    cp = cross_products(d)
+    layout = ThetaLayout.of(d, cp.terms)
+    pls = PLS(cp, layout, dense_factor=False)
+    term = cp.terms[pls.first]
+    args = (layout, pls.first, term, cp.diag[pls.first], pls.ZtXy1_rows)
+    assert LevelPolynomial.of(*args) is not None
+    assert LevelPolynomial.of(*args, limit=10) is None

@@ -267,8 +267,12 @@ class PLS:
                 row[:, :p] = cp.ZtX[t1.offset + a : t1.offset + t1.size : t1.q]
                 row[:, p] = cp.Zty[t1.offset + a : t1.offset + t1.size : t1.q]
                 self.ZtXy1_rows.append(row)
+            self.polynomial = LevelPolynomial.of(
+                layout, self.first, t1, cp.diag[self.first], self.ZtXy1_rows
+            )
         else:
             self.cols1 = np.arange(0)
+            self.polynomial = None
         self.rest_terms = [k for k in range(len(terms)) if k != self.first]
         self.rest = (
             np.concatenate(
@@ -338,11 +342,15 @@ class PLS:
             keep = solution or len(rest) > 0  # the factors are needed again below
             parts = []
             for chunk in _chunks(t1.levels):  # a chunk of levels at a time: cache-sized
-                G = [[g[chunk] for g in row] for row in self.G1]
-                L = blocks.cholesky(blocks.congruence(lam, G), np)  # entries, (chunk,)
+                if self.polynomial is not None:  # one chunk: every level's A and V at once
+                    A, V = self.polynomial(theta)
+                else:
+                    G = [[g[chunk] for g in row] for row in self.G1]
+                    A = blocks.congruence(lam, G)
+                    V = blocks.transpose_times(lam, [r[chunk] for r in self.ZtXy1_rows])
+                L = blocks.cholesky(A, np)  # entries, (chunk,)
                 logdet_L += float(blocks.log_det(L, np))
-                rows = [r[chunk] for r in self.ZtXy1_rows]
-                W = blocks.lower_solve(L, blocks.transpose_times(lam, rows))
+                W = blocks.lower_solve(L, V)
                 for w in W:  # row i of every level's block, (chunk, p + 1)
                     S_xy -= w.T @ w
                 if keep:
@@ -427,6 +435,73 @@ class PLS:
         b = _lambda_times(factors, terms, u)
         RX_inv = np.linalg.inv(R @ R.T) if p else np.zeros((0, 0))
         return PLSSolution(logdet_L, logdet_RX, r2, beta, u, b, RX_inv)
+
+
+class LevelPolynomial:
+    r"""The eliminated term's per-level blocks as polynomials in :math:`\theta`, precomputed.
+
+    The term's factor is linear in its few entries of :math:`\theta`: with :math:`v =
+    (\theta_{term}, 1)`, :math:`\Lambda_1 = \sum_k v_k E_k` for fixed 0/1 patterns
+    :math:`E_k`. So every level's :math:`A_l = \Lambda_1^\top G_l \Lambda_1 + I` is quadratic
+    and :math:`V_l = \Lambda_1^\top [Z^\top X\; Z^\top y]_l` linear in :math:`v`, with
+    coefficients fixed by the data: an evaluation is two matrix-vector products instead of
+    the ~20 elementwise operations of :func:`blocks.congruence` and
+    :func:`blocks.transpose_times`. Used when the coefficients take at most ``limit`` values
+    and the levels fit one chunk.
+    """
+
+    def __init__(self, index, A, V, q, levels):
+        self.index, self.A, self.V, self.q, self.levels = index, A, V, q, levels
+        self._v = np.ones(len(index) + 1)
+        self._lower = [(i, j) for i in range(q) for j in range(i + 1)]
+
+    @classmethod
+    def of(cls, layout, first, term, diag, rows, limit: int = 1 << 20):
+        """From the layout, the eliminated term's ``(levels, q, q)`` blocks of ``Z'Z`` and its
+        rows of ``[Z'X Z'y]``; None where the coefficients would be too many."""
+        q, levels, width = term.q, term.levels, rows[0].shape[1]
+        entries = [
+            (col + r, col + c, start + m)
+            for _, k, col, qb, correlated, start in layout.blocks
+            if k == first
+            for m, (r, c) in enumerate(
+                zip(*_lower_column_major(qb), strict=True)
+                if correlated
+                else ((a, a) for a in range(qb))
+            )
+        ]
+        K = len(entries)
+        lower = q * (q + 1) // 2
+        if (K + 1) ** 2 * lower * levels + (K + 1) * q * levels * width > limit:
+            return None
+        if levels > _LEVEL_CHUNK:
+            return None
+        # E_k has one 1, at (r_k, c_k), so (E_k' G E_h)[c_k, c_h] = G[r_k, r_h] and
+        # (E_k' R)[c_k] = R[r_k]; v_K = 1 carries the identity (the factor has no constant)
+        r, c = (np.array([e[i] for e in entries], dtype=np.intp) for i in (0, 1))
+        k = np.arange(K)
+        A = np.zeros((K + 1, K + 1, q, q, levels))
+        A[k[:, None], k, c[:, None], c] = np.transpose(diag, (1, 2, 0))[r[:, None], r]
+        A[K, K, range(q), range(q)] = 1.0
+        rows_, cols_ = np.tril_indices(q)
+        A = A[:, :, rows_, cols_].reshape((K + 1) ** 2, lower * levels)
+        V = np.zeros((K + 1, q, levels, width))
+        V[k, c] = np.stack(rows)[r]
+        V = V.reshape(K + 1, -1)
+        index = np.array([m for _, _, m in entries], dtype=np.intp)
+        return cls(index, np.ascontiguousarray(A), np.ascontiguousarray(V), q, levels)
+
+    def __call__(self, theta):
+        """Every level's ``A`` (lower entries, nested lists) and ``V`` (a list of ``q``
+        ``(levels, p + 1)`` arrays) at ``theta``."""
+        v = self._v
+        v[:-1] = np.asarray(theta).take(self.index)
+        a = (np.multiply.outer(v, v).reshape(-1) @ self.A).reshape(-1, self.levels)
+        A = [[None] * self.q for _ in range(self.q)]
+        for n, (i, j) in enumerate(self._lower):
+            A[i][j] = a[n]
+        V = (v @ self.V).reshape(self.q, self.levels, -1)
+        return A, list(V)
 
 
 @dataclass(frozen=True)
