@@ -3,6 +3,7 @@ of ``parse → design → build_spec → select_engine → Engine.fit``."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 # the point-estimate path (method="reml" / "ml") is imported with the package: its first fit
@@ -89,9 +90,17 @@ def fit(
     >>> f = ml.fit("y | se(sigma) ~ 1 + (1 | school)", ml.datasets.load("eight_schools"),
     ...            chains=2, draws=300, warmup=300, seed=1, progress=False)  # doctest: +SKIP
     """
-    spec = _spec(formula, data, family, priors, dpars)
-    if method in ("reml", "ml"):  # point estimates need none of the sampling machinery
+    if method in ("reml", "ml"):  # point estimates need no priors and no sampling machinery
+        if priors:
+            warnings.warn(
+                f"method={method!r} gives lme4's point estimates, which use no priors: "
+                "`priors` is ignored (use method='exact' or 'nuts' for a posterior)",
+                UserWarning,
+                stacklevel=2,
+            )
+        spec = _spec(formula, data, family, None, dpars, with_priors=False)
         return PointFit(spec, GaussianEngine().estimate(spec, method=method))
+    spec = _spec(formula, data, family, priors, dpars)
 
     from multilevel.engines.base import select_engine
     from multilevel.engines.nuts import NutsEngine
@@ -140,11 +149,12 @@ def _formula(formula, dpars):
     )
 
 
-def _spec(formula, data, family, priors, dpars=None):
+def _spec(formula, data, family, priors, dpars=None, *, with_priors=True):
     """parse -> design -> build_spec."""
     fam = get_family(family)
     parsed = _formula(formula, dpars)
-    return build_spec(make_design(parsed, data, family=fam.name), fam, priors)
+    design = make_design(parsed, data, family=fam.name)
+    return build_spec(design, fam, priors, with_priors=with_priors)
 
 
 def default_priors(formula, data, *, family="gaussian", priors: Mapping | None = None, dpars=None):

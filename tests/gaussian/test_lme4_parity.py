@@ -104,3 +104,17 @@ def test_reml_point_fit_api():
     with pytest.raises(ml.DataError, match="Subject"):
         fit.predict({"Days": [0.0], "Subject": ["999"]})
     assert "PointFit (ML)" in repr(fit)
+
+
+def test_reml_uses_no_priors_and_says_so_when_given_some():
+    data = ml.datasets.load("sleepstudy")
+    plain = ml.fit("Reaction ~ Days + (Days | Subject)", data, method="reml")
+    assert dict(plain.spec.priors) == {}
+    with pytest.warns(UserWarning, match="priors.*ignored"):
+        given = ml.fit(
+            "Reaction ~ Days + (Days | Subject)",
+            data,
+            method="reml",
+            priors={"sd": "exponential(1)"},
+        )
+    assert given.loglik() == plain.loglik()

@@ -267,12 +267,8 @@ class PLS:
                 row[:, :p] = cp.ZtX[t1.offset + a : t1.offset + t1.size : t1.q]
                 row[:, p] = cp.Zty[t1.offset + a : t1.offset + t1.size : t1.q]
                 self.ZtXy1_rows.append(row)
-            self.polynomial = LevelPolynomial.of(
-                layout, self.first, t1, cp.diag[self.first], self.ZtXy1_rows
-            )
         else:
             self.cols1 = np.arange(0)
-            self.polynomial = None
         self.rest_terms = [k for k in range(len(terms)) if k != self.first]
         self.rest = (
             np.concatenate(
@@ -290,6 +286,11 @@ class PLS:
                 cp.Q + p + 1, coupled=len(self.rest) > 0, n_theta=layout.size
             )
         self.dense = dense.DenseDeviance.of(cp, layout) if dense_factor else None
+        self.polynomial = None  # the dense factor needs none (and falls back to entries)
+        if self.first is not None and self.dense is None:
+            self.polynomial = LevelPolynomial.of(
+                layout, self.first, terms[self.first], cp.diag[self.first], self.ZtXy1_rows
+            )
         if len(self.rest):
             G = gram_matrix(cp, self.first)
             self.G_rr = G[self.rest][:, self.rest].tocsr()

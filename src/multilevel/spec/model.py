@@ -165,6 +165,8 @@ def build_spec(
     design: Design,
     family: Family | str = "gaussian",
     priors: Mapping[str, Prior | str] | None = None,
+    *,
+    with_priors: bool = True,
 ) -> ModelSpec:
     """Name every parameter of a design and give it a prior.
 
@@ -179,6 +181,8 @@ def build_spec(
         class (``sd_county``, ``cor_county``) or exact name (``b_floor``); the rest come from
         :func:`multilevel.spec.defaults.default_priors`. Positive parameters' priors are
         truncated at 0 (``nu`` at 1).
+    with_priors : bool
+        False: no priors at all (``spec.priors`` empty), for point estimates (REML / ML).
 
     Returns
     -------
@@ -240,14 +244,16 @@ def build_spec(
         a for a in family.aux_names if not (known_sigma and a == "sigma") and a not in dpars
     )
 
-    defaults = default_priors(
-        design.y, design.X, design.X_names, _groups(design), family, dpars=tuple(dpars)
-    )
-    all_cors = list(cor_names) + [c for d in dpars.values() for c in d.cor_names]
-    if any(all_cors) and "cor" not in defaults:
-        defaults["cor"] = Prior("lkj", (1.0,))
-    draft = ModelSpec(design, family, {}, b_names, sd_names, cor_names, aux_names, False, dpars)
-    resolved = resolve_priors(priors, list(draft.parameter_names), defaults=defaults)
+    resolved = {}
+    if with_priors:
+        defaults = default_priors(
+            design.y, design.X, design.X_names, _groups(design), family, dpars=tuple(dpars)
+        )
+        all_cors = list(cor_names) + [c for d in dpars.values() for c in d.cor_names]
+        if any(all_cors) and "cor" not in defaults:
+            defaults["cor"] = Prior("lkj", (1.0,))
+        draft = ModelSpec(design, family, {}, b_names, sd_names, cor_names, aux_names, False, dpars)
+        resolved = resolve_priors(priors, list(draft.parameter_names), defaults=defaults)
     user_keys = set(priors or {})
     centred = bool(design.intercept) and not (
         {"Intercept", naming.population("Intercept")} & user_keys
