@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 __all__ = ["RandomTerm", "CrossProducts", "cross_products", "random_terms"]
 
-_CHUNK_ROWS = (1 << 16, 1 << 20)  # rows per chunk: about one per random-effect column, at most
+_CHUNK_ROWS = (1 << 13, 1 << 20)  # rows per chunk: about one per random-effect column, at most
 # an eighth of the rows (a chunk's temporaries take ~150 bytes per row), within these bounds
 # (every chunk adds level-sized sums, so tiny chunks of many levels are slow)
 

@@ -448,7 +448,8 @@ class LevelPolynomial:
     coefficients fixed by the data: an evaluation is two matrix-vector products instead of
     the ~20 elementwise operations of :func:`blocks.congruence` and
     :func:`blocks.transpose_times`. Used when the coefficients take at most ``limit`` values
-    and the levels fit one chunk.
+    (1 MiB: ~1800 levels of ``(x | g)``, where the per-call overhead matters; the
+    coefficients take 8 times the memory of the blocks themselves).
     """
 
     def __init__(self, index, A, V, q, levels):
@@ -457,7 +458,7 @@ class LevelPolynomial:
         self._lower = [(i, j) for i in range(q) for j in range(i + 1)]
 
     @classmethod
-    def of(cls, layout, first, term, diag, rows, limit: int = 1 << 20):
+    def of(cls, layout, first, term, diag, rows, limit: int = 1 << 17):
         """From the layout, the eliminated term's ``(levels, q, q)`` blocks of ``Z'Z`` and its
         rows of ``[Z'X Z'y]``; None where the coefficients would be too many."""
         q, levels, width = term.q, term.levels, rows[0].shape[1]
