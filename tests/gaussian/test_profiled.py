@@ -72,6 +72,7 @@ def _dense_deviance(d, layout, theta, reml):
 
 
 FORMULAS = [
+    "y ~ 0 + (1 | g)",
     "y ~ x + (1 | g)",
     "y ~ x + (1 + x | g)",
     "y ~ x + (1 + x || g)",

@@ -240,6 +240,8 @@ def cross_products(design, *, chunk_rows: int | None = None) -> CrossProducts:
 
 def _bincount_matrix(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     """``out[i] = sum of values[rows with index i]`` for a 2-d ``values``."""
+    if values.shape[1] == 0:  # no population-level columns (``y ~ 0 + (1 | g)``)
+        return np.zeros((size, 0))
     return np.stack(
         [np.bincount(index, weights=values[:, j], minlength=size) for j in range(values.shape[1])],
         axis=1,

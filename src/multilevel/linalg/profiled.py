@@ -323,14 +323,9 @@ class PLS:
         cp, terms = self.cp, self.cp.terms
         theta = np.asarray(theta, dtype=float)
         if self.dense is not None:
-            numbers = self.dense(theta) if not solution else self.dense.solve(theta)
-            if numbers is not None and not solution:
-                return PLSSolution(*numbers, None, None, None, None)
-            if numbers is not None:
-                logdet_L, logdet_RX, r2, u, beta, R = numbers
-                b = _lambda_times(self.layout.factors(theta, terms), terms, u)
-                RX_inv = sla.cho_solve((R, True), np.eye(len(beta)), check_finite=False)
-                return PLSSolution(logdet_L, logdet_RX, r2, beta, u, b, RX_inv)
+            out = self._by_dense_factor(theta, solution)
+            if out is not None:  # else the factor failed: the elimination below decides
+                return out
         factors = self.layout.factors(theta, terms)
         p, Q = cp.p, cp.Q
         S_xy = self.XyXy.copy()
@@ -435,6 +430,20 @@ class PLS:
                 u1[chunk] = np.stack(blocks.upper_solve(L, v), axis=1)
         b = _lambda_times(factors, terms, u)
         RX_inv = np.linalg.inv(R @ R.T) if p else np.zeros((0, 0))
+        return PLSSolution(logdet_L, logdet_RX, r2, beta, u, b, RX_inv)
+
+    def _by_dense_factor(self, theta, solution: bool) -> PLSSolution | None:
+        """:meth:`__call__` by the one dense factor; None where it fails."""
+        if not solution:
+            numbers = self.dense(theta)
+            return None if numbers is None else PLSSolution(*numbers, None, None, None, None)
+        solved = self.dense.solve(theta)
+        if solved is None:
+            return None
+        logdet_L, logdet_RX, r2, u, beta, R = solved
+        terms = self.cp.terms
+        b = _lambda_times(self.layout.factors(theta, terms), terms, u)
+        RX_inv = sla.cho_solve((R, True), np.eye(len(beta)), check_finite=False)
         return PLSSolution(logdet_L, logdet_RX, r2, beta, u, b, RX_inv)
 
 
