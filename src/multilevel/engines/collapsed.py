@@ -86,9 +86,7 @@ def collapsed_data(spec):
         )
     p = cp.p
     ZtXy = np.column_stack([cp.ZtX, cp.Zty])
-    XyXy = np.zeros((p + 1, p + 1))
-    XyXy[:p, :p], XyXy[:p, p], XyXy[p, :p], XyXy[p, p] = cp.XtX, cp.Xty, cp.Xty, cp.yty
-    data = {"XyXy": XyXy, "x_mean": x_mean, "n": float(cp.n), "log_weights": cp.log_weights}
+    data = {"XyXy": cp.XyXy(), "x_mean": x_mean, "n": float(cp.n), "log_weights": cp.log_weights}
     q1 = 0
     if first is not None:
         t1 = terms[first]

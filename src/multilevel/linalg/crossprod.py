@@ -139,6 +139,23 @@ class CrossProducts:
         """Number of population-level columns."""
         return self.XtX.shape[0]
 
+    def XyXy(self) -> np.ndarray:
+        """``[X y]' W [X y]``, ``(p + 1, p + 1)``."""
+        p = self.p
+        out = np.empty((p + 1, p + 1))
+        out[:p, :p], out[:p, p], out[p, :p], out[p, p] = self.XtX, self.Xty, self.Xty, self.yty
+        return out
+
+    def diagonal_cells(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column (among all ``Q``) of every entry of term ``k``'s ``(levels, q, q)``
+        diagonal blocks ``diag[k]``."""
+        term = self.terms[k]
+        cols = term.offset + np.arange(term.size).reshape(term.levels, term.q)
+        return (
+            np.broadcast_to(cols[:, :, None], (term.levels, term.q, term.q)),
+            np.broadcast_to(cols[:, None, :], (term.levels, term.q, term.q)),
+        )
+
 
 def _term_rows(design, term: RandomTerm, rows: slice):
     """Columns, values (Z times membership weight) of a term for a chunk: ``(r, m*q)``."""

@@ -102,15 +102,11 @@ class DenseDeviance:
         gram = np.empty((Q + p + 1, Q + p + 1))
         gram[:Q, :Q] = cp.ZtZ.toarray()
         for k, blocks in cp.diag.items():  # the block-diagonal terms' (levels, q, q) blocks
-            term = cp.terms[k]
-            cols = term.offset + np.arange(term.size).reshape(term.levels, term.q)
-            gram[cols[:, :, None], cols[:, None, :]] += blocks
+            gram[cp.diagonal_cells(k)] += blocks
         gram[:Q, Q : Q + p] = cp.ZtX
         gram[:Q, Q + p] = cp.Zty
         gram[Q:, :Q] = gram[:Q, Q:].T
-        gram[Q : Q + p, Q : Q + p] = cp.XtX
-        gram[Q : Q + p, Q + p] = gram[Q + p, Q : Q + p] = cp.Xty
-        gram[Q + p, Q + p] = cp.yty
+        gram[Q:, Q:] = cp.XyXy()
         rows, cols, source = layout.pattern(cp.terms)
         return cls(gram, Q, rows, cols, source)
 

@@ -212,14 +212,12 @@ def gram_matrix(cp: CrossProducts, skip: int | None = None) -> sp.csr_matrix:
     """``Z'WZ`` over all columns, leaving out the diagonal blocks of term ``skip``."""
     parts = [cp.ZtZ]
     Q = cp.Q
-    for k, term in enumerate(cp.terms):
+    for k in range(len(cp.terms)):
         if k == skip or k not in cp.diag:
             continue
-        block = _block_diagonal(cp.diag[k]).tocoo()
+        rows, cols = cp.diagonal_cells(k)
         parts.append(
-            sp.csr_matrix(
-                (block.data, (block.row + term.offset, block.col + term.offset)), shape=(Q, Q)
-            )
+            sp.csr_matrix((cp.diag[k].ravel(), (rows.ravel(), cols.ravel())), shape=(Q, Q))
         )
     out = parts[0]
     for part in parts[1:]:
@@ -252,10 +250,7 @@ class PLS:
         p = cp.p
         candidates = [k for k, t in enumerate(terms) if t.diagonal_only]
         self.first = max(candidates, key=lambda k: terms[k].size) if candidates else None
-        self.XyXy = np.zeros((p + 1, p + 1))
-        self.XyXy[:p, :p] = cp.XtX
-        self.XyXy[:p, p] = self.XyXy[p, :p] = cp.Xty
-        self.XyXy[p, p] = cp.yty
+        self.XyXy = cp.XyXy()
         if self.first is not None:
             t1 = terms[self.first]
             self.cols1 = np.arange(t1.offset, t1.offset + t1.size)
