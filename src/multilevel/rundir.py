@@ -4,8 +4,9 @@ Layout (:data:`FILES`)::
 
     RUN_DIR/
       summary.csv    posterior summary, one row per parameter (Fit.summary())
-      posterior.nc   the draws as ArviZ InferenceData in netCDF-4 (posterior, sample_stats,
-                     observed_data, log_likelihood), for ArviZ / xarray users
+      posterior.nc   the draws in ArviZ's netCDF-4 layout (posterior, sample_stats,
+                     observed_data, log_likelihood), for ArviZ / xarray users: opens with
+                     arviz.from_netcdf in ArviZ 0.x and 1.x
       fit.mlfit      the whole fit, losslessly (Fit.save); multilevel.load() reads it back
       spec.json      formula, family, method, data file and summary, resolved priors (with
                      who set them), design (population columns, grouping factors)
@@ -34,6 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from multilevel.errors import DataError
+from multilevel.results import arviz_bridge
 from multilevel.tables import default_file_mode
 
 __all__ = ["FILES", "FORMAT", "VERSION", "Run", "check_target", "open_run", "write_run"]
@@ -151,8 +153,9 @@ def write_run(
         fit.summary().to_csv(tmp / FILES["summary"])
         step("posterior.nc")
         idata = fit.to_arviz()
-        groups = [g for g in _NETCDF_GROUPS if g in idata.groups()]
-        idata.to_netcdf(str(tmp / FILES["posterior"]), groups=groups)
+        present = arviz_bridge.group_names(idata)
+        groups = [g for g in _NETCDF_GROUPS if g in present]
+        arviz_bridge.to_netcdf(idata, tmp / FILES["posterior"], groups=groups)
         step("fit.mlfit")
         fit.save(tmp / FILES["fit"])
         step("spec.json")

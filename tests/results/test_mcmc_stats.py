@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import arviz as az
 import numpy as np
 import pytest
 
+from multilevel.results.arviz_bridge import from_groups, is_arviz_1
 from multilevel.results.mcmc_stats import summary_statistics
 
 COLUMNS = ["mean", "sd", "mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat"]
 
 
 def _arviz(draws: np.ndarray) -> dict[str, np.ndarray]:
-    idata = az.from_dict(posterior={"x": draws})
-    table = az.summary(idata, kind="all", round_to="none")
+    idata = from_groups({"posterior": {"x": draws}})
+    # the tail ESS of Vehtari et al. (2021), Stan and ArviZ 0.x is that of the 5% and 95%
+    # quantiles; ArviZ 1.x takes its tails from the credible-interval mass (89% by default)
+    tails = az.rc_context({"stats.ci_prob": 0.95}) if is_arviz_1() else contextlib.nullcontext()
+    with tails:
+        table = az.summary(idata, kind="all", round_to="none")
     return {c: table[c].to_numpy() for c in COLUMNS}
 
 
@@ -43,7 +50,12 @@ def test_equals_arviz(case):
     draws = CASES[case](np.random.default_rng(len(case)))
     ours, theirs = summary_statistics(draws), _arviz(draws)
     for c in COLUMNS:
-        np.testing.assert_allclose(ours[c], theirs[c], rtol=1e-9, atol=1e-12, err_msg=c)
+        # Stan, posterior and ArviZ 0.x's summary fold the draws around the median of all of
+        # them; ArviZ 1.x around the median of the split chains, which leave out the middle
+        # draw of an odd number: the folded R-hat then differs in the fifth digit
+        odd = c == "r_hat" and is_arviz_1() and draws.shape[1] % 2
+        rtol = 1e-4 if odd else 1e-9
+        np.testing.assert_allclose(ours[c], theirs[c], rtol=rtol, atol=1e-12, err_msg=c)
     quantiles = np.quantile(draws.reshape(-1, draws.shape[2]), [0.05, 0.5, 0.95], axis=0)
     for c, q in zip(["q5", "q50", "q95"], quantiles, strict=True):
         np.testing.assert_array_equal(ours[c], q, err_msg=c)

@@ -31,6 +31,7 @@ from importlib.resources import files
 import pandas as pd
 
 from multilevel.errors import DataError
+from multilevel.tables import CSV_EXACT_FLOATS
 
 __all__ = ["names", "load", "describe"]
 
@@ -162,6 +163,7 @@ def _read(name: str) -> pd.DataFrame:
             dtype={column: object for column in entry.label_columns},
             keep_default_na=False,
             na_values=[""],
+            **CSV_EXACT_FLOATS,
         )
     return frame
 

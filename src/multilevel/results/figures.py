@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from multilevel.results import arviz_bridge
 from multilevel.spec.families import link
 
 __all__ = [
@@ -337,7 +338,7 @@ def ppc_plot(fit, *, n_draws: int = 50, seed: int = 0):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
         idata = fit.to_arviz()
-    if "posterior_predictive" not in idata.groups():
+    if "posterior_predictive" not in arviz_bridge.group_names(idata):
         why = "; ".join(str(w.message) for w in caught) or "no replicated data"
         raise ValueError(f"no posterior predictive draws: {why}")
     rep = np.asarray(idata.posterior_predictive["y"].values, dtype=float)

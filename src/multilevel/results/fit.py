@@ -13,6 +13,7 @@ import pandas as pd
 from multilevel import naming
 from multilevel.engines.base import Posterior
 from multilevel.errors import ConvergenceWarning, DataError, DataWarning
+from multilevel.results import arviz_bridge
 from multilevel.results.mcmc_stats import COLUMNS
 from multilevel.results.predict import predict_draws, summarize_draws
 from multilevel.spec.model import ModelSpec
@@ -120,25 +121,18 @@ class Fit:
     @functools.cached_property
     def _idata(self):
         """posterior, sample_stats, observed_data and log_likelihood (no predictive draws)."""
-        import arviz as az
-
         posterior, coords, dims = self._arviz_dict()
-        kwargs = {}
+        groups = {
+            "posterior": posterior,
+            "sample_stats": dict(self.posterior.sample_stats),
+            "observed_data": {"y": np.asarray(self.spec.design.y)},
+        }
         if self.posterior.log_likelihood is not None:
-            kwargs["log_likelihood"] = {"y": self.posterior.log_likelihood}
-        return az.from_dict(
-            posterior=posterior,
-            sample_stats=dict(self.posterior.sample_stats),
-            observed_data={"y": np.asarray(self.spec.design.y)},
-            coords=coords,
-            dims=dims,
-            **kwargs,
-        )
+            groups["log_likelihood"] = {"y": self.posterior.log_likelihood}
+        return arviz_bridge.from_groups(groups, coords=coords, dims=dims)
 
     @functools.cached_property
     def _idata_full(self):
-        import arviz as az
-
         idata = self._idata
         post = self.posterior
         values = post.n_chains * post.n_draws * self.spec.design.n
@@ -161,8 +155,9 @@ class Fit:
             )
             return idata
         _, coords, dims = self._arviz_dict()
-        extra = az.from_dict(posterior_predictive={"y": replicated}, coords=coords, dims=dims)
-        return az.concat(idata, extra, inplace=False)
+        return arviz_bridge.with_group(
+            idata, "posterior_predictive", {"y": replicated}, coords=coords, dims=dims
+        )
 
     def _replicated(self) -> np.ndarray:
         """``(chains, draws, n)`` replicated responses of the training rows (fixed seed)."""
@@ -173,7 +168,8 @@ class Fit:
         return draws.reshape(self.posterior.n_chains, self.posterior.n_draws, -1)
 
     def to_arviz(self):
-        """The draws as an ArviZ ``InferenceData``.
+        """The draws in the installed ArviZ's container: an ``InferenceData`` with ArviZ 0.x,
+        an :class:`xarray.DataTree` with ArviZ 1.x (see :mod:`.arviz_bridge`).
 
         Groups: ``posterior`` (brms names; group deviations as one variable per group,
         ``r_<group>``, with dimensions (level, coefficient)), ``sample_stats``,
@@ -403,15 +399,17 @@ class Fit:
         Parameters
         ----------
         pointwise : bool
-            Also return each row's ``loo_i`` and Pareto ``k``.
+            Also return each row's ELPD and Pareto ``k``.
 
         Returns
         -------
         arviz.ELPDData
-            A pandas Series with ``elpd_loo`` (expected log pointwise predictive density, on
-            the log scale: higher is better), ``se``, ``p_loo`` (effective number of
-            parameters), ``n_samples``, ``n_data_points``, ``warning``, ``good_k`` and, with
-            ``pointwise``, ``loo_i`` and ``pareto_k``. Compare fits with
+            The installed ArviZ's result, so ``arviz.compare`` takes it. Both lines index it
+            by name: ``warning``, ``good_k``, ``n_samples``, ``n_data_points``, ``se`` and, with
+            ``pointwise``, ``pareto_k``. ArviZ 1.x names the estimate ``elpd`` (expected log
+            pointwise predictive density, on the log scale: higher is better), the effective
+            number of parameters ``p`` and the per-row values ``elpd_i``; ArviZ 0.x (a pandas
+            Series) names them ``elpd_loo``, ``p_loo`` and ``loo_i``. Compare fits with
             ``arviz.compare({"a": fit_a.to_arviz(), "b": fit_b.to_arviz()})``.
 
         Raises
@@ -423,10 +421,8 @@ class Fit:
         -----
         ConvergenceWarning
             Rows with a Pareto ``k`` above ``good_k`` (0.7 for 2200 draws or more): the
-            estimate of their ``loo_i``, hence ``elpd_loo``, is unreliable.
+            estimate of their ELPD, hence the total, is unreliable.
         """
-        import arviz as az
-
         if self.posterior.log_likelihood is None:
             raise DataError(
                 "this fit has no pointwise log-likelihood, which loo() needs: the engine skips "
@@ -435,13 +431,13 @@ class Fit:
             )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            result = az.loo(self._idata, pointwise=True)
+            result = arviz_bridge.loo(self._idata)
         for w in caught:
             if "shape parameter of Pareto" not in str(w.message):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        if result["warning"]:
-            k = np.asarray(result["pareto_k"])
-            bad = np.flatnonzero(k > result["good_k"])
+        k = np.asarray(result["pareto_k"])
+        bad = np.flatnonzero(k > result["good_k"])
+        if bad.size:
             rows = ", ".join(f"{i} (k = {k[i]:.2f})" for i in bad[np.argsort(-k[bad])][:5])
             warnings.warn(
                 f"PSIS-LOO is unreliable for {len(bad)} row(s) with Pareto k above "
@@ -451,9 +447,7 @@ class Fit:
                 ConvergenceWarning,
                 stacklevel=2,
             )
-        if not pointwise:
-            result = type(result)(result.drop(["loo_i", "pareto_k"]))
-        return result
+        return result if pointwise else arviz_bridge.drop_pointwise(result)
 
     # -- storage -----------------------------------------------------------------------------
 
