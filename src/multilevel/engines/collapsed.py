@@ -678,10 +678,19 @@ class CollapsedGaussian:
         from multilevel.engines._numpyro_model import _support_key
 
         shapes = tuple((k, np.shape(v)) for k, v in sorted(data.items()))
-        term_blocks = tuple(b[1:5] + (b[6],) for b in layout["blocks"])
+        # everything of the layout that the compiled code reads as constants: the column
+        # offsets of the terms kept dense depend on their level counts, which the arrays'
+        # shapes do not show (b with 10 and c with 20 levels, or 20 and 10: same shapes)
+        terms = tuple(
+            (t.blocks, t.q, t.levels, t.offset, t.diagonal_only) for t in layout["terms"]
+        )
         return (
             shapes,
-            term_blocks,
+            terms,
+            tuple(layout["blocks"]),
+            tuple(sorted(layout["rest_offsets"].items())),
+            layout["rest"],
+            layout["q1"],
             tuple((n, p.dist, _support_key(p)) for n, p in spec.priors.items()),
             spec.b_names,
             spec.sd_names,
