@@ -170,10 +170,9 @@ class GaussianEngine:
         low = layout.lower_bounds()
         result = bobyqa(deviance, layout.initial(), low)
         theta = result.x
-        polish_evals = 0
-        if not result.success:  # a second opinion from quasi-Newton + Newton steps
-            theta, polish_evals = newton_polish(deviance, theta, low)
-        converged = bool(result.success) or polish_evals > 0
+        polish_evals, converged = 0, bool(result.success)
+        if not converged:  # a second opinion from Newton steps
+            theta, polish_evals, converged = newton_polish(deviance, theta, low)
         sol = pls(theta)
         dev = objective(sol, cp.n, cp.p, reml=reml, known_sigma=known, log_weights=cp.log_weights)
         optimised = time.perf_counter() - start - crossed
@@ -285,20 +284,27 @@ def bobyqa(f, x0, lower, *, xtol: float = 1e-10, ftol: float = 1e-12, maxeval: i
 def newton_polish(f, x, lower, *, steps: int = 6, tol: float = 1e-10):
     """Refine a minimum of a smooth ``f`` by Newton steps on central-difference derivatives.
 
-    Coordinates at their lower bound with a positive derivative stay there. Returns the
-    point and the number of evaluations spent (0 if no step was taken: Hessian not
-    positive definite at ``x``).
+    Coordinates at their lower bound stay there. Returns the point, the number of
+    evaluations spent and whether it is a minimum: the Newton decrement ``g' H^-1 g`` of
+    the free coordinates fell below ``1e-8 max(1, |f|)`` with ``H`` positive definite, or
+    the last step moved less than ``tol`` (relative), or every coordinate sits at its bound
+    with ``f`` rising off it. A Hessian that is not positive definite, a line search that
+    finds no decrease, or ``steps`` steps without one of these: not converged.
     """
     x = np.asarray(x, dtype=float).copy()
     lower = np.asarray(lower, dtype=float)
     evals = 0
     fx = f(x)
     evals += 1
+    converged = False
     for _ in range(steps):
         h = 1e-4 * np.maximum(1.0, np.abs(x))
         free = ~((x - lower <= h) & np.isfinite(lower))
         idx = np.flatnonzero(free)
         if idx.size == 0:
+            rises = [f(x + np.where(np.arange(x.size) == i, h, 0.0)) >= fx for i in range(x.size)]
+            evals += x.size
+            converged = all(rises)
             break
         d = idx.size
         grad = np.zeros(d)
@@ -326,6 +332,9 @@ def newton_polish(f, x, lower, *, steps: int = 6, tol: float = 1e-10):
         except np.linalg.LinAlgError:
             break
         step = np.linalg.solve(chol.T, np.linalg.solve(chol, grad))
+        if grad @ step <= 1e-8 * max(1.0, abs(fx)):  # the Newton decrement: at the minimum
+            converged = True
+            break
         t = 1.0
         while t > 1e-4:
             trial = x.copy()
@@ -340,8 +349,9 @@ def newton_polish(f, x, lower, *, steps: int = 6, tol: float = 1e-10):
         moved = np.max(np.abs(trial - x) / np.maximum(1.0, np.abs(x)))
         x, fx = trial, f_trial
         if moved < tol:
+            converged = True
             break
-    return x, evals
+    return x, evals, converged
 
 
 def _block_modes(b, terms, layout, i, block) -> np.ndarray:
