@@ -290,11 +290,11 @@ def _fit_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    import numpy as np
 
     import multilevel as ml
     from multilevel import rundir
     from multilevel.report import data_summary
+    from multilevel.seeds import resolve_seed
     from multilevel.tables import read_table
 
     start = time.perf_counter()
@@ -302,9 +302,7 @@ def _fit(args: argparse.Namespace) -> int:
     priors = parse_prior_options(args.prior)
     frame = read_table(args.data)
     read_seconds = time.perf_counter() - start
-    seed = args.seed
-    if seed is None:
-        seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+    seed = resolve_seed(args.seed)
     show = _show_progress(args)
     fit_start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:

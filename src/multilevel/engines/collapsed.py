@@ -28,6 +28,7 @@ from multilevel.engines._proposal import CORRELATION, OTHER, SCALE, Proposal
 from multilevel.engines.base import Posterior
 from multilevel.errors import EngineError
 from multilevel.linalg import blocks
+from multilevel.seeds import resolve_seed
 
 __all__ = ["CollapsedGaussian", "collapsed_data"]
 
@@ -371,9 +372,9 @@ class CollapsedGaussian:
         import jax
         import jax.numpy as jnp
 
-        from multilevel.engines.nuts import _seed
         from multilevel.spec.defaults import intercept_location_scale
 
+        seed = resolve_seed(seed)
         start = time.perf_counter()
         data_np, layout = collapsed_data(spec)
         prepared = time.perf_counter() - start
@@ -384,7 +385,7 @@ class CollapsedGaussian:
                 n: jnp.asarray(p.params, dtype=float) for n, p in spec.priors.items() if p.params
             }
             priors["__location"] = jnp.asarray(float(location))
-            rng = jax.random.PRNGKey(_seed(seed))
+            rng = jax.random.PRNGKey(seed)
             sample_key, effects_key = jax.random.split(rng)
             t0 = time.perf_counter()
             sampler = "independence Metropolis-Hastings from a Laplace t proposal with heavy tails"
@@ -434,7 +435,13 @@ class CollapsedGaussian:
                 "log_likelihood": time.perf_counter() - t0,
             },
             log_likelihood=loglik,
-            settings={"chains": chains, "draws": draws, "warmup": warmup, **extra_settings},
+            settings={
+                "seed": seed,
+                "chains": chains,
+                "draws": draws,
+                "warmup": warmup,
+                **extra_settings,
+            },
         )
 
     def _cached(self, spec, layout, data_np, data, priors):
@@ -681,9 +688,7 @@ class CollapsedGaussian:
         # everything of the layout that the compiled code reads as constants: the column
         # offsets of the terms kept dense depend on their level counts, which the arrays'
         # shapes do not show (b with 10 and c with 20 levels, or 20 and 10: same shapes)
-        terms = tuple(
-            (t.blocks, t.q, t.levels, t.offset, t.diagonal_only) for t in layout["terms"]
-        )
+        terms = tuple((t.blocks, t.q, t.levels, t.offset, t.diagonal_only) for t in layout["terms"])
         return (
             shapes,
             terms,

@@ -18,18 +18,11 @@ import numpy as np
 
 from multilevel.engines.base import Posterior, Support
 from multilevel.errors import EngineError
+from multilevel.seeds import resolve_seed
 
 __all__ = ["NutsEngine"]
 
 _MAX_LOG_LIK_VALUES = 50_000_000  # chains * draws * n above which log_likelihood is skipped
-
-
-def _seed(seed) -> int:
-    if seed is None:
-        return int(np.random.SeedSequence().generate_state(1)[0])
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0:
-        return int(seed)
-    raise EngineError(f"seed must be a non-negative integer or None, got {seed!r}")
 
 
 def _intercept_start(kwargs) -> dict:
@@ -113,6 +106,7 @@ class NutsEngine:
         chains = _positive_int(chains, "chains")
         draws = _positive_int(draws, "draws")
         warmup = _positive_int(warmup, "warmup")
+        seed = resolve_seed(seed)
         support = self.supports(spec)
         if not support:
             raise EngineError(f"the NUTS engine cannot fit this model: {support.reason}")
@@ -149,7 +143,7 @@ class NutsEngine:
                 dense_mass=self.dense_mass,
                 init=_intercept_start,
             )
-            samples, stats = driver.run(_seed(seed), built.kwargs)
+            samples, stats = driver.run(seed, built.kwargs)
         sampling_time = time.perf_counter() - start
         chain_method = driver.chain_method
 
@@ -195,6 +189,7 @@ class NutsEngine:
             timings=timings,
             log_likelihood=loglik,
             settings={
+                "seed": seed,
                 "chains": chains,
                 "draws": draws,
                 "warmup": warmup,

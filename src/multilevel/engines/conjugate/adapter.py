@@ -22,18 +22,11 @@ import pandas as pd
 
 from multilevel.engines.base import Posterior, Support
 from multilevel.errors import EngineError
+from multilevel.seeds import resolve_seed
 
 __all__ = ["ConjugateEngine"]
 
 _MAX_LOG_LIK_VALUES = 50_000_000
-
-
-def _seed(seed):
-    if seed is None:
-        return None
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0:
-        return int(seed)
-    raise EngineError(f"seed must be a non-negative integer or None, got {seed!r}")
 
 
 class ConjugateEngine:
@@ -119,7 +112,8 @@ class ConjugateEngine:
         result = fit_spec(cspec)
         fitted = time.perf_counter() - start
 
-        rng = np.random.default_rng(_seed(seed))
+        seed = resolve_seed(seed)
+        rng = np.random.default_rng(seed)
         total = chains * draws
         theta = hyper_draws(result.hyper, total, rng)
         named = dict(zip(result.chain.hyper_names, theta.T, strict=True))
@@ -159,6 +153,7 @@ class ConjugateEngine:
             timings=timings,
             log_likelihood=loglik,
             settings={
+                "seed": seed,
                 "chains": chains,
                 "draws": draws,
                 "grid_points": len(result.hyper.weights),
