@@ -139,3 +139,17 @@ def test_not_a_formula(data):
         design(3, data)
     with pytest.raises(DataError, match="no rows"):
         design("y ~ x", data.iloc[:0])
+
+
+@pytest.mark.parametrize(
+    "family", ["normal", "Normal", "gaussian(link = 'log')", "student", "t", "poisson('identity')"]
+)
+def test_addition_terms_are_checked_for_aliases_and_link_calls(family):
+    data = pd.DataFrame({"y": [1.0, 2, 3, 4], "n": [5, 5, 5, 5], "g": list("aabb")})
+    with pytest.raises(FormulaError, match=r"trials\(\) is not used by the"):
+        design("y | trials(n) ~ 1 + (1 | g)", data, family=family)
+
+
+def test_a_family_alias_is_stored_by_its_name():
+    data = pd.DataFrame({"y": [1.0, 2, 3, 4], "g": list("aabb")})
+    assert design("y ~ 1 + (1 | g)", data, family="Normal").info.family == "gaussian"

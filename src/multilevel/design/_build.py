@@ -20,6 +20,7 @@ from multilevel.design._types import (
     PartInfo,
 )
 from multilevel.errors import DataError, FormulaError
+from multilevel.family_names import read_family
 from multilevel.formula import parse
 from multilevel.formula.ast import variables as expression_variables
 from multilevel.formula.terms import Formula, GroupTerm
@@ -59,10 +60,12 @@ def _readonly(array: np.ndarray) -> np.ndarray:
 
 
 def _family_name(family) -> str | None:
+    """The family's name as the registry spells it (aliases resolved, a link call read)."""
     if family is None:
         return None
     if isinstance(family, str):
-        return family.lower()
+        read = read_family(family)
+        return read[0] if read is not None else family.lower()
     name = getattr(family, "name", None)
     if isinstance(name, str):
         return name.lower()

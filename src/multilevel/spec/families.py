@@ -36,7 +36,6 @@ Auxiliary parameters and the links brms uses when they get their own formula:
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
@@ -44,6 +43,7 @@ import numpy as np
 from scipy import special
 
 from multilevel.errors import DataError, EngineError
+from multilevel.family_names import ALIASES, read_family
 
 __all__ = [
     "Auxiliary",
@@ -187,17 +187,6 @@ _SPECS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
     "gamma": (("log", "identity", "inverse"), ("shape",), "positive"),
     "lognormal": (("identity", "inverse"), ("sigma",), "positive"),
     "beta": (_BINARY_LINKS, ("phi",), "unit interval"),
-}
-
-_ALIASES = {
-    "normal": "gaussian",
-    "student": "student_t",
-    "studentt": "student_t",
-    "t": "student_t",
-    "negative_binomial": "negbinomial",
-    "neg_binomial_2": "negbinomial",
-    "neg_binomial": "negbinomial",
-    "nbinom": "negbinomial",
 }
 
 
@@ -610,10 +599,6 @@ def _make(name: str, link_name: str | None = None) -> Family:
 #: Every family by name, each with its default link.
 FAMILIES: dict[str, Family] = {name: _make(name) for name in _SPECS}
 
-_CALL = re.compile(
-    r"^\s*([A-Za-z_][A-Za-z_0-9.]*)\s*(?:\(\s*(?:(?:link\s*=\s*)?['\"]?([A-Za-z_0-9]*)['\"]?)?\s*\))?\s*$"
-)
-
 
 def _closest(word: str, options) -> str:
     close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
@@ -650,21 +635,21 @@ def get_family(family, link: str | None = None) -> Family:
         return family if link is None or link == family.link else _with_link(family, link)
     if isinstance(family, tuple) and len(family) == 2:
         name, text_link = family
+        key = str(name).lower()
+        key = ALIASES.get(key, key)
     elif isinstance(family, str):
-        match = _CALL.match(family)
-        if match is None:
+        read = read_family(family)
+        if read is None:
             raise EngineError(
                 f"cannot read family {family!r}: expected a name such as 'gaussian' or "
                 "'bernoulli(link=\"probit\")'"
             )
-        name, text_link = match.group(1), match.group(2) or None
+        (key, text_link), name = read, family.split("(")[0].strip()
     else:
         raise EngineError(f"a family must be a name such as 'gaussian', got {family!r}")
-    key = str(name).lower()
-    key = _ALIASES.get(key, key)
     if key not in FAMILIES:
         raise EngineError(
-            f"unknown family {name!r}{_closest(key, [*FAMILIES, *_ALIASES])}; valid families: "
+            f"unknown family {name!r}{_closest(key, [*FAMILIES, *ALIASES])}; valid families: "
             + ", ".join(FAMILIES)
         )
     if text_link is not None and link is not None and text_link != link:
