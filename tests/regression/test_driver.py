@@ -95,3 +95,41 @@ def test_potential_equals_numpyros_initialize_model(family):
     ours_c, theirs_c = postprocess_gen(**built.kwargs)(z), info.postprocess_fn(**built.kwargs)(z)
     for name in theirs_c:
         np.testing.assert_allclose(ours_c[name], theirs_c[name], rtol=1e-6)
+
+
+def _slow_path(*args, **kwargs):
+    raise AssertionError("initialize_model, the slow path, was taken")
+
+
+def test_an_error_in_the_model_is_raised_not_hidden_by_the_slow_path(monkeypatch):
+    import numpyro
+    import numpyro.infer.util
+
+    monkeypatch.setattr(numpyro.infer.util, "initialize_model", _slow_path)
+
+    def broken(scale):
+        x = numpyro.sample("x", numpyro.distributions.Normal(0.0, scale))
+        return x.no_such_method()  # a bug in model code
+
+    with pytest.raises(AttributeError, match="no_such_method"):
+        _driver._potential(broken, {"scale": 1.0})
+
+    def typed(scale):
+        numpyro.sample("x", numpyro.distributions.Normal(0.0, scale))
+        raise TypeError("a model's own type error")
+
+    with pytest.raises(TypeError, match="model's own"):
+        _driver._potential(typed, {"scale": 1.0})
+
+
+def test_a_discrete_latent_site_takes_numpyros_initialize_model(monkeypatch):
+    import numpyro
+    import numpyro.infer.util
+
+    monkeypatch.setattr(numpyro.infer.util, "initialize_model", _slow_path)
+
+    def discrete(p):
+        numpyro.sample("k", numpyro.distributions.Bernoulli(p))
+
+    with pytest.raises(AssertionError, match="slow path"):
+        _driver._potential(discrete, {"p": 0.3})

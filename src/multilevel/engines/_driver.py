@@ -35,53 +35,54 @@ def _potential(model, kwargs):
     no operation is executed or compiled -- NumPyro's trace runs the model op by op,
     compiling each operation once per process: ~180 compilations and seconds per model),
     and the potential is NumPyro's ``potential_energy`` on the unconstrained values. Models
-    with discrete latent sites, or a NumPyro without these helpers, use
-    ``initialize_model`` itself.
+    with discrete latent sites use ``initialize_model`` itself; any other error in the model
+    is raised as it is.
     """
     import jax
+    import jax.numpy as jnp
+    from numpyro.distributions import biject_to
+    from numpyro.handlers import seed, substitute, trace
+    from numpyro.infer.initialization import init_to_uniform
+    from numpyro.infer.util import constrain_fn, initialize_model, potential_energy
+
+    sites = {}
+
+    def record(kwargs):
+        traced = trace(
+            substitute(seed(model, jax.random.PRNGKey(0)), substitute_fn=init_to_uniform)
+        ).get_trace(**kwargs)
+        for name, site in traced.items():
+            if site["type"] != "sample" or site["is_observed"]:
+                continue
+            if site["fn"].is_discrete:
+                raise _DiscreteSite(name)
+            value = site["value"]
+            sites[name] = (site["fn"].support, jnp.shape(value), jnp.result_type(value))
+        return jnp.zeros(())
 
     try:
-        import jax.numpy as jnp
-        from numpyro.distributions import biject_to
-        from numpyro.handlers import seed, substitute, trace
-        from numpyro.infer.initialization import init_to_uniform
-        from numpyro.infer.util import constrain_fn, potential_energy
-
-        sites = {}
-
-        def record(kwargs):
-            traced = trace(
-                substitute(seed(model, jax.random.PRNGKey(0)), substitute_fn=init_to_uniform)
-            ).get_trace(**kwargs)
-            for name, site in traced.items():
-                if site["type"] != "sample" or site["is_observed"]:
-                    continue
-                if site["fn"].is_discrete:
-                    raise TypeError("discrete latent sites")
-                value = site["value"]
-                sites[name] = (site["fn"].support, jnp.shape(value), jnp.result_type(value))
-            return jnp.zeros(())
-
         jax.make_jaxpr(record)(dict(kwargs))
-        template = {
-            name: jnp.zeros(biject_to(support).inverse_shape(shape), dtype)
-            for name, (support, shape, dtype) in sites.items()
-        }
-
-        def potential_fn(**kw):
-            return lambda params: potential_energy(model, (), kw, params)
-
-        def postprocess_fn(**kw):
-            return lambda params: constrain_fn(model, (), kw, params, return_deterministic=True)
-
-        return potential_fn, postprocess_fn, template
-    except (ImportError, TypeError, AttributeError):
-        from numpyro.infer.util import initialize_model
-
+    except _DiscreteSite:
         info = initialize_model(
             jax.random.PRNGKey(0), model, model_kwargs=dict(kwargs), dynamic_args=True
         )
         return info.potential_fn, info.postprocess_fn, info.param_info.z
+    template = {
+        name: jnp.zeros(biject_to(support).inverse_shape(shape), dtype)
+        for name, (support, shape, dtype) in sites.items()
+    }
+
+    def potential_fn(**kw):
+        return lambda params: potential_energy(model, (), kw, params)
+
+    def postprocess_fn(**kw):
+        return lambda params: constrain_fn(model, (), kw, params, return_deterministic=True)
+
+    return potential_fn, postprocess_fn, template
+
+
+class _DiscreteSite(Exception):
+    """A discrete latent site, which NumPyro's ``initialize_model`` handles."""
 
 
 def _kept(state) -> tuple:
