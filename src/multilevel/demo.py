@@ -237,8 +237,11 @@ def _save(fig, path: Path) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)  # render with Agg whatever pyplot's backend is
+    from multilevel.atomic import atomic_open
+
     try:
-        fig.savefig(path, dpi=120)
+        with atomic_open(path, "wb") as handle:
+            fig.savefig(handle, format="png", dpi=120)
     except OSError as err:
         raise MultilevelError(f"cannot write {str(path)!r}: {err.strerror or err}") from None
     return path

@@ -27,16 +27,15 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from multilevel.atomic import atomic_path, fresh_folder
 from multilevel.errors import DataError
 from multilevel.results import arviz_bridge
-from multilevel.tables import default_file_mode
 
 __all__ = ["FILES", "FORMAT", "VERSION", "Run", "check_target", "open_run", "write_run"]
 
@@ -147,7 +146,7 @@ def write_run(
     step = progress or (lambda label: None)
     out = check_target(out)
     out.absolute().parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.absolute().parent))
+    tmp = fresh_folder(out, "partial")
     try:
         step("summary.csv")
         fit.summary().to_csv(tmp / FILES["summary"])
@@ -169,21 +168,11 @@ def write_run(
         }
         manifest = {"format": FORMAT, "version": VERSION, **dict(log_info), "files": files}
         _write_json(tmp / FILES["manifest"], manifest)
-        _umask_mode(tmp)
         _swap_in(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
-
-
-def _umask_mode(folder: Path) -> None:
-    """mkdtemp gives 0700 and mkstemp 0600: give the folder and files the usual modes."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(folder, 0o777 & ~umask)
-    for path in folder.iterdir():
-        os.chmod(path, 0o666 & ~umask)
 
 
 def _swap_in(tmp: Path, out: Path) -> None:
@@ -192,7 +181,7 @@ def _swap_in(tmp: Path, out: Path) -> None:
     if not out.exists():
         os.replace(tmp, out)
         return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.absolute().parent))
+    old = fresh_folder(out, "old")
     os.replace(out, old / "run")  # rename within one filesystem: atomic
     try:
         os.replace(tmp, out)
@@ -283,15 +272,8 @@ class Run:
         name = FILES[role]
         manifest = json.loads(json.dumps(self.manifest))
         manifest["files"][name] = {"bytes": written.stat().st_size, "sha256": _sha256(written)}
-        fd, tmp = tempfile.mkstemp(prefix=".run.json.", suffix=".tmp", dir=self.path)
-        os.close(fd)
-        try:
-            _write_json(Path(tmp), manifest)
-            default_file_mode(tmp)
-            os.replace(tmp, self.path / FILES["manifest"])
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(self.path / FILES["manifest"]) as tmp:
+            _write_json(tmp, manifest)
         self.manifest.clear()
         self.manifest.update(manifest)
 

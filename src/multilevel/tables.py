@@ -6,12 +6,11 @@ Parquet needs ``pyarrow`` (``pip install pyarrow``); CSV and TSV need nothing be
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from multilevel.atomic import atomic_path
 from multilevel.errors import DataError
 
 __all__ = [
@@ -19,7 +18,6 @@ __all__ = [
     "read_table",
     "write_table",
     "table_format",
-    "default_file_mode",
     "FORMATS",
 ]
 
@@ -125,9 +123,7 @@ def write_table(frame: pd.DataFrame, path) -> Path:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise DataError(f"cannot write {str(path)!r}: the folder {str(folder)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         if kind == "parquet":
             frame.to_parquet(tmp, index=False)
         else:
@@ -135,16 +131,4 @@ def write_table(frame: pd.DataFrame, path) -> Path:
             frame.to_csv(
                 tmp, index=False, sep="\t" if kind == "tsv" else ",", compression=compression
             )
-        default_file_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
-
-
-def default_file_mode(path) -> None:
-    """Give a ``mkstemp`` file (mode 0600) the mode a plain ``open`` would (0666 - umask)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)

@@ -151,7 +151,7 @@ def test_arviz_0_daily_refactor_notice_is_not_shown_as_ours(tmp_path):
 
     ours = imports("from multilevel.results import arviz_bridge; arviz_bridge._arviz()", "a")
     assert ours.returncode == 0, ours.stderr
-    if not arviz_bridge.is_arviz_1():  # the notice is there to hide
+    if hasattr(az, "_warn_once_per_day"):  # ArviZ 0.22 and 0.23: the notice is there to hide
         assert "major refactor" in imports("import arviz", "b").stderr
 
 

@@ -11,13 +11,11 @@ HTML through one template, :func:`write_report` does both and writes the file at
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
+from multilevel.atomic import atomic_open
 from multilevel.report.content import SECTIONS, Figure, Report, build_report, data_summary
 from multilevel.report.html import render
-from multilevel.tables import default_file_mode
 
 __all__ = ["SECTIONS", "Figure", "Report", "build_report", "data_summary", "render", "write_report"]
 
@@ -34,13 +32,6 @@ def write_report(fit, path, **kwargs) -> Path:
     """
     path = Path(path)
     text = render(build_report(fit, **kwargs))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        default_file_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
     return path

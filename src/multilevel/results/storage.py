@@ -23,15 +23,14 @@ from __future__ import annotations
 import copyreg
 import io
 import json
-import os
 import pickle
-import tempfile
 import types
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from multilevel.atomic import atomic_open
 from multilevel.errors import DataError
 
 __all__ = ["save_fit", "load_fit", "FORMAT", "VERSION"]
@@ -122,20 +121,13 @@ def save_fit(fit, path) -> Path:
     }
     model_bytes = _dumps(model)
 
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w") as archive:
-            archive.writestr(
-                _METADATA, json.dumps(metadata, indent=1), compress_type=zipfile.ZIP_DEFLATED
-            )
-            archive.writestr(_MODEL, model_bytes, compress_type=zipfile.ZIP_DEFLATED)
-            for member, value in members:
-                archive.writestr(member, _npy(value), compress_type=zipfile.ZIP_STORED)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as handle, zipfile.ZipFile(handle, "w") as archive:
+        archive.writestr(
+            _METADATA, json.dumps(metadata, indent=1), compress_type=zipfile.ZIP_DEFLATED
+        )
+        archive.writestr(_MODEL, model_bytes, compress_type=zipfile.ZIP_DEFLATED)
+        for member, value in members:
+            archive.writestr(member, _npy(value), compress_type=zipfile.ZIP_STORED)
     return path
 
 
