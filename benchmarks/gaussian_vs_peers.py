@@ -53,6 +53,7 @@ r-cran-lme4`` (Debian, as root). Results: ``benchmarks/results/gaussian_vs_peers
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import math
@@ -937,6 +938,12 @@ def _parse(argv=None):
         action="store_true",
         help="keep the JSON file's results, replacing the cases run now",
     )
+    p.add_argument(
+        "--neighbours",
+        type=int,
+        default=0,
+        help="CPU-bound processes kept running beside every case (a busy machine)",
+    )
     p.add_argument("--report", action="store_true", help="print the tables from --out")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--dataset", default=None, help=argparse.SUPPRESS)
@@ -1042,6 +1049,23 @@ def main(argv=None):
         args.out.write_text(json.dumps({"meta": meta, "cases": merged}, indent=1))
         return merged
 
+    with busy_neighbours(args.neighbours):
+        _run_plan(args, plan, done, records, previous, data_info, py, env, save)
+
+
+@contextlib.contextmanager
+def busy_neighbours(count: int):
+    """``count`` processes spinning on one core each while the block runs."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+
+
+def _run_plan(args, plan, done, records, previous, data_info, py, env, save):
     for section, engine, ds in plan:
         if (section, engine, ds) in done:
             continue

@@ -22,6 +22,7 @@ from multilevel.engines.base import Support
 from multilevel.errors import ConvergenceWarning, EngineError
 from multilevel.linalg.crossprod import cross_products
 from multilevel.linalg.profiled import PLS, ThetaLayout, objective
+from multilevel.linalg.threads import optimizer_blas_threads
 
 __all__ = ["GaussianEngine", "Estimate"]
 
@@ -168,12 +169,13 @@ class GaussianEngine:
             return objective(sol, n, p, reml=reml, known_sigma=known, log_weights=log_weights)
 
         low = layout.lower_bounds()
-        result = bobyqa(deviance, layout.initial(), low)
-        theta = result.x
-        polish_evals, converged = 0, bool(result.success)
-        if not converged:  # a second opinion from Newton steps
-            theta, polish_evals, converged = newton_polish(deviance, theta, low)
-        sol = pls(theta)
+        with optimizer_blas_threads():
+            result = bobyqa(deviance, layout.initial(), low)
+            theta = result.x
+            polish_evals, converged = 0, bool(result.success)
+            if not converged:  # a second opinion from Newton steps
+                theta, polish_evals, converged = newton_polish(deviance, theta, low)
+            sol = pls(theta)
         dev = objective(sol, cp.n, cp.p, reml=reml, known_sigma=known, log_weights=cp.log_weights)
         optimised = time.perf_counter() - start - crossed
         if not converged:

@@ -1,0 +1,55 @@
+"""BLAS threads, chosen deliberately rather than left to OpenBLAS.
+
+The REML/ML optimizer factors the same dense matrices (the Schur complement of crossed
+terms: 1,142 columns for InstEval) a few hundred times. OpenBLAS threads spin while they
+wait for each other, and on a machine whose cores are busy (parallel fits, Dask workers, a
+notebook beside other jobs) that spinning made InstEval's REML 9-18 s instead of 2-3 s on
+two cores; one thread took 4-5 s there and cost ~12% on an idle machine (docs/benchmarks.md).
+So the optimizer runs single-threaded BLAS unless ``MULTILEVEL_BLAS_THREADS`` says
+otherwise; elsewhere the user's settings hold.
+
+Examples
+--------
+>>> from multilevel.linalg.threads import optimizer_blas_threads
+>>> with optimizer_blas_threads():
+...     pass
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+
+__all__ = ["optimizer_blas_threads"]
+
+#: Environment variable: BLAS threads of the REML/ML optimizer (default 1; 0 leaves them as
+#: they are).
+ENV = "MULTILEVEL_BLAS_THREADS"
+
+
+@functools.cache
+def _controller():
+    import numpy.linalg  # noqa: F401 - load the BLAS libraries the optimizer uses first,
+    import scipy.linalg  # noqa: F401 - so that the controller sees them
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def optimizer_blas_threads():
+    """A context in which BLAS uses ``MULTILEVEL_BLAS_THREADS`` threads (default 1)."""
+    text = os.environ.get(ENV, "1").strip()
+    try:
+        threads = int(text)
+    except ValueError:
+        threads = -1
+    if threads < 0:
+        from multilevel.errors import EngineError
+
+        raise EngineError(
+            f"{ENV} must be a whole number of threads (0: as BLAS chooses), got {text!r}"
+        )
+    if threads == 0:
+        return contextlib.nullcontext()
+    return _controller().limit(limits=threads, user_api="blas")
