@@ -169,7 +169,7 @@ class GaussianEngine:
             return objective(sol, n, p, reml=reml, known_sigma=known, log_weights=log_weights)
 
         low = layout.lower_bounds()
-        with optimizer_blas_threads():
+        with optimizer_blas_threads(pls.dense_columns):
             result = bobyqa(deviance, layout.initial(), low)
             theta = result.x
             polish_evals, converged = 0, bool(result.success)

@@ -281,6 +281,8 @@ class PLS:
                 cp.Q + p + 1, coupled=len(self.rest) > 0, n_theta=layout.size
             )
         self.dense = dense.DenseDeviance.of(cp, layout) if dense_factor else None
+        #: columns of the largest dense matrix factored per evaluation
+        self.dense_columns = cp.Q + p + 1 if self.dense is not None else len(self.rest) + p + 1
         self.polynomial = None  # the dense factor needs none (and falls back to entries)
         if self.first is not None and self.dense is None:
             self.polynomial = LevelPolynomial.of(

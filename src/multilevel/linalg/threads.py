@@ -11,7 +11,7 @@ otherwise; elsewhere the user's settings hold.
 Examples
 --------
 >>> from multilevel.linalg.threads import optimizer_blas_threads
->>> with optimizer_blas_threads():
+>>> with optimizer_blas_threads(1142):
 ...     pass
 """
 
@@ -37,8 +37,18 @@ def _controller():
     return ThreadpoolController()
 
 
-def optimizer_blas_threads():
-    """A context in which BLAS uses ``MULTILEVEL_BLAS_THREADS`` threads (default 1)."""
+#: Columns of the largest dense matrix factored per evaluation below which the optimizer's
+#: BLAS is left alone: OpenBLAS starts threads for a Cholesky factor from ~230 columns on,
+#: and below that the limit would only add the cost of loading threadpoolctl (~8 ms).
+THREADED_COLUMNS = 200
+
+
+def optimizer_blas_threads(columns: int):
+    """A context in which BLAS uses ``MULTILEVEL_BLAS_THREADS`` threads (default 1), for an
+    optimizer whose largest dense factor has ``columns`` columns (none below
+    :data:`THREADED_COLUMNS`)."""
+    if columns < THREADED_COLUMNS:
+        return contextlib.nullcontext()
     text = os.environ.get(ENV, "1").strip()
     try:
         threads = int(text)
