@@ -82,6 +82,7 @@ import pandas as pd  # noqa: E402
 from numpyro.infer import MCMC, NUTS  # noqa: E402
 
 import multilevel as ml  # noqa: E402
+from multilevel.results.arviz_bridge import from_groups  # noqa: E402
 
 PRIORS = {
     "binomial": {"alpha": "lognormal(1, 1.5)", "beta": "lognormal(3, 1.5)"},
@@ -174,7 +175,7 @@ def run_numpyro(model_name, frame, args):
         steps.append(int(np.asarray(mcmc.get_extra_fields()["num_steps"]).sum()))
     diverging = int(np.asarray(mcmc.get_extra_fields()["diverging"]).sum())
     keep = [*s["hyper"], s["group_param"]]
-    idata = az.from_dict(posterior={k: np.asarray(samples[k]) for k in keep})
+    idata = from_groups({"posterior": {k: np.asarray(samples[k]) for k in keep}})
     return times, idata, diverging, steps
 
 
@@ -204,7 +205,7 @@ def agreement(model_name, fit, groups, idata):
     mcse_q5_ds = az.mcse(idata, var_names=names, method="quantile", prob=0.05)
     mcse_q95_ds = az.mcse(idata, var_names=names, method="quantile", prob=0.95)
     ess_bulk = az.ess(idata, var_names=names, method="bulk")
-    ess_tail = az.ess(idata, var_names=names, method="tail")
+    ess_tail = az.ess(idata, var_names=names, method="tail", prob=0.95)  # 5% and 95% tails
     rhat = az.rhat(idata, var_names=names)
     for name in s["hyper"]:
         x = post[name].values.reshape(-1)

@@ -126,15 +126,18 @@ def ess_summary(scalars: dict, groups: dict) -> dict:
     import arviz as az
 
     def ess_all(arrs: dict, method: str):
+        # the tails of the 5% and 95% quantiles in ArviZ 0.x and 1.x alike (1.x needs prob on
+        # arrays and otherwise takes its credible-interval mass, 89%)
+        options = {"prob": 0.95} if method == "tail" else {}
         out = {}
         for name, a in arrs.items():
             a = np.asarray(a, dtype=float)
             if a.ndim == 2:
-                out[name] = float(az.ess(a, method=method))
+                out[name] = float(az.ess(a, method=method, **options))
             else:
                 flat = a.reshape(a.shape[0], a.shape[1], -1)
                 for j in range(flat.shape[2]):
-                    out[f"{name}[{j}]"] = float(az.ess(flat[:, :, j], method=method))
+                    out[f"{name}[{j}]"] = float(az.ess(flat[:, :, j], method=method, **options))
         return out
 
     def rhat_all(arrs: dict):
