@@ -22,7 +22,7 @@ import pytest
 
 import multilevel as ml
 from _cli_runs import exact_run, nuts_run, simulated
-from multilevel.engines.base import Posterior
+from multilevel.posterior import Posterior
 from multilevel.report import SECTIONS, build_report, data_summary, render, write_report
 from multilevel.results.figures import shrinkage_table
 from multilevel.results.fit import Fit

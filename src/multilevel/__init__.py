@@ -25,6 +25,7 @@ from multilevel.errors import (
 from multilevel.fit import default_priors, fit
 from multilevel.formula import parse
 from multilevel.results.storage import load_fit as load
+from multilevel.spec.model import build_spec
 from multilevel.spec.priors import Prior, parse_prior
 
 __version__ = "0.1.0"
@@ -36,6 +37,7 @@ __all__ = [
     "fit_conjugate",
     "parse",
     "design",
+    "build_spec",
     "datasets",
     "errors",
     "Prior",

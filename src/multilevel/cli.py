@@ -250,7 +250,7 @@ def _print_table(table, *, float_digits: int = 4) -> None:
 
 # --------------------------------------------------------------------------- fit
 def _fit_options(parser: argparse.ArgumentParser) -> None:
-    from multilevel.engines.base import METHODS
+    from multilevel.engines import METHODS
 
     _data_options(parser)
     parser.add_argument(
@@ -389,7 +389,7 @@ def _fit(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- check
 def _check_options(parser: argparse.ArgumentParser) -> None:
-    from multilevel.engines.base import METHODS
+    from multilevel.engines import METHODS
 
     _data_options(parser)
     parser.add_argument(
@@ -445,7 +445,7 @@ def _data_problems(frame, spec, structure) -> list[str]:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from multilevel.engines.base import select_engine
+    from multilevel.engines import select_engine
     from multilevel.fit import _spec
     from multilevel.report import data_summary
     from multilevel.report.words import describe_model

@@ -8,8 +8,9 @@ from collections.abc import Mapping
 
 # the point-estimate path (method="reml" / "ml") is imported with the package: its first fit
 # then costs what later ones do. The sampling engines (JAX, NumPyro) load on first use.
+import multilevel.engines.reml  # noqa: F401
 from multilevel.design import design as make_design
-from multilevel.engines.gaussian import GaussianEngine
+from multilevel.engines import SamplerSettings, select_engine, select_estimator
 from multilevel.errors import FormulaError
 from multilevel.formula import parse
 from multilevel.results.estimate import PointFit
@@ -99,30 +100,24 @@ def fit(
                 stacklevel=2,
             )
         spec = _spec(formula, data, family, None, dpars, with_priors=False)
-        return PointFit(spec, GaussianEngine().estimate(spec, method=method))
-    spec = _spec(formula, data, family, priors, dpars)
-
-    from multilevel.engines.base import select_engine
-    from multilevel.engines.nuts import NutsEngine
-    from multilevel.results.diagnostics import warn_convergence
-    from multilevel.results.fit import Fit
-
-    engine, reason = select_engine(spec, method)
-    options = {}
-    if isinstance(engine, NutsEngine):
-        engine = NutsEngine(target_accept=target_accept, max_tree_depth=max_tree_depth)
-    elif isinstance(engine, GaussianEngine):
-        options = {"target_accept": target_accept, "max_tree_depth": max_tree_depth}
-    posterior = engine.fit(
-        spec,
+        estimator, _ = select_estimator(spec, method)
+        return PointFit(spec, estimator.estimate(spec, method=method))
+    settings = SamplerSettings(
         chains=chains,
         draws=draws,
         warmup=warmup,
         seed=seed,
         progress=progress,
-        reason=reason,
-        **options,
+        target_accept=target_accept,
+        max_tree_depth=max_tree_depth,
     )
+    spec = _spec(formula, data, family, priors, dpars)
+
+    from multilevel.results.diagnostics import warn_convergence
+    from multilevel.results.fit import Fit
+
+    engine, reason = select_engine(spec, method)
+    posterior = engine.fit(spec, settings, reason=reason)
     result = Fit(spec, posterior)
     warn_convergence(result.diagnostics())
     return result

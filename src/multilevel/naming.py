@@ -230,6 +230,18 @@ def group_effect(group: str, level, coef: str, dpar: str | None = None) -> str:
     return f"r_{head}[{level},{clean(coef)}]"
 
 
+def block_key(index: int, dpar: str | None = None) -> str:
+    """Key of design block ``index``'s group-level deviations among a posterior's draws
+    (``(chains, draws, levels, q)``); a distributional formula's blocks carry its parameter.
+
+    Examples
+    --------
+    >>> block_key(0), block_key(1, "sigma")
+    ('r_block0', 'r_sigma_block1')
+    """
+    return f"r_block{index}" if dpar is None else f"r_{dpar}_block{index}"
+
+
 def family_parameter(name: str) -> str:
     """Name of a family (auxiliary) parameter: the parameter's own name, e.g. ``sigma``.
 

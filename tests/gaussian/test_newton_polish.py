@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import multilevel as ml
-import multilevel.engines.gaussian as gaussian
-from multilevel.engines.gaussian import newton_polish
+import multilevel.engines.reml as gaussian
+from multilevel.engines.reml import newton_polish
 
 
 def test_a_quadratic_converges_to_its_minimum():

@@ -10,7 +10,7 @@ import pytest
 from threadpoolctl import threadpool_info
 
 import multilevel as ml
-import multilevel.engines.gaussian as gaussian
+import multilevel.engines.reml as gaussian
 from multilevel.linalg.threads import THREADED_COLUMNS
 
 CROSSED = "y ~ 1 + (1 | a) + (1 | b)"

@@ -11,8 +11,8 @@ import pandas as pd
 
 import multilevel as ml
 from multilevel.design import design
-from multilevel.engines.base import Posterior
 from multilevel.formula import parse
+from multilevel.posterior import Posterior
 from multilevel.results.fit import Fit
 from multilevel.spec.model import build_spec
 

@@ -3,6 +3,7 @@ independent and reproducible, the potential equal to NumPyro's own."""
 
 from __future__ import annotations
 
+import importlib
 import io
 
 import jax
@@ -103,9 +104,10 @@ def _slow_path(*args, **kwargs):
 
 def test_an_error_in_the_model_is_raised_not_hidden_by_the_slow_path(monkeypatch):
     import numpyro
-    import numpyro.infer.util
 
-    monkeypatch.setattr(numpyro.infer.util, "initialize_model", _slow_path)
+    monkeypatch.setattr(
+        importlib.import_module("numpyro.infer.util"), "initialize_model", _slow_path
+    )
 
     def broken(scale):
         x = numpyro.sample("x", numpyro.distributions.Normal(0.0, scale))
@@ -124,9 +126,10 @@ def test_an_error_in_the_model_is_raised_not_hidden_by_the_slow_path(monkeypatch
 
 def test_a_discrete_latent_site_takes_numpyros_initialize_model(monkeypatch):
     import numpyro
-    import numpyro.infer.util
 
-    monkeypatch.setattr(numpyro.infer.util, "initialize_model", _slow_path)
+    monkeypatch.setattr(
+        importlib.import_module("numpyro.infer.util"), "initialize_model", _slow_path
+    )
 
     def discrete(p):
         numpyro.sample("k", numpyro.distributions.Bernoulli(p))

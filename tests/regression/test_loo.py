@@ -11,7 +11,7 @@ from _results_fits import fake_fit, small_fit
 from scipy import special, stats
 
 import multilevel as ml
-from multilevel.engines.base import Posterior
+from multilevel.posterior import Posterior
 from multilevel.results.arviz_bridge import (
     effective_parameters,
     elpd,

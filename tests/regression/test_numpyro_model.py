@@ -15,9 +15,10 @@ from numpyro.infer.util import initialize_model, log_density, log_likelihood
 
 import multilevel as ml
 from multilevel.design import design
+from multilevel.engines import Support, select_engine
 from multilevel.engines._numpyro_model import make_model, prior_distribution
-from multilevel.engines.base import Posterior, Support, select_engine
 from multilevel.errors import DataError, EngineError, PriorError
+from multilevel.posterior import Posterior
 from multilevel.results.diagnostics import convergence_messages, ebfmi
 from multilevel.spec.model import build_spec
 from multilevel.spec.priors import parse_prior
@@ -349,3 +350,20 @@ def test_distributional_formula_for_sigma():
     np.testing.assert_allclose(ll, expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(EngineError, match="no parameter 'phi'"):
         build_spec(design(ml.formula.parse("y ~ 1", dpars={"phi": "phi ~ 1"}), data), "gaussian")
+
+
+def test_methods_are_the_registrys_and_every_engine_follows_its_protocol():
+    from multilevel.engines import (
+        ENGINES,
+        METHODS,
+        POINT_ESTIMATORS,
+        Engine,
+        PointEstimator,
+        _load,
+    )
+
+    engines, estimators = _load(ENGINES), _load(POINT_ESTIMATORS)
+    named = [m for e in engines + estimators for m in e.methods]
+    assert sorted(METHODS) == sorted(["auto", *named]) and len(set(named)) == len(named)
+    assert all(isinstance(e, Engine) for e in engines)
+    assert all(isinstance(e, PointEstimator) for e in estimators)

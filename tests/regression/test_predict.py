@@ -238,8 +238,9 @@ def test_to_arviz_holds_replicated_training_data():
     rep = idata.posterior_predictive["y"].values
     assert rep.shape == (2, 200, n)
     assert "log_likelihood" in group_names(idata)
+    seed = fit.posterior.settings["seed"]  # the fit's own seed
     np.testing.assert_array_equal(
-        rep.reshape(-1, n), fit.predict(kind="response", seed=0, summary=False)
+        rep.reshape(-1, n), fit.predict(kind="response", seed=seed, summary=False)
     )
     # residual variance of the replicates is the posterior mean of sigma^2
     resid = rep.reshape(-1, n) - fit.predict(kind="mean", summary=False)

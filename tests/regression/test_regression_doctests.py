@@ -9,16 +9,18 @@ import pytest
 
 MODULES = [
     "multilevel.spec.model",
-    "multilevel.engines.base",
+    "multilevel.engines",
     "multilevel.engines._numpyro_model",
     "multilevel.engines.nuts",
     "multilevel.engines._progress",
     "multilevel.engines.gaussian",
+    "multilevel.engines.protocol",
+    "multilevel.engines.reml",
     "multilevel.engines.collapsed",
     "multilevel.linalg.crossprod",
     "multilevel.linalg.profiled",
     "multilevel.results.diagnostics",
-    "multilevel.results.mcmc_stats",
+    "multilevel.posterior.mcmc_stats",
     "multilevel.results.fit",
     "multilevel.fit",
 ]

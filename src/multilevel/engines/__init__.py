@@ -1,0 +1,123 @@
+"""The engines and the registry that ``method="auto"`` walks.
+
+A new engine is a new module with a class that follows :class:`~.protocol.Engine` (or
+:class:`~.protocol.PointEstimator`) plus one entry in :data:`ENGINES` (or
+:data:`POINT_ESTIMATORS`); engines are imported only when selected.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from multilevel.engines.protocol import Engine, PointEstimator, SamplerSettings, Support
+from multilevel.errors import EngineError
+
+__all__ = [
+    "ENGINES",
+    "METHODS",
+    "POINT_ESTIMATORS",
+    "Engine",
+    "PointEstimator",
+    "SamplerSettings",
+    "Support",
+    "select_engine",
+    "select_estimator",
+]
+
+#: Sampling engines in the order ``method="auto"`` tries them (module, class). The last is the
+#: fallback for every model: its reason starts with why the one before it declined.
+ENGINES = (
+    ("multilevel.engines.conjugate.adapter", "ConjugateEngine"),
+    ("multilevel.engines.gaussian", "GaussianEngine"),
+    ("multilevel.engines.nuts", "NutsEngine"),
+)
+#: Point estimators (module, class), asked for by one of their ``methods``.
+POINT_ESTIMATORS = (("multilevel.engines.reml", "RemlEstimator"),)
+
+
+def _load(entries):
+    return [getattr(importlib.import_module(module), name)() for module, name in entries]
+
+
+#: Values of ``method``: ``"auto"``, then every engine's and point estimator's ``methods``
+#: (written out, so that reading it imports no engine; a test checks it against the registry).
+METHODS = ("auto", "nuts", "conjugate", "exact", "reml", "ml")
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise EngineError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
+
+
+def select_engine(spec, method: str = "auto") -> tuple[Engine, str]:
+    """Pick the sampling engine for ``spec``.
+
+    ``"auto"`` walks :data:`ENGINES` in order and takes the first that supports the spec:
+    the exact conjugate engine for a Normal–Normal hierarchy (``y ~ 1 + (1 | g)``,
+    ``y | se(s) ~ 1 + (1 | g)``, gaussian), the exact gaussian engine (group effects
+    integrated out) for other gaussian models, NUTS otherwise. A method name asks for the
+    engine that lists it.
+
+    Returns
+    -------
+    (Engine, str)
+        The engine and the reason, shown in the summary.
+
+    Raises
+    ------
+    EngineError
+        An unknown method, a point-estimate method, or an engine that cannot fit the spec
+        (with the reason).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> spec = ml.build_spec(ml.design("y | se(sigma) ~ 1 + (1 | school)",
+    ...                                ml.datasets.load("eight_schools")), "gaussian")
+    >>> engine, reason = select_engine(spec)
+    >>> engine.name, reason.split(":")[0]
+    ('conjugate', 'auto')
+    """
+    _check_method(method)
+    engines = _load(ENGINES)
+    if method == "auto":
+        declined = None
+        for k, engine in enumerate(engines):
+            support = engine.supports(spec)
+            if support:
+                label = engine.auto_label
+                if k == len(engines) - 1 and declined is not None:
+                    label = f"{declined}; "
+                return engine, f"auto: {label}{support.reason}"
+            declined = support.reason
+        raise EngineError(f"no engine can fit this model: {declined}")
+    for engine in engines:
+        if method in engine.methods:
+            support = engine.supports(spec)
+            if not support:
+                raise EngineError(
+                    f"the {engine.name} engine cannot fit this model: {support.reason}"
+                )
+            return engine, f"requested: {support.reason}"
+    raise EngineError(f"method {method!r} gives point estimates, not draws: use select_estimator")
+
+
+def select_estimator(spec, method: str) -> tuple[PointEstimator, str]:
+    """The point estimator that lists ``method`` (``"reml"``, ``"ml"``), if it supports
+    ``spec``.
+
+    Raises
+    ------
+    EngineError
+        No point estimator has this method, or it cannot fit the spec.
+    """
+    _check_method(method)
+    for estimator in _load(POINT_ESTIMATORS):
+        if method in estimator.methods:
+            support = estimator.supports(spec)
+            if not support:
+                raise EngineError(
+                    f"the {estimator.name} engine cannot fit this model: {support.reason}"
+                )
+            return estimator, f"requested: {support.reason}"
+    raise EngineError(f"no point estimator has method {method!r}")

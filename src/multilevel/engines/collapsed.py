@@ -24,11 +24,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from multilevel import naming
 from multilevel.engines._proposal import CORRELATION, OTHER, SCALE, Proposal
-from multilevel.engines.base import Posterior
+from multilevel.engines.protocol import SamplerSettings
 from multilevel.errors import EngineError
 from multilevel.linalg import blocks
-from multilevel.seeds import resolve_seed
+from multilevel.posterior import Posterior
 
 __all__ = ["CollapsedGaussian", "collapsed_data"]
 
@@ -162,7 +163,7 @@ def _numpy_seed(key) -> list[int]:
 
 def _min_ess(draws: np.ndarray) -> float:
     """Smallest bulk or tail ESS over the coordinates of ``(chains, draws, dim)`` draws."""
-    from multilevel.results.mcmc_stats import summary_statistics
+    from multilevel.posterior.mcmc_stats import summary_statistics
 
     stats = summary_statistics(draws)
     return float(min(np.min(stats["ess_bulk"]), np.min(stats["ess_tail"])))
@@ -261,7 +262,7 @@ def _log_likelihood(spec, draws, total, limit: int = 50_000_000):
     resid = beta @ -np.asarray(d.X, float).T
     resid += np.asarray(d.y, float) - np.asarray(d.offset, float)
     for i, block in enumerate(d.blocks):
-        r = draws[f"r_block{i}"].reshape(total, block.n_levels * block.q)
+        r = draws[naming.block_key(i)].reshape(total, block.n_levels * block.q)
         resid -= (_effects_to_rows(block).T @ r.T).T
     if spec.known_sigma:
         sigma = np.asarray(d.se, float)
@@ -295,9 +296,10 @@ class CollapsedGaussian:
     """NUTS on the population coefficients and variance parameters of a gaussian model,
     with the group effects integrated out and drawn exactly afterwards."""
 
-    def __init__(self, *, target_accept: float = 0.8, max_tree_depth: int = 10):
-        self.target_accept = target_accept
-        self.max_tree_depth = max_tree_depth
+    def __init__(self, settings: SamplerSettings):
+        self.settings = settings
+        self.target_accept = settings.target_accept
+        self.max_tree_depth = settings.max_tree_depth
 
     def _model(self, spec, layout):
         import jax.numpy as jnp
@@ -366,7 +368,7 @@ class CollapsedGaussian:
 
         return model
 
-    def fit(self, spec, *, chains, draws, warmup, seed, progress, reason) -> Posterior:
+    def fit(self, spec, *, reason) -> Posterior:
         """Draws of every parameter: independence Metropolis–Hastings on the collapsed
         posterior when its proposal fits (see :meth:`_independence`), NUTS otherwise."""
         import jax
@@ -374,7 +376,9 @@ class CollapsedGaussian:
 
         from multilevel.spec.defaults import intercept_location_scale
 
-        seed = resolve_seed(seed)
+        settings = self.settings
+        chains, draws, warmup = settings.chains, settings.draws, settings.warmup
+        seed, progress = settings.seed, settings.progress
         start = time.perf_counter()
         data_np, layout = collapsed_data(spec)
         prepared = time.perf_counter() - start
@@ -420,7 +424,7 @@ class CollapsedGaussian:
         for name in spec.aux_names:
             out[name] = np.asarray(samples[name])
         for i, values in enumerate(effects):
-            out[f"r_block{i}"] = values
+            out[naming.block_key(i)] = values
         t0 = time.perf_counter()
         loglik = _log_likelihood(spec, out, chains * draws)
         return Posterior(

@@ -1,366 +1,60 @@
-"""The exact Gaussian engine: REML / ML point estimates as lme4 defines them, and full Bayes
-with the group effects and population coefficients integrated out.
-
-Both start from the cross products of ``[Z X y]`` (:mod:`multilevel.linalg.crossprod`, one
-pass over the data). REML and ML minimise the profiled deviance of
-:mod:`multilevel.linalg.profiled` over the relative covariance parameters :math:`\\theta`
-(NLopt's BOBYQA, lme4's default optimizer, from lme4's start; Newton steps on finite
-differences if it stops early); full Bayes (``method="exact"``) is in
-:mod:`multilevel.engines.collapsed`.
+"""The exact gaussian engine (``method="exact"``): full Bayes for gaussian models with the
+group effects and population coefficients integrated out (:mod:`multilevel.engines.collapsed`).
+The same models' REML / ML point estimates are :mod:`multilevel.engines.reml`.
 """
 
 from __future__ import annotations
 
-import time
-import warnings
-from dataclasses import dataclass, field
+from multilevel.engines.protocol import SamplerSettings, Support
+from multilevel.errors import EngineError
 
-import nlopt
-import numpy as np
-
-from multilevel.engines.base import Support
-from multilevel.errors import ConvergenceWarning, EngineError
-from multilevel.linalg.crossprod import cross_products
-from multilevel.linalg.profiled import PLS, ThetaLayout, objective
-from multilevel.linalg.threads import optimizer_blas_threads
-
-__all__ = ["GaussianEngine", "Estimate"]
+__all__ = ["GaussianEngine", "gaussian_support"]
 
 
-@dataclass(frozen=True, eq=False)
-class Estimate:
-    """Point estimates of a Gaussian multilevel model (REML or ML).
-
-    Attributes
-    ----------
-    method : str
-        ``"reml"`` or ``"ml"``.
-    estimates : dict
-        brms name -> estimate (``b_*``, ``sd_*``, ``cor_*``, ``sigma``).
-    std_errors : dict
-        brms name -> standard error (``b_*``: lme4's ``vcov``, conditional on
-        :math:`\\theta`; NaN for variance components, as lme4 reports none).
-    group_effects : tuple of numpy.ndarray
-        Per design block, the ``(levels, q)`` conditional modes (lme4's ``ranef``).
-    theta : numpy.ndarray
-        lme4's relative covariance parameters (block order of the design).
-    loglik : float
-        The maximised log-likelihood (restricted for REML), as lme4's ``logLik``.
-    vcov : numpy.ndarray
-        Covariance matrix of the population coefficients.
-    converged : bool
-    message : str
-    evaluations : int
-    timings : dict
-    reason : str
-    """
-
-    method: str
-    estimates: dict
-    std_errors: dict
-    group_effects: tuple
-    theta: np.ndarray
-    loglik: float
-    vcov: np.ndarray
-    converged: bool
-    message: str
-    evaluations: int
-    timings: dict = field(default_factory=dict)
-    reason: str = ""
+def gaussian_support(spec) -> Support:
+    """Gaussian family, identity link, no distributional formulas, no ``weights()``."""
+    family = spec.family
+    if family.name != "gaussian" or family.link != "identity":
+        return Support(False, f"the {family} family is not gaussian with identity link")
+    if spec.dpars:
+        return Support(False, "a family parameter has its own formula")
+    if spec.design.weights is not None:
+        return Support(False, "weights() are not supported by the exact gaussian engine")
+    if not spec.design.blocks:
+        return Support(False, "the model has no group terms")
+    n_theta = sum(
+        b.q * (b.q + 1) // 2 if b.correlated and b.q > 1 else b.q for b in spec.design.blocks
+    )
+    return Support(
+        True,
+        f"gaussian family, {n_theta} variance parameter(s): group effects and "
+        "coefficients integrate out exactly",
+    )
 
 
 class GaussianEngine:
     """Exact inference for gaussian-family multilevel models with identity link."""
 
     name = "gaussian"
+    methods = ("exact",)
+    auto_label = "exact, "
 
     def supports(self, spec) -> Support:
         """Gaussian family, identity link, no distributional formulas, no ``weights()``."""
-        family = spec.family
-        if family.name != "gaussian" or family.link != "identity":
-            return Support(False, f"the {family} family is not gaussian with identity link")
-        if spec.dpars:
-            return Support(False, "a family parameter has its own formula")
-        if spec.design.weights is not None:
-            return Support(False, "weights() are not supported by the exact gaussian engine")
-        if not spec.design.blocks:
-            return Support(False, "the model has no group terms")
-        n_theta = sum(
-            b.q * (b.q + 1) // 2 if b.correlated and b.q > 1 else b.q for b in spec.design.blocks
-        )
-        return Support(
-            True,
-            f"gaussian family, {n_theta} variance parameter(s): group effects and "
-            "coefficients integrate out exactly",
-        )
+        return gaussian_support(spec)
 
-    def fit(
-        self,
-        spec,
-        *,
-        chains: int = 4,
-        draws: int = 1000,
-        warmup: int = 1000,
-        seed: int | None = None,
-        progress: bool = True,
-        reason: str = "",
-        target_accept: float = 0.8,
-        max_tree_depth: int = 10,
-    ):
-        """Full Bayes (``method="exact"``): NUTS on the population coefficients and
-        variance parameters with the group effects integrated out, then exact draws of the
-        group effects (:mod:`multilevel.engines.collapsed`).
+    def fit(self, spec, settings: SamplerSettings, *, reason: str = ""):
+        """Full Bayes: NUTS or independence Metropolis-Hastings on the population
+        coefficients and variance parameters with the group effects integrated out, then
+        exact draws of the group effects (:mod:`multilevel.engines.collapsed`).
 
         Returns
         -------
         Posterior
         """
         from multilevel.engines.collapsed import CollapsedGaussian
-        from multilevel.engines.nuts import _positive_int
 
-        chains = _positive_int(chains, "chains")
-        draws = _positive_int(draws, "draws")
-        warmup = _positive_int(warmup, "warmup")
         support = self.supports(spec)
         if not support:
             raise EngineError(f"the exact gaussian engine cannot fit this model: {support.reason}")
-        sampler = CollapsedGaussian(target_accept=target_accept, max_tree_depth=max_tree_depth)
-        return sampler.fit(
-            spec,
-            chains=chains,
-            draws=draws,
-            warmup=warmup,
-            seed=seed,
-            progress=progress,
-            reason=reason or support.reason,
-        )
-
-    # -- REML / ML -------------------------------------------------------------------------
-
-    def estimate(self, spec, *, method: str = "reml") -> Estimate:
-        """REML or ML estimates with lme4's definitions.
-
-        Raises
-        ------
-        EngineError
-            A model the engine does not support, or an unknown method.
-        """
-        if method not in ("reml", "ml"):
-            raise EngineError(f"method must be 'reml' or 'ml', got {method!r}")
-        support = self.supports(spec)
-        if not support:
-            raise EngineError(f"the gaussian engine cannot fit this model: {support.reason}")
-        start = time.perf_counter()
-        design = spec.design
-        cp = cross_products(design)
-        crossed = time.perf_counter() - start
-        layout = ThetaLayout.of(design, cp.terms)
-        reml = method == "reml"
-        known = design.se is not None
-        if cp.n <= cp.p + (0 if known else 0):
-            raise EngineError(f"{cp.n} rows cannot estimate {cp.p} coefficients")
-
-        pls = PLS(cp, layout)
-
-        n, p, log_weights = cp.n, cp.p, cp.log_weights
-
-        def deviance(theta):
-            sol = pls(theta, solution=False)
-            return objective(sol, n, p, reml=reml, known_sigma=known, log_weights=log_weights)
-
-        low = layout.lower_bounds()
-        with optimizer_blas_threads(pls.dense_columns):
-            result = bobyqa(deviance, layout.initial(), low)
-            theta = result.x
-            polish_evals, converged = 0, bool(result.success)
-            if not converged:  # a second opinion from Newton steps
-                theta, polish_evals, converged = newton_polish(deviance, theta, low)
-            sol = pls(theta)
-        dev = objective(sol, cp.n, cp.p, reml=reml, known_sigma=known, log_weights=cp.log_weights)
-        optimised = time.perf_counter() - start - crossed
-        if not converged:
-            warnings.warn(
-                f"the {method.upper()} optimizer did not converge ({result.message}); the "
-                "estimates may be inaccurate. Check for predictors on very different scales.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-
-        if known:
-            sigma = 1.0
-        else:
-            dof = cp.n - cp.p if reml else cp.n
-            sigma = float(np.sqrt(sol.r2 / dof))
-        estimates, errors = {}, {}
-        vcov = sigma**2 * sol.RX_inv
-        for j, name in enumerate(spec.b_names):
-            estimates[name] = float(sol.beta[j])
-            errors[name] = float(np.sqrt(vcov[j, j]))
-        group_effects = []
-        for i, block in enumerate(design.blocks):
-            factor = sigma * layout.block_factor(theta, i)
-            cov = factor @ factor.T
-            sds = np.sqrt(np.diag(cov))
-            for name, value in zip(spec.sd_names[i], sds, strict=True):
-                estimates[name], errors[name] = float(value), np.nan
-            if spec.cor_names[i]:
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    cor = cov / np.outer(sds, sds)
-                pairs = [(a, b) for a in range(block.q) for b in range(a + 1, block.q)]
-                for name, (a, b) in zip(spec.cor_names[i], pairs, strict=True):
-                    estimates[name], errors[name] = float(cor[a, b]), np.nan
-            group_effects.append(_block_modes(sol.b, cp.terms, layout, i, block))
-        if not known:
-            estimates["sigma"], errors["sigma"] = sigma, np.nan
-        return Estimate(
-            method=method,
-            estimates=estimates,
-            std_errors=errors,
-            group_effects=tuple(group_effects),
-            theta=theta,
-            loglik=-0.5 * dev,
-            vcov=vcov,
-            converged=converged,
-            message=str(result.message),
-            evaluations=int(result.nfev) + polish_evals,
-            timings={"cross_products": crossed, "optimize": optimised},
-            reason=f"{method.upper()} by the exact gaussian engine: {support.reason}",
-        )
-
-
-@dataclass(frozen=True)
-class Minimum:
-    """Where :func:`bobyqa` stopped: the best point, its value, whether NLopt reports
-    convergence, its message and the number of evaluations."""
-
-    x: np.ndarray
-    fun: float
-    success: bool
-    message: str
-    nfev: int
-
-
-def bobyqa(f, x0, lower, *, xtol: float = 1e-10, ftol: float = 1e-12, maxeval: int = 5000):
-    """Minimise ``f`` from ``x0`` with bounds ``lower`` by NLopt's BOBYQA (as lme4's
-    default ``nloptwrap``, with NLopt's initial step as there), with tighter tolerances
-    than lme4's (whose ``1e-8`` leaves sleepstudy's ML SDs 1e-3 off the optimum).
-
-    Examples
-    --------
-    >>> m = bobyqa(lambda x: float((x[0] - 1) ** 2 + (x[1] + 2) ** 2), [0.0, 0.0],
-    ...            [0.0, -np.inf])
-    >>> np.round(m.x, 6).tolist(), m.success
-    ([1.0, -2.0], True)
-    """
-    x0 = np.asarray(x0, dtype=float)
-    best = {"x": x0.copy(), "fun": np.inf, "n": 0}
-
-    def objective(x, grad):
-        value = float(f(x))
-        best["n"] += 1
-        if value < best["fun"]:
-            best["x"], best["fun"] = np.array(x, dtype=float), value
-        return value
-
-    opt = nlopt.opt(nlopt.LN_BOBYQA, x0.size)
-    opt.set_min_objective(objective)
-    opt.set_lower_bounds(np.asarray(lower, dtype=float))
-    opt.set_xtol_abs(xtol)
-    opt.set_ftol_abs(ftol)
-    opt.set_ftol_rel(1e-15)
-    opt.set_maxeval(maxeval)
-    try:
-        opt.optimize(x0)
-        code = opt.last_optimize_result()
-        success = code in (nlopt.FTOL_REACHED, nlopt.XTOL_REACHED, nlopt.SUCCESS)
-        message = {nlopt.MAXEVAL_REACHED: f"{maxeval} evaluations reached"}.get(
-            code, f"NLopt result code {code}"
-        )
-    except nlopt.RoundoffLimited:
-        success, message = False, "BOBYQA stopped by roundoff"
-    if not np.isfinite(best["fun"]):
-        raise EngineError("the profiled deviance is not finite at lme4's starting values")
-    return Minimum(best["x"], best["fun"], success, message, best["n"])
-
-
-def newton_polish(f, x, lower, *, steps: int = 6, tol: float = 1e-10):
-    """Refine a minimum of a smooth ``f`` by Newton steps on central-difference derivatives.
-
-    Coordinates at their lower bound stay there. Returns the point, the number of
-    evaluations spent and whether it is a minimum: the Newton decrement ``g' H^-1 g`` of
-    the free coordinates fell below ``1e-8 max(1, |f|)`` with ``H`` positive definite, or
-    the last step moved less than ``tol`` (relative), or every coordinate sits at its bound
-    with ``f`` rising off it. A Hessian that is not positive definite, a line search that
-    finds no decrease, or ``steps`` steps without one of these: not converged.
-    """
-    x = np.asarray(x, dtype=float).copy()
-    lower = np.asarray(lower, dtype=float)
-    evals = 0
-    fx = f(x)
-    evals += 1
-    converged = False
-    for _ in range(steps):
-        h = 1e-4 * np.maximum(1.0, np.abs(x))
-        free = ~((x - lower <= h) & np.isfinite(lower))
-        idx = np.flatnonzero(free)
-        if idx.size == 0:
-            rises = [f(x + np.where(np.arange(x.size) == i, h, 0.0)) >= fx for i in range(x.size)]
-            evals += x.size
-            converged = all(rises)
-            break
-        d = idx.size
-        grad = np.zeros(d)
-        hess = np.zeros((d, d))
-        plus, minus = np.zeros(d), np.zeros(d)
-        for a, i in enumerate(idx):
-            e = np.zeros_like(x)
-            e[i] = h[i]
-            plus[a], minus[a] = f(x + e), f(x - e)
-            grad[a] = (plus[a] - minus[a]) / (2 * h[i])
-            hess[a, a] = (plus[a] - 2 * fx + minus[a]) / h[i] ** 2
-        evals += 2 * d
-        for a in range(d):
-            for c in range(a + 1, d):
-                i, j = idx[a], idx[c]
-                e_i, e_j = np.zeros_like(x), np.zeros_like(x)
-                e_i[i], e_j[j] = h[i], h[j]
-                value = (
-                    f(x + e_i + e_j) - f(x + e_i - e_j) - f(x - e_i + e_j) + f(x - e_i - e_j)
-                ) / (4 * h[i] * h[j])
-                hess[a, c] = hess[c, a] = value
-                evals += 4
-        try:
-            chol = np.linalg.cholesky(hess)
-        except np.linalg.LinAlgError:
-            break
-        step = np.linalg.solve(chol.T, np.linalg.solve(chol, grad))
-        if grad @ step <= 1e-8 * max(1.0, abs(fx)):  # the Newton decrement: at the minimum
-            converged = True
-            break
-        t = 1.0
-        while t > 1e-4:
-            trial = x.copy()
-            trial[idx] = np.maximum(x[idx] - t * step, lower[idx])
-            f_trial = f(trial)
-            evals += 1
-            if f_trial <= fx:
-                break
-            t /= 2
-        else:
-            break
-        moved = np.max(np.abs(trial - x) / np.maximum(1.0, np.abs(x)))
-        x, fx = trial, f_trial
-        if moved < tol:
-            converged = True
-            break
-    return x, evals, converged
-
-
-def _block_modes(b, terms, layout, i, block) -> np.ndarray:
-    """The conditional modes of design block ``i``, ``(levels, q)``."""
-    for j, k, col, q, _, _ in layout.blocks:
-        if j == i:
-            term = terms[k]
-            values = b[term.offset : term.offset + term.size].reshape(term.levels, term.q)
-            return values[:, col : col + q].copy()
-    raise KeyError(i)  # pragma: no cover
+        return CollapsedGaussian(settings).fit(spec, reason=reason or support.reason)

@@ -16,9 +16,10 @@ import time
 
 import numpy as np
 
-from multilevel.engines.base import Posterior, Support
+from multilevel import naming
+from multilevel.engines.protocol import SamplerSettings, Support
 from multilevel.errors import EngineError
-from multilevel.seeds import resolve_seed
+from multilevel.posterior import Posterior
 
 __all__ = ["NutsEngine"]
 
@@ -30,43 +31,14 @@ def _intercept_start(kwargs) -> dict:
     return {"Intercept_c": kwargs["data"]["location"]}
 
 
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1:
-        return int(value)
-    raise EngineError(f"{name} must be a positive integer, got {value!r}")
-
-
 class NutsEngine:
-    """NumPyro NUTS with non-centred group effects and LKJ-Cholesky correlations.
-
-    Parameters
-    ----------
-    target_accept : float
-        Target acceptance probability of step-size adaptation (Stan's ``adapt_delta``).
-    max_tree_depth : int
-        Maximum tree depth (Stan's ``max_treedepth``).
-    dense_mass : bool
-        Adapt a dense mass matrix instead of a diagonal one.
-    log_likelihood : bool
-        Compute the pointwise log-likelihood after sampling (skipped when very large).
-    """
+    """NumPyro NUTS with non-centred group effects and LKJ-Cholesky correlations; reads
+    ``target_accept``, ``max_tree_depth``, ``dense_mass`` and ``log_likelihood`` from the
+    :class:`~multilevel.engines.protocol.SamplerSettings`."""
 
     name = "nuts"
-
-    def __init__(
-        self,
-        *,
-        target_accept: float = 0.8,
-        max_tree_depth: int = 10,
-        dense_mass: bool = False,
-        log_likelihood: bool = True,
-    ):
-        if not 0 < target_accept < 1:
-            raise EngineError(f"target_accept must lie in (0, 1), got {target_accept!r}")
-        self.target_accept = float(target_accept)
-        self.max_tree_depth = _positive_int(max_tree_depth, "max_tree_depth")
-        self.dense_mass = bool(dense_mass)
-        self.log_likelihood = bool(log_likelihood)
+    methods = ("nuts",)
+    auto_label = ""
 
     def supports(self, spec) -> Support:
         """NUTS fits every family and block structure of a :class:`ModelSpec`."""
@@ -80,17 +52,7 @@ class NutsEngine:
             f"{spec.family.name} family, {n_blocks} group block(s): NUTS (NumPyro)",
         )
 
-    def fit(
-        self,
-        spec,
-        *,
-        chains: int = 4,
-        draws: int = 1000,
-        warmup: int = 1000,
-        seed: int | None = None,
-        progress: bool = True,
-        reason: str = "",
-    ) -> Posterior:
+    def fit(self, spec, settings: SamplerSettings, *, reason: str = "") -> Posterior:
         """Sample the posterior of ``spec``.
 
         Returns
@@ -101,12 +63,10 @@ class NutsEngine:
         Raises
         ------
         EngineError
-            Invalid settings, or a model the engine cannot fit.
+            A model the engine cannot fit.
         """
-        chains = _positive_int(chains, "chains")
-        draws = _positive_int(draws, "draws")
-        warmup = _positive_int(warmup, "warmup")
-        seed = resolve_seed(seed)
+        chains, draws, warmup = settings.chains, settings.draws, settings.warmup
+        seed, progress = settings.seed, settings.progress
         support = self.supports(spec)
         if not support:
             raise EngineError(f"the NUTS engine cannot fit this model: {support.reason}")
@@ -125,9 +85,9 @@ class NutsEngine:
             chains,
             draws,
             warmup,
-            self.target_accept,
-            self.max_tree_depth,
-            self.dense_mass,
+            settings.target_accept,
+            settings.max_tree_depth,
+            settings.dense_mass,
         )
         start = time.perf_counter()
         with sampling_progress(progress, f"NUTS, {chains} chains", warmup, draws, chains):
@@ -138,9 +98,9 @@ class NutsEngine:
                 chains=chains,
                 draws=draws,
                 warmup=warmup,
-                target_accept=self.target_accept,
-                max_tree_depth=self.max_tree_depth,
-                dense_mass=self.dense_mass,
+                target_accept=settings.target_accept,
+                max_tree_depth=settings.max_tree_depth,
+                dense_mass=settings.dense_mass,
                 init=_intercept_start,
             )
             samples, stats = driver.run(seed, built.kwargs)
@@ -148,10 +108,11 @@ class NutsEngine:
         chain_method = driver.chain_method
 
         out = {}
-        parts = [(spec.b_names, spec.sd_names, spec.cor_names, "")] + [
-            (d.b_names, d.sd_names, d.cor_names, f"{name}_") for name, d in spec.dpars.items()
+        parts = [(spec.b_names, spec.sd_names, spec.cor_names, None)] + [
+            (d.b_names, d.sd_names, d.cor_names, name) for name, d in spec.dpars.items()
         ]
-        for b_names, sd_names, cor_names, prefix in parts:
+        for b_names, sd_names, cor_names, dpar in parts:
+            prefix = "" if dpar is None else f"{dpar}_"  # of the model's site names
             for name in b_names:
                 out[name] = np.asarray(samples[name])
             for i, names in enumerate(sd_names):
@@ -164,7 +125,7 @@ class NutsEngine:
                     pairs = [(a, b) for a in range(q) for b in range(a + 1, q)]
                     for name, (a, b) in zip(cor_names[i], pairs, strict=True):
                         out[name] = omega[..., a, b]
-                out[f"r_{prefix}block{i}"] = np.asarray(samples[f"r_{prefix}block{i}"])
+                out[naming.block_key(i, dpar)] = np.asarray(samples[f"r_{prefix}block{i}"])
         for name in spec.aux_names:
             out[name] = np.asarray(samples[name])
 
@@ -172,7 +133,7 @@ class NutsEngine:
 
         loglik = None
         n = spec.design.n
-        if self.log_likelihood and chains * draws * n <= _MAX_LOG_LIK_VALUES:
+        if settings.log_likelihood and chains * draws * n <= _MAX_LOG_LIK_VALUES:
             start = time.perf_counter()
             flat = jax.tree_util.tree_map(
                 lambda a: a.reshape((chains * draws,) + a.shape[2:]), samples
@@ -193,9 +154,9 @@ class NutsEngine:
                 "chains": chains,
                 "draws": draws,
                 "warmup": warmup,
-                "target_accept": self.target_accept,
-                "max_tree_depth": self.max_tree_depth,
-                "dense_mass": self.dense_mass,
+                "target_accept": settings.target_accept,
+                "max_tree_depth": settings.max_tree_depth,
+                "dense_mass": settings.dense_mass,
                 "chain_method": chain_method,
             },
         )

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 
 from multilevel import naming
-from multilevel.engines.gaussian import Estimate
 from multilevel.errors import DataError
+from multilevel.posterior import Estimate
 from multilevel.spec.model import ModelSpec
 
 __all__ = ["PointFit"]

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 
 from multilevel import naming
-from multilevel.engines.base import Posterior
 from multilevel.errors import ConvergenceWarning, DataError, DataWarning
+from multilevel.posterior import Posterior
+from multilevel.posterior.mcmc_stats import COLUMNS
 from multilevel.results import arviz_bridge
-from multilevel.results.mcmc_stats import COLUMNS
 from multilevel.results.predict import predict_draws, summarize_draws
 from multilevel.spec.model import ModelSpec
 
@@ -53,16 +53,16 @@ class Fit:
     # -- groups ------------------------------------------------------------------------------
 
     def _parts(self):
-        """``(parameter, blocks, r-key prefix)`` of the mean's formula, then of each
-        distributional formula (``parameter`` None for the mean)."""
-        yield None, self.spec.design.blocks, "r_block"
+        """``(parameter, blocks)`` of the mean's formula, then of each distributional
+        formula (``parameter`` None for the mean)."""
+        yield None, self.spec.design.blocks
         for name in getattr(self.spec, "dpars", {}):
-            yield name, self.spec.design.dpars[name].blocks, f"r_{name}_block"
+            yield name, self.spec.design.dpars[name].blocks
 
     @property
     def groups(self) -> tuple[str, ...]:
         """Names of the grouping factors, in formula order."""
-        return tuple(dict.fromkeys(b.name for _, blocks, _ in self._parts() for b in blocks))
+        return tuple(dict.fromkeys(b.name for _, blocks in self._parts() for b in blocks))
 
     def _group(self, group: str) -> tuple[pd.Index, list[str], np.ndarray]:
         """Levels, coefficient names and ``(chains, draws, levels, q)`` deviations of a group.
@@ -71,7 +71,7 @@ class Fit:
         (``sigma_Intercept``).
         """
         levels, coefs, arrays = None, [], []
-        for parameter, blocks, prefix in self._parts():
+        for parameter, blocks in self._parts():
             for i, block in enumerate(blocks):
                 if block.name != group:
                     continue
@@ -82,7 +82,7 @@ class Fit:
                 coefs.extend(
                     c if parameter is None else f"{parameter}_{c}" for c in block.coef_names
                 )
-                arrays.append(self.posterior.draws[f"{prefix}{i}"])
+                arrays.append(self.posterior.draws[naming.block_key(i, parameter)])
         if levels is None:
             raise KeyError(
                 f"no grouping factor {group!r}; the grouping factors are "
@@ -94,7 +94,7 @@ class Fit:
         """``(parameter, coefficient)`` of each column of ``_group(group)``."""
         return [
             (parameter, c)
-            for parameter, blocks, _ in self._parts()
+            for parameter, blocks in self._parts()
             for block in blocks
             if block.name == group
             for c in block.coef_names
@@ -224,7 +224,7 @@ class Fit:
         ``sd_<group>__sigma_Intercept``, ``r_<group>__sigma[<level>,Intercept]``. Columns: ``mean,
         sd, q5, q50, q95, mcse_mean, mcse_sd, ess_bulk, ess_tail, r_hat`` (rank-normalised
         split R-hat and ESS, Vehtari et al. 2021: ArviZ's numbers, computed for all parameters
-        at once by :mod:`multilevel.results.mcmc_stats`).
+        at once by :mod:`multilevel.posterior.mcmc_stats`).
         """
         return self._summary.copy()
 
@@ -555,7 +555,7 @@ class Fit:
 def _statistics(index: list[str], arrays: list) -> pd.DataFrame:
     """:func:`~.mcmc_stats.summary_statistics` of ``(chains, draws, ...)`` arrays, one row per
     name of ``index``."""
-    from multilevel.results.mcmc_stats import summary_statistics
+    from multilevel.posterior.mcmc_stats import summary_statistics
 
     flat = [np.asarray(a).reshape(a.shape[0], a.shape[1], -1) for a in arrays]
     values = np.concatenate(flat, axis=2)

@@ -1,6 +1,6 @@
 r"""Predictions from posterior draws: linear predictor, expected response, replicated data.
 
-Everything here is numpy on the draws of a :class:`~multilevel.engines.base.Posterior`; no
+Everything here is numpy on the draws of a :class:`~multilevel.posterior.Posterior`; no
 engine is called. For each draw :math:`s` and row :math:`i` of a design,
 
 .. math::
@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from multilevel import naming
 from multilevel.errors import DataError
 from multilevel.spec.families import inverse_link
 
@@ -57,11 +58,11 @@ def _flat(array) -> np.ndarray:
 
 
 def _part_names(spec, parameter: str | None):
-    """``(b_names, sd_names, cor_names, r-key prefix)`` of the mean or of a dpar formula."""
+    """``(b_names, sd_names, cor_names)`` of the mean or of a dpar formula."""
     if parameter is None:
-        return spec.b_names, spec.sd_names, spec.cor_names, "r_block"
+        return spec.b_names, spec.sd_names, spec.cor_names
     dpar = getattr(spec, "dpars", {})[parameter]
-    return dpar.b_names, dpar.sd_names, dpar.cor_names, f"r_{parameter}_block"
+    return dpar.b_names, dpar.sd_names, dpar.cor_names
 
 
 def _scale_factor(sd: np.ndarray, cor: np.ndarray | None) -> np.ndarray:
@@ -130,7 +131,7 @@ def linear_predictor(
     numpy.ndarray
         float64 ``(chains * draws, n)``.
     """
-    b_names, sd_names, cor_names, r_prefix = _part_names(spec, parameter)
+    b_names, sd_names, cor_names = _part_names(spec, parameter)
     X = np.asarray(part.X, dtype=float)
     n = X.shape[0]
     if b_names:
@@ -140,7 +141,7 @@ def linear_predictor(
         eta = np.zeros((_flat(next(iter(draws.values()))).shape[0], n))
     eta += np.asarray(part.offset, dtype=float)[None, :]
     for i, block in enumerate(part.blocks):
-        r = _flat(draws[f"{r_prefix}{i}"])  # (S, levels, q)
+        r = _flat(draws[naming.block_key(i, parameter)])  # (S, levels, q)
         n_new = len(block.new_levels)
         if n_new:
             if new_groups == "sample":

@@ -159,7 +159,7 @@ def load_fit(path):
     >>> fit.save("model.mlfit")  # doctest: +SKIP
     >>> same = ml.load("model.mlfit")  # doctest: +SKIP
     """
-    from multilevel.engines.base import Posterior
+    from multilevel.posterior import Posterior
     from multilevel.results.fit import Fit
     from multilevel.spec.model import ModelSpec
 

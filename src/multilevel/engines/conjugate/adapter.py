@@ -20,9 +20,10 @@ import time
 import numpy as np
 import pandas as pd
 
-from multilevel.engines.base import Posterior, Support
+from multilevel import naming
+from multilevel.engines.protocol import SamplerSettings, Support
 from multilevel.errors import EngineError
-from multilevel.seeds import resolve_seed
+from multilevel.posterior import Posterior
 
 __all__ = ["ConjugateEngine"]
 
@@ -33,6 +34,8 @@ class ConjugateEngine:
     """Exact inference for ``y ~ 1 + (1 | g)`` and ``y | se(s) ~ 1 + (1 | g)`` (gaussian)."""
 
     name = "conjugate"
+    methods = ("conjugate",)
+    auto_label = ""
 
     def supports(self, spec) -> Support:
         """Whether ``spec`` is a Normal–Normal hierarchy, and why (not)."""
@@ -80,18 +83,9 @@ class ConjugateEngine:
             pd.DataFrame(frame), likelihood="normal", group="g", priors=priors, **columns
         )
 
-    def fit(
-        self,
-        spec,
-        *,
-        chains: int = 4,
-        draws: int = 1000,
-        warmup: int = 1000,
-        seed: int | None = None,
-        progress: bool = True,
-        reason: str = "",
-    ) -> Posterior:
-        """Exact posterior draws of ``spec`` (``warmup`` and ``progress`` are not needed).
+    def fit(self, spec, settings: SamplerSettings, *, reason: str = "") -> Posterior:
+        """Exact posterior draws of ``spec`` (``settings.warmup`` and the NUTS settings are
+        not needed).
 
         Returns
         -------
@@ -100,10 +94,8 @@ class ConjugateEngine:
         """
         from multilevel.engines.conjugate.engine import fit_spec
         from multilevel.engines.conjugate.quadrature import hyper_draws
-        from multilevel.engines.nuts import _positive_int
 
-        chains = _positive_int(chains, "chains")
-        draws = _positive_int(draws, "draws")
+        chains, draws, seed = settings.chains, settings.draws, settings.seed
         support = self.supports(spec)
         if not support:
             raise EngineError(f"the conjugate engine cannot fit this model: {support.reason}")
@@ -112,7 +104,6 @@ class ConjugateEngine:
         result = fit_spec(cspec)
         fitted = time.perf_counter() - start
 
-        seed = resolve_seed(seed)
         rng = np.random.default_rng(seed)
         total = chains * draws
         theta = hyper_draws(result.hyper, total, rng)
@@ -131,7 +122,7 @@ class ConjugateEngine:
         out = {spec.b_names[0]: shaped(named["mu"]), spec.sd_names[0][0]: shaped(named["tau"])}
         if not spec.known_sigma:
             out["sigma"] = shaped(named["sigma"])
-        out["r_block0"] = shaped(r[:, :, None])
+        out[naming.block_key(0)] = shaped(r[:, :, None])
         timings = {"quadrature": fitted, "draws": time.perf_counter() - start - fitted}
 
         loglik = None

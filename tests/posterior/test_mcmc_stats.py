@@ -8,8 +8,8 @@ import arviz as az
 import numpy as np
 import pytest
 
+from multilevel.posterior.mcmc_stats import summary_statistics
 from multilevel.results.arviz_bridge import from_groups, is_arviz_1
-from multilevel.results.mcmc_stats import summary_statistics
 
 COLUMNS = ["mean", "sd", "mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat"]
 
@@ -81,7 +81,7 @@ def test_too_few_draws_give_nan_and_bad_shapes_are_refused():
 
 
 def test_many_parameters_in_chunks(monkeypatch):
-    import multilevel.results.mcmc_stats as m
+    import multilevel.posterior.mcmc_stats as m
 
     draws = _ar1(np.random.default_rng(9), 4, 200, 50, 0.7)
     whole = summary_statistics(draws)
