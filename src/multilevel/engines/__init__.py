@@ -91,15 +91,7 @@ def select_engine(spec, method: str = "auto") -> tuple[Engine, str]:
                 return engine, f"auto: {label}{support.reason}"
             declined = support.reason
         raise EngineError(f"no engine can fit this model: {declined}")
-    for engine in engines:
-        if method in engine.methods:
-            support = engine.supports(spec)
-            if not support:
-                raise EngineError(
-                    f"the {engine.name} engine cannot fit this model: {support.reason}"
-                )
-            return engine, f"requested: {support.reason}"
-    raise EngineError(f"method {method!r} gives point estimates, not draws: use select_estimator")
+    return _requested(engines, spec, method, f"method {method!r} gives point estimates, not draws")
 
 
 def select_estimator(spec, method: str) -> tuple[PointEstimator, str]:
@@ -112,12 +104,19 @@ def select_estimator(spec, method: str) -> tuple[PointEstimator, str]:
         No point estimator has this method, or it cannot fit the spec.
     """
     _check_method(method)
-    for estimator in _load(POINT_ESTIMATORS):
-        if method in estimator.methods:
-            support = estimator.supports(spec)
+    return _requested(
+        _load(POINT_ESTIMATORS), spec, method, f"no point estimator has method {method!r}"
+    )
+
+
+def _requested(candidates, spec, method: str, missing: str):
+    """The candidate that lists ``method``, with its reason, if it supports ``spec``."""
+    for candidate in candidates:
+        if method in candidate.methods:
+            support = candidate.supports(spec)
             if not support:
                 raise EngineError(
-                    f"the {estimator.name} engine cannot fit this model: {support.reason}"
+                    f"the {candidate.name} engine cannot fit this model: {support.reason}"
                 )
-            return estimator, f"requested: {support.reason}"
-    raise EngineError(f"no point estimator has method {method!r}")
+            return candidate, f"requested: {support.reason}"
+    raise EngineError(missing)
