@@ -30,6 +30,7 @@ from multilevel.engines.protocol import SamplerSettings
 from multilevel.errors import EngineError
 from multilevel.linalg import blocks
 from multilevel.posterior import Posterior
+from multilevel.spec.covariance import correlations
 
 __all__ = ["CollapsedGaussian", "collapsed_data"]
 
@@ -416,11 +417,9 @@ class CollapsedGaussian:
                 out[name] = np.asarray(samples[name])
             if spec.cor_names[i]:
                 L = np.asarray(samples[f"L_block{i}"])
-                omega = L @ np.swapaxes(L, -1, -2)
-                q = L.shape[-1]
-                pairs = [(a, b) for a in range(q) for b in range(a + 1, q)]
-                for name, (a, b) in zip(spec.cor_names[i], pairs, strict=True):
-                    out[name] = omega[..., a, b]
+                values = correlations(L @ np.swapaxes(L, -1, -2))
+                for k, name in enumerate(spec.cor_names[i]):
+                    out[name] = values[..., k]
         for name in spec.aux_names:
             out[name] = np.asarray(samples[name])
         for i, values in enumerate(effects):

@@ -20,6 +20,7 @@ from multilevel import naming
 from multilevel.engines.protocol import SamplerSettings, Support
 from multilevel.errors import EngineError
 from multilevel.posterior import Posterior
+from multilevel.spec.covariance import correlations
 
 __all__ = ["NutsEngine"]
 
@@ -120,11 +121,9 @@ class NutsEngine:
                     out[name] = np.asarray(samples[name])
                 if cor_names[i]:
                     L = np.asarray(samples[f"L_{prefix}block{i}"])
-                    omega = L @ np.swapaxes(L, -1, -2)
-                    q = L.shape[-1]
-                    pairs = [(a, b) for a in range(q) for b in range(a + 1, q)]
-                    for name, (a, b) in zip(cor_names[i], pairs, strict=True):
-                        out[name] = omega[..., a, b]
+                    values = correlations(L @ np.swapaxes(L, -1, -2))
+                    for k, name in enumerate(cor_names[i]):
+                        out[name] = values[..., k]
                 out[naming.block_key(i, dpar)] = np.asarray(samples[f"r_{prefix}block{i}"])
         for name in spec.aux_names:
             out[name] = np.asarray(samples[name])

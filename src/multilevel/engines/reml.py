@@ -22,6 +22,7 @@ from multilevel.linalg.crossprod import cross_products
 from multilevel.linalg.profiled import PLS, ThetaLayout, objective
 from multilevel.linalg.threads import optimizer_blas_threads
 from multilevel.posterior import Estimate
+from multilevel.spec.covariance import correlations
 
 __all__ = ["RemlEstimator", "bobyqa", "newton_polish"]
 
@@ -105,9 +106,8 @@ class RemlEstimator:
             if spec.cor_names[i]:
                 with np.errstate(invalid="ignore", divide="ignore"):
                     cor = cov / np.outer(sds, sds)
-                pairs = [(a, b) for a in range(block.q) for b in range(a + 1, block.q)]
-                for name, (a, b) in zip(spec.cor_names[i], pairs, strict=True):
-                    estimates[name], errors[name] = float(cor[a, b]), np.nan
+                for name, value in zip(spec.cor_names[i], correlations(cor), strict=True):
+                    estimates[name], errors[name] = float(value), np.nan
             group_effects.append(_block_modes(sol.b, cp.terms, layout, i, block))
         if not known:
             estimates["sigma"], errors["sigma"] = sigma, np.nan

@@ -32,6 +32,7 @@ import pandas as pd
 
 from multilevel import naming
 from multilevel.errors import DataError
+from multilevel.spec.covariance import correlation_matrix
 from multilevel.spec.families import inverse_link
 
 __all__ = [
@@ -74,10 +75,7 @@ def _scale_factor(sd: np.ndarray, cor: np.ndarray | None) -> np.ndarray:
     n_draws, q = sd.shape
     if cor is None:
         return sd[:, :, None] * np.eye(q)
-    omega = np.broadcast_to(np.eye(q), (n_draws, q, q)).copy()
-    pairs = [(a, b) for a in range(q) for b in range(a + 1, q)]
-    for k, (a, b) in enumerate(pairs):
-        omega[:, a, b] = omega[:, b, a] = cor[:, k]
+    omega = correlation_matrix(cor, q)
     try:
         root = np.linalg.cholesky(omega)
     except np.linalg.LinAlgError:  # a draw on the boundary (|cor| = 1 in single precision)

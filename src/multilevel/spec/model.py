@@ -27,6 +27,7 @@ from types import MappingProxyType
 from multilevel import naming
 from multilevel.design import Design
 from multilevel.errors import EngineError, FormulaError
+from multilevel.spec.covariance import correlation_pairs
 from multilevel.spec.defaults import default_priors, resolve_priors
 from multilevel.spec.families import Family, get_family
 from multilevel.spec.priors import Prior
@@ -152,8 +153,7 @@ def _block_names(blocks, dpar: str | None):
             cor_names.append(
                 tuple(
                     naming.cor(block.name, names[i], names[j], dpar1=dpar, dpar2=dpar)
-                    for i in range(len(names))
-                    for j in range(i + 1, len(names))
+                    for i, j in correlation_pairs(len(names))
                 )
             )
         else:
