@@ -292,3 +292,15 @@ def test_user_error_from_a_subprocess_has_no_traceback(tmp_path):
     assert done.stderr.startswith("error: column 'gg' (did you mean 'g'?)")
     assert "Traceback" not in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(nuts):
+    """`multilevel summary RUN | head -1`: the pipe closes while the table is printed."""
+    _, out = nuts
+    command = [sys.executable, "-m", "multilevel.cli", "summary", str(out), "--all"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.readline()
+    process.stdout.close()  # as head does after its first line
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr

@@ -29,7 +29,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import io
 import math
+import os
 import platform
 import shlex
 import sys
@@ -46,6 +48,8 @@ __all__ = ["Command", "COMMANDS", "build_parser", "main", "parse_prior_options"]
 
 USER_ERROR = 2
 INTERRUPTED = 130
+#: Exit status when the reader of standard output went away (128 + SIGPIPE, as a shell reports)
+BROKEN_PIPE = 141
 #: Packages whose versions a run records.
 #: Methods that give point estimates, not draws: the Python API only (no run folder).
 POINT_METHODS = ("reml", "ml")
@@ -779,6 +783,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return INTERRUPTED
+    except BrokenPipeError:  # the reader went away (`multilevel summary RUN | head`)
+        _silence_stdout()
+        return BROKEN_PIPE
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that Python's flush at exit does not raise
+    into the closed pipe again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass  # not a real file (tests capture it): nothing is flushed at exit
 
 
 if __name__ == "__main__":
