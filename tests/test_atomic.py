@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import stat
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -49,7 +50,9 @@ def test_files_and_folders_get_the_plain_modes_and_the_umask_is_never_set(
 
 def test_a_saved_fit_follows_the_umask_like_the_other_files(tmp_path, umask_027):
     data = pd.DataFrame({"y": [1.0, 2.0, 0.5, 3.0, 2.5, 1.5], "g": list("aabbcc")})
-    fit = ml.fit("y ~ 1 + (1 | g)", data, method="conjugate", chains=1, draws=50, seed=1)
+    with warnings.catch_warnings():  # 50 draws of 6 rows: diagnostics and grid warnings
+        warnings.simplefilter("ignore")
+        fit = ml.fit("y ~ 1 + (1 | g)", data, method="conjugate", chains=1, draws=50, seed=1)
     fit.save(tmp_path / "fit.mlfit")
     assert _mode(tmp_path / "fit.mlfit") == 0o640  # was 0600, from mkstemp
 
