@@ -792,7 +792,9 @@ def _silence_stdout() -> None:
     """Point standard output at /dev/null, so that Python's flush at exit does not raise
     into the closed pipe again."""
     try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
     except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
         pass  # not a real file (tests capture it): nothing is flushed at exit
 

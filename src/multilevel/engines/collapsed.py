@@ -299,8 +299,6 @@ class CollapsedGaussian:
 
     def __init__(self, settings: SamplerSettings):
         self.settings = settings
-        self.target_accept = settings.target_accept
-        self.max_tree_depth = settings.max_tree_depth
 
     def _model(self, spec, layout):
         import jax.numpy as jnp
@@ -671,16 +669,16 @@ class CollapsedGaussian:
                 chains=chains,
                 draws=draws,
                 warmup=warmup,
-                target_accept=self.target_accept,
-                max_tree_depth=self.max_tree_depth,
+                target_accept=self.settings.target_accept,
+                max_tree_depth=self.settings.max_tree_depth,
                 init=lambda kw: {"Intercept_c": kw["priors"]["__location"]},
             )
             seed = int(np.asarray(jax.random.key_data(key)).ravel()[-1])
             samples, stats = driver.run(seed, kwargs)
         settings = {
             "sampler": "nuts",
-            "target_accept": self.target_accept,
-            "max_tree_depth": self.max_tree_depth,
+            "target_accept": self.settings.target_accept,
+            "max_tree_depth": self.settings.max_tree_depth,
         }
         return samples, stats, settings
 
@@ -711,8 +709,8 @@ class CollapsedGaussian:
             draws,
             warmup,
             bool(progress),
-            self.target_accept,
-            self.max_tree_depth,
+            self.settings.target_accept,
+            self.settings.max_tree_depth,
         )
 
     def _group_effects(self, spec, layout, data, samples, key, chains, draws):

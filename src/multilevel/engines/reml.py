@@ -45,7 +45,7 @@ class RemlEstimator:
         EngineError
             A model the engine does not support, or an unknown method.
         """
-        if method not in ("reml", "ml"):
+        if method not in self.methods:
             raise EngineError(f"method must be 'reml' or 'ml', got {method!r}")
         support = self.supports(spec)
         if not support:

@@ -72,7 +72,7 @@ def _scale_factor(sd: np.ndarray, cor: np.ndarray | None) -> np.ndarray:
     ``cor`` holds the ``(S, q(q-1)/2)`` correlations in the order ``(0, 1), (0, 2), ...,
     (1, 2), ...``; None for a diagonal block.
     """
-    n_draws, q = sd.shape
+    q = sd.shape[1]
     if cor is None:
         return sd[:, :, None] * np.eye(q)
     omega = correlation_matrix(cor, q)
