@@ -776,7 +776,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
-            return COMMANDS[args.command].run(args)
+            status = COMMANDS[args.command].run(args)
+            sys.stdout.flush()  # here, where a closed pipe is handled, not at exit
+            return status
     except MultilevelError as err:
         print(f"error: {err}", file=sys.stderr)
         return USER_ERROR
