@@ -202,19 +202,19 @@ class _Structure:
     weights: bool
 
 
-def _blocks(blocks, sd_names, cor_names, prefix: str) -> tuple[_Block, ...]:
+def _blocks(blocks, covariance, prefix: str) -> tuple[_Block, ...]:
     out = []
-    for i, block in enumerate(blocks):
+    for block, cov in zip(blocks, covariance, strict=True):
         w = np.asarray(block.weights)
         out.append(
             _Block(
-                site=f"{prefix}block{i}",
+                site=f"{prefix}block{cov.index}",
                 q=block.q,
                 levels=block.n_levels,
                 members=block.index.shape[1],
                 weighted=not bool(np.all(w == 1.0)),
-                sd_names=tuple(sd_names[i]),
-                cor_prior=cor_names[i][0] if cor_names[i] else None,
+                sd_names=cov.sd_names,
+                cor_prior=cov.cor_names[0] if cov.correlated else None,
             )
         )
     return tuple(out)
@@ -244,7 +244,7 @@ def _structure(spec: ModelSpec) -> _Structure:
             d.intercept,
             spec.centred_intercept_prior,
             d.offset,
-            _blocks(d.blocks, spec.sd_names, spec.cor_names, ""),
+            _blocks(d.blocks, spec.covariance, ""),
         )
     ]
     for name, dspec in spec.dpars.items():
@@ -258,7 +258,7 @@ def _structure(spec: ModelSpec) -> _Structure:
                 dd.intercept,
                 False,
                 dd.offset,
-                _blocks(dd.blocks, dspec.sd_names, dspec.cor_names, f"{name}_"),
+                _blocks(dd.blocks, dspec.covariance, f"{name}_"),
             )
         )
     for part in parts:

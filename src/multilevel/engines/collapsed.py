@@ -24,13 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from multilevel import naming
 from multilevel.engines._proposal import CORRELATION, OTHER, SCALE, Proposal
 from multilevel.engines.protocol import SamplerSettings
 from multilevel.errors import EngineError
 from multilevel.linalg import blocks
 from multilevel.posterior import Posterior
-from multilevel.spec.covariance import correlations
 
 __all__ = ["CollapsedGaussian", "collapsed_data"]
 
@@ -117,7 +115,7 @@ def collapsed_data(spec):
     for k in rest_terms:
         rest_offsets[k] = position
         position += terms[k].size
-    for i, block in enumerate(design.blocks):
+    for i, (block, cov) in enumerate(zip(design.blocks, spec.covariance, strict=True)):
         for k, term in enumerate(terms):
             if i in term.blocks:
                 col = sum(design.blocks[j].q for j in term.blocks[: term.blocks.index(i)])
@@ -126,9 +124,9 @@ def collapsed_data(spec):
                         k == first,
                         col,
                         block.q,
-                        bool(spec.cor_names[i]),
-                        spec.sd_names[i],
-                        spec.cor_names[i][0] if spec.cor_names[i] else None,
+                        cov.correlated,
+                        cov.sd_names,
+                        cov.cor_names[0] if cov.correlated else None,
                         k,
                     )
                 )
@@ -262,8 +260,8 @@ def _log_likelihood(spec, draws, total, limit: int = 50_000_000):
     # a new array per operation)
     resid = beta @ -np.asarray(d.X, float).T
     resid += np.asarray(d.y, float) - np.asarray(d.offset, float)
-    for i, block in enumerate(d.blocks):
-        r = draws[naming.block_key(i)].reshape(total, block.n_levels * block.q)
+    for block, covariance in zip(d.blocks, spec.covariance, strict=True):
+        r = draws[covariance.key].reshape(total, block.n_levels * block.q)
         resid -= (_effects_to_rows(block).T @ r.T).T
     if spec.known_sigma:
         sigma = np.asarray(d.se, float)
@@ -410,18 +408,15 @@ class CollapsedGaussian:
         out = {}
         for name in spec.b_names:
             out[name] = np.asarray(samples[name])
-        for i, names in enumerate(spec.sd_names):
-            for name in names:
+        for i, block in enumerate(spec.covariance):
+            for name in block.sd_names:
                 out[name] = np.asarray(samples[name])
-            if spec.cor_names[i]:
-                L = np.asarray(samples[f"L_block{i}"])
-                values = correlations(L @ np.swapaxes(L, -1, -2))
-                for k, name in enumerate(spec.cor_names[i]):
-                    out[name] = values[..., k]
+            if block.correlated:
+                out.update(block.named_correlations(np.asarray(samples[f"L_block{i}"])))
         for name in spec.aux_names:
             out[name] = np.asarray(samples[name])
-        for i, values in enumerate(effects):
-            out[naming.block_key(i)] = values
+        for block, values in zip(spec.covariance, effects, strict=True):
+            out[block.key] = values
         t0 = time.perf_counter()
         loglik = _log_likelihood(spec, out, chains * draws)
         return Posterior(
@@ -641,7 +636,7 @@ class CollapsedGaussian:
         """The kind of each unconstrained coordinate, in the order of ``ravel_pytree``."""
         from jax.flatten_util import ravel_pytree
 
-        scales = {name for names in spec.sd_names for name in names}
+        scales = {name for block in spec.covariance for name in block.sd_names}
 
         def kind(name):
             if name in scales:
@@ -699,8 +694,7 @@ class CollapsedGaussian:
             layout["q1"],
             tuple((n, p.dist, _support_key(p)) for n, p in spec.priors.items()),
             spec.b_names,
-            spec.sd_names,
-            spec.cor_names,
+            spec.covariance,
             spec.known_sigma,
             spec.centred_intercept_prior,
             layout["first"],

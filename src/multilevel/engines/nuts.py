@@ -16,11 +16,9 @@ import time
 
 import numpy as np
 
-from multilevel import naming
 from multilevel.engines.protocol import SamplerSettings, Support
 from multilevel.errors import EngineError
 from multilevel.posterior import Posterior
-from multilevel.spec.covariance import correlations
 
 __all__ = ["NutsEngine"]
 
@@ -109,22 +107,17 @@ class NutsEngine:
         chain_method = driver.chain_method
 
         out = {}
-        parts = [(spec.b_names, spec.sd_names, spec.cor_names, None)] + [
-            (d.b_names, d.sd_names, d.cor_names, name) for name, d in spec.dpars.items()
-        ]
-        for b_names, sd_names, cor_names, dpar in parts:
-            prefix = "" if dpar is None else f"{dpar}_"  # of the model's site names
-            for name in b_names:
+        for part in (spec, *spec.dpars.values()):
+            for name in part.b_names:
                 out[name] = np.asarray(samples[name])
-            for i, names in enumerate(sd_names):
-                for name in names:
+            for block in part.covariance:
+                site = "" if block.dpar is None else f"{block.dpar}_"  # the model's site names
+                site += f"block{block.index}"
+                for name in block.sd_names:
                     out[name] = np.asarray(samples[name])
-                if cor_names[i]:
-                    L = np.asarray(samples[f"L_{prefix}block{i}"])
-                    values = correlations(L @ np.swapaxes(L, -1, -2))
-                    for k, name in enumerate(cor_names[i]):
-                        out[name] = values[..., k]
-                out[naming.block_key(i, dpar)] = np.asarray(samples[f"r_{prefix}block{i}"])
+                if block.correlated:
+                    out.update(block.named_correlations(np.asarray(samples[f"L_{site}"])))
+                out[block.key] = np.asarray(samples[f"r_{site}"])
         for name in spec.aux_names:
             out[name] = np.asarray(samples[name])
 

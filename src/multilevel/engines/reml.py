@@ -22,7 +22,6 @@ from multilevel.linalg.crossprod import cross_products
 from multilevel.linalg.profiled import PLS, ThetaLayout, objective
 from multilevel.linalg.threads import optimizer_blas_threads
 from multilevel.posterior import Estimate
-from multilevel.spec.covariance import correlations
 
 __all__ = ["RemlEstimator", "bobyqa", "newton_polish"]
 
@@ -99,15 +98,8 @@ class RemlEstimator:
         group_effects = []
         for i, block in enumerate(design.blocks):
             factor = sigma * layout.block_factor(theta, i)
-            cov = factor @ factor.T
-            sds = np.sqrt(np.diag(cov))
-            for name, value in zip(spec.sd_names[i], sds, strict=True):
-                estimates[name], errors[name] = float(value), np.nan
-            if spec.cor_names[i]:
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    cor = cov / np.outer(sds, sds)
-                for name, value in zip(spec.cor_names[i], correlations(cor), strict=True):
-                    estimates[name], errors[name] = float(value), np.nan
+            for name, value in spec.covariance[i].named(factor @ factor.T).items():
+                estimates[name], errors[name] = value, np.nan
             group_effects.append(_block_modes(sol.b, cp.terms, layout, i, block))
         if not known:
             estimates["sigma"], errors["sigma"] = sigma, np.nan

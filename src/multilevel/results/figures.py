@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from multilevel import naming
 from multilevel.results import arviz_bridge
 from multilevel.spec.families import link
 
@@ -72,8 +71,8 @@ def _fitted_link(fit) -> np.ndarray:
     if spec.b_names:
         b = np.array([np.mean(draws[name]) for name in spec.b_names])
         eta += np.asarray(design.X, dtype=float) @ b
-    for i, block in enumerate(design.blocks):
-        r = _flat(draws[naming.block_key(i)]).mean(axis=0)  # (levels, q)
+    for block, covariance in zip(design.blocks, spec.covariance, strict=True):
+        r = _flat(draws[covariance.key]).mean(axis=0)  # (levels, q)
         Z = np.asarray(block.Z, dtype=float)
         for k in range(block.index.shape[1]):
             eta += block.weights[:, k] * (Z * r[block.index[:, k]]).sum(axis=1)

@@ -54,15 +54,17 @@ class Fit:
 
     def _parts(self):
         """``(parameter, blocks)`` of the mean's formula, then of each distributional
-        formula (``parameter`` None for the mean)."""
-        yield None, self.spec.design.blocks
-        for name in getattr(self.spec, "dpars", {}):
-            yield name, self.spec.design.dpars[name].blocks
+        formula (``parameter`` None for the mean): each design block with its covariance
+        block."""
+        yield None, tuple(zip(self.spec.design.blocks, self.spec.covariance, strict=True))
+        for name, part in getattr(self.spec, "dpars", {}).items():
+            blocks = self.spec.design.dpars[name].blocks
+            yield name, tuple(zip(blocks, part.covariance, strict=True))
 
     @property
     def groups(self) -> tuple[str, ...]:
         """Names of the grouping factors, in formula order."""
-        return tuple(dict.fromkeys(b.name for _, blocks in self._parts() for b in blocks))
+        return tuple(dict.fromkeys(b.name for _, blocks in self._parts() for b, _ in blocks))
 
     def _group(self, group: str) -> tuple[pd.Index, list[str], np.ndarray]:
         """Levels, coefficient names and ``(chains, draws, levels, q)`` deviations of a group.
@@ -72,7 +74,7 @@ class Fit:
         """
         levels, coefs, arrays = None, [], []
         for parameter, blocks in self._parts():
-            for i, block in enumerate(blocks):
+            for block, covariance in blocks:
                 if block.name != group:
                     continue
                 if levels is None:
@@ -82,7 +84,7 @@ class Fit:
                 coefs.extend(
                     c if parameter is None else f"{parameter}_{c}" for c in block.coef_names
                 )
-                arrays.append(self.posterior.draws[naming.block_key(i, parameter)])
+                arrays.append(self.posterior.draws[covariance.key])
         if levels is None:
             raise KeyError(
                 f"no grouping factor {group!r}; the grouping factors are "
@@ -95,7 +97,7 @@ class Fit:
         return [
             (parameter, c)
             for parameter, blocks in self._parts()
-            for block in blocks
+            for block, _ in blocks
             if block.name == group
             for c in block.coef_names
         ]

@@ -30,9 +30,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from multilevel import naming
 from multilevel.errors import DataError
-from multilevel.spec.covariance import correlation_matrix
 from multilevel.spec.families import inverse_link
 
 __all__ = [
@@ -58,40 +56,16 @@ def _flat(array) -> np.ndarray:
     return array.reshape((array.shape[0] * array.shape[1],) + array.shape[2:])
 
 
-def _part_names(spec, parameter: str | None):
-    """``(b_names, sd_names, cor_names)`` of the mean or of a dpar formula."""
-    if parameter is None:
-        return spec.b_names, spec.sd_names, spec.cor_names
-    dpar = getattr(spec, "dpars", {})[parameter]
-    return dpar.b_names, dpar.sd_names, dpar.cor_names
+def _part(spec, parameter: str | None):
+    """The spec of the mean's formula (the ModelSpec) or of a dpar formula (its DparSpec)."""
+    return spec if parameter is None else spec.dpars[parameter]
 
 
-def _scale_factor(sd: np.ndarray, cor: np.ndarray | None) -> np.ndarray:
-    """``(S, q, q)`` matrices ``A`` with ``A A^T = diag(sd) Omega diag(sd)``.
-
-    ``cor`` holds the ``(S, q(q-1)/2)`` correlations in the order ``(0, 1), (0, 2), ...,
-    (1, 2), ...``; None for a diagonal block.
-    """
-    q = sd.shape[1]
-    if cor is None:
-        return sd[:, :, None] * np.eye(q)
-    omega = correlation_matrix(cor, q)
-    try:
-        root = np.linalg.cholesky(omega)
-    except np.linalg.LinAlgError:  # a draw on the boundary (|cor| = 1 in single precision)
-        values, vectors = np.linalg.eigh(omega)
-        root = vectors * np.sqrt(np.clip(values, 0.0, None))[:, None, :]
-    return sd[:, :, None] * root
-
-
-def _new_effects(
-    block, sd: np.ndarray, cor: np.ndarray | None, rng: np.random.Generator
-) -> np.ndarray:
+def _new_effects(block, covariance, sd: np.ndarray, cor, rng: np.random.Generator) -> np.ndarray:
     """``(S, new levels, q)`` effects of the block's new levels, one draw per level and draw."""
-    n_new = len(block.new_levels)
     n_draws, q = sd.shape
-    z = rng.standard_normal((n_draws, n_new, q))
-    return z @ np.swapaxes(_scale_factor(sd, cor), 1, 2)
+    z = rng.standard_normal((n_draws, len(block.new_levels), q))
+    return z @ np.swapaxes(covariance.scale_factor(sd, cor), 1, 2)
 
 
 def linear_predictor(
@@ -129,7 +103,8 @@ def linear_predictor(
     numpy.ndarray
         float64 ``(chains * draws, n)``.
     """
-    b_names, sd_names, cor_names = _part_names(spec, parameter)
+    formula_spec = _part(spec, parameter)
+    b_names, covariance = formula_spec.b_names, formula_spec.covariance
     X = np.asarray(part.X, dtype=float)
     n = X.shape[0]
     if b_names:
@@ -138,20 +113,14 @@ def linear_predictor(
     else:
         eta = np.zeros((_flat(next(iter(draws.values()))).shape[0], n))
     eta += np.asarray(part.offset, dtype=float)[None, :]
-    for i, block in enumerate(part.blocks):
-        r = _flat(draws[naming.block_key(i, parameter)])  # (S, levels, q)
+    for block, cov in zip(part.blocks, covariance, strict=True):
+        r = _flat(draws[cov.key])  # (S, levels, q)
         n_new = len(block.new_levels)
         if n_new:
             if new_groups == "sample":
                 if rng is None:  # pragma: no cover - callers pass one
                     rng = np.random.default_rng()
-                sd = np.stack([_flat(draws[name]) for name in sd_names[i]], axis=1)
-                cor = (
-                    np.stack([_flat(draws[name]) for name in cor_names[i]], axis=1)
-                    if cor_names[i]
-                    else None
-                )
-                new = _new_effects(block, sd, cor, rng)
+                new = _new_effects(block, cov, *cov.gather(draws, _flat), rng)
             else:  # "population": their weights are 0
                 new = np.zeros((r.shape[0], n_new, r.shape[2]))
             r = np.concatenate([r, new], axis=1)

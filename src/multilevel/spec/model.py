@@ -27,7 +27,7 @@ from types import MappingProxyType
 from multilevel import naming
 from multilevel.design import Design
 from multilevel.errors import EngineError, FormulaError
-from multilevel.spec.covariance import correlation_pairs
+from multilevel.spec.covariance import CovarianceBlock
 from multilevel.spec.defaults import default_priors, resolve_priors
 from multilevel.spec.families import Family, get_family
 from multilevel.spec.priors import Prior
@@ -47,16 +47,25 @@ class DparSpec:
         Its link (``"log"`` for ``sigma``): the parameter is ``inverse_link(eta)`` row by row.
     b_names : tuple of str
         ``b_sigma_Intercept``, ``b_sigma_x``: one per column of ``design.dpars[parameter].X``.
-    sd_names, cor_names : tuple of tuple of str
-        Per block of ``design.dpars[parameter].blocks``, as in :class:`ModelSpec`
+    covariance : tuple of CovarianceBlock
+        One per block of ``design.dpars[parameter].blocks``, as in :class:`ModelSpec`
         (``sd_g__sigma_Intercept``).
     """
 
     parameter: str
     link: str
     b_names: tuple[str, ...]
-    sd_names: tuple[tuple[str, ...], ...]
-    cor_names: tuple[tuple[str, ...], ...]
+    covariance: tuple[CovarianceBlock, ...]
+
+    @property
+    def sd_names(self) -> tuple[tuple[str, ...], ...]:
+        """Per block, the names of its standard deviations."""
+        return tuple(c.sd_names for c in self.covariance)
+
+    @property
+    def cor_names(self) -> tuple[tuple[str, ...], ...]:
+        """Per block, the names of its correlations (empty when it has none)."""
+        return tuple(c.cor_names for c in self.covariance)
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,11 +83,11 @@ class ModelSpec:
         correlation name (each correlation of a block has the block's LKJ prior).
     b_names : tuple of str
         brms names of the population-level coefficients, one per column of ``design.X``.
-    sd_names : tuple of tuple of str
-        Per block of ``design.blocks``, the names of its standard deviations.
-    cor_names : tuple of tuple of str
-        Per block, the names of its correlations in the order ``(0, 1), (0, 2), ..., (1, 2),
-        ...`` (empty for an uncorrelated block or one with a single coefficient).
+    covariance : tuple of CovarianceBlock
+        One per block of ``design.blocks``: its SD and correlation names (correlations in
+        the order ``(0, 1), (0, 2), ..., (1, 2), ...``; none for an uncorrelated block or
+        one with a single coefficient), its draws key and the SD/correlation <-> covariance
+        conversions.
     aux_names : tuple of str
         The family parameters that are estimated (``sigma`` is fixed to ``se`` when the
         formula has ``se()``).
@@ -95,23 +104,35 @@ class ModelSpec:
     family: Family
     priors: Mapping[str, Prior]
     b_names: tuple[str, ...]
-    sd_names: tuple[tuple[str, ...], ...]
-    cor_names: tuple[tuple[str, ...], ...]
+    covariance: tuple[CovarianceBlock, ...]
     aux_names: tuple[str, ...]
     centred_intercept_prior: bool = False
     dpars: Mapping[str, DparSpec] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def sd_names(self) -> tuple[tuple[str, ...], ...]:
+        """Per block of ``design.blocks``, the names of its standard deviations."""
+        return tuple(c.sd_names for c in self.covariance)
+
+    @property
+    def cor_names(self) -> tuple[tuple[str, ...], ...]:
+        """Per block, the names of its correlations (empty when it has none)."""
+        return tuple(c.cor_names for c in self.covariance)
+
+    @property
+    def all_covariance(self) -> tuple[CovarianceBlock, ...]:
+        """The covariance blocks of the mean's formula, then of each distributional one."""
+        return self.covariance + tuple(c for d in self.dpars.values() for c in d.covariance)
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
         """Every named parameter (not the group-level deviations), in report order: ``b_``
         (the mean's, then each distributional formula's), ``sd_``, ``cor_``, family
         parameters."""
-        parts = [(self.b_names, self.sd_names, self.cor_names)] + [
-            (d.b_names, d.sd_names, d.cor_names) for d in self.dpars.values()
-        ]
-        bs = tuple(n for b, _, _ in parts for n in b)
-        sds = tuple(n for _, sd, _ in parts for block in sd for n in block)
-        cors = tuple(n for _, _, cor in parts for block in cor for n in block)
+        bs = self.b_names + tuple(n for d in self.dpars.values() for n in d.b_names)
+        blocks = self.all_covariance
+        sds = tuple(n for c in blocks for n in c.sd_names)
+        cors = tuple(n for c in blocks for n in c.cor_names)
         return bs + sds + cors + self.aux_names
 
     @property
@@ -121,7 +142,7 @@ class ModelSpec:
 
     def cor_prior(self, block: int) -> Prior | None:
         """The LKJ prior of block ``block`` (None if it has no correlations)."""
-        names = self.cor_names[block]
+        names = self.covariance[block].cor_names
         return self.priors[names[0]] if names else None
 
     def __repr__(self) -> str:
@@ -144,21 +165,11 @@ def _groups(design: Design) -> dict[str, list[str]]:
     return groups
 
 
-def _block_names(blocks, dpar: str | None):
-    sd_names, cor_names = [], []
-    for block in blocks:
-        names = naming.clean_all(block.coef_names)
-        sd_names.append(tuple(naming.sd(block.name, c, dpar) for c in names))
-        if block.correlated and len(names) >= 2:
-            cor_names.append(
-                tuple(
-                    naming.cor(block.name, names[i], names[j], dpar1=dpar, dpar2=dpar)
-                    for i, j in correlation_pairs(len(names))
-                )
-            )
-        else:
-            cor_names.append(())
-    return tuple(sd_names), tuple(cor_names)
+def _covariance(blocks, dpar: str | None) -> tuple[CovarianceBlock, ...]:
+    return tuple(
+        CovarianceBlock.of(i, b.name, b.coef_names, correlated=b.correlated, dpar=dpar)
+        for i, b in enumerate(blocks)
+    )
 
 
 def build_spec(
@@ -228,16 +239,14 @@ def build_spec(
 
     coefs = naming.clean_all(design.X_names)
     b_names = tuple(naming.population(c) for c in coefs)
-    sd_names, cor_names = _block_names(design.blocks, None)
+    covariance = _covariance(design.blocks, None)
     dpars = {}
     for name, part in design.dpars.items():
-        d_sd, d_cor = _block_names(part.blocks, name)
         dpars[name] = DparSpec(
             parameter=name,
             link=family.links[name],
             b_names=tuple(naming.population(c, name) for c in naming.clean_all(part.X_names)),
-            sd_names=d_sd,
-            cor_names=d_cor,
+            covariance=_covariance(part.blocks, name),
         )
     known_sigma = design.se is not None
     aux_names = tuple(
@@ -249,10 +258,9 @@ def build_spec(
         defaults = default_priors(
             design.y, design.X, design.X_names, _groups(design), family, dpars=tuple(dpars)
         )
-        all_cors = list(cor_names) + [c for d in dpars.values() for c in d.cor_names]
-        if any(all_cors) and "cor" not in defaults:
+        draft = ModelSpec(design, family, {}, b_names, covariance, aux_names, False, dpars)
+        if any(c.correlated for c in draft.all_covariance) and "cor" not in defaults:
             defaults["cor"] = Prior("lkj", (1.0,))
-        draft = ModelSpec(design, family, {}, b_names, sd_names, cor_names, aux_names, False, dpars)
         resolved = resolve_priors(priors, list(draft.parameter_names), defaults=defaults)
     user_keys = set(priors or {})
     centred = bool(design.intercept) and not (
@@ -263,8 +271,7 @@ def build_spec(
         family=family,
         priors=MappingProxyType(resolved),
         b_names=b_names,
-        sd_names=sd_names,
-        cor_names=cor_names,
+        covariance=covariance,
         aux_names=aux_names,
         centred_intercept_prior=centred,
         dpars=MappingProxyType(dpars),

@@ -20,7 +20,6 @@ import time
 import numpy as np
 import pandas as pd
 
-from multilevel import naming
 from multilevel.engines.protocol import SamplerSettings, Support
 from multilevel.errors import EngineError
 from multilevel.posterior import Posterior
@@ -54,7 +53,7 @@ class ConjugateEngine:
             return Support(False, "the group term is not a single varying intercept")
         if d.weights is not None:
             return Support(False, "the model has weights()")
-        for name in (spec.b_names[0], *spec.sd_names[0], *spec.aux_names):
+        for name in (spec.b_names[0], *spec.covariance[0].sd_names, *spec.aux_names):
             if spec.priors[name].dist == "flat":
                 return Support(False, f"{name} has a flat prior (quadrature needs a proper one)")
         chain = "known standard errors" if spec.known_sigma else "unknown noise SD"
@@ -70,7 +69,7 @@ class ConjugateEngine:
 
         d = spec.design
         block = d.blocks[0]
-        sd_name = spec.sd_names[0][0]
+        sd_name = spec.covariance[0].sd_names[0]
         frame = {"y": np.asarray(d.y, float), "g": np.asarray(block.index[:, 0])}
         priors = {"mu": spec.priors[spec.b_names[0]], "tau": spec.priors[sd_name]}
         columns = {"y": "y"}
@@ -119,10 +118,11 @@ class ConjugateEngine:
         def shaped(values):
             return np.asarray(values).reshape((chains, draws) + np.shape(values)[1:])
 
-        out = {spec.b_names[0]: shaped(named["mu"]), spec.sd_names[0][0]: shaped(named["tau"])}
+        block = spec.covariance[0]
+        out = {spec.b_names[0]: shaped(named["mu"]), block.sd_names[0]: shaped(named["tau"])}
         if not spec.known_sigma:
             out["sigma"] = shaped(named["sigma"])
-        out[naming.block_key(0)] = shaped(r[:, :, None])
+        out[block.key] = shaped(r[:, :, None])
         timings = {"quadrature": fitted, "draws": time.perf_counter() - start - fitted}
 
         loglik = None
