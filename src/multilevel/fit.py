@@ -10,7 +10,7 @@ from collections.abc import Mapping
 # then costs what later ones do. The sampling engines (JAX, NumPyro) load on first use.
 import multilevel.engines.reml  # noqa: F401
 from multilevel.design import design as make_design
-from multilevel.engines import SamplerSettings, select_engine, select_estimator
+from multilevel.engines import POINT_METHODS, SamplerSettings, select_engine, select_estimator
 from multilevel.errors import FormulaError
 from multilevel.formula import parse
 from multilevel.results.estimate import PointFit
@@ -91,7 +91,7 @@ def fit(
     >>> f = ml.fit("y | se(sigma) ~ 1 + (1 | school)", ml.datasets.load("eight_schools"),
     ...            chains=2, draws=300, warmup=300, seed=1, progress=False)  # doctest: +SKIP
     """
-    if method in ("reml", "ml"):  # point estimates need no priors and no sampling machinery
+    if method in POINT_METHODS:  # point estimates need no priors and no sampling machinery
         if priors:
             warnings.warn(
                 f"method={method!r} gives lme4's point estimates, which use no priors: "

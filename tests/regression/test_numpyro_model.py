@@ -357,6 +357,7 @@ def test_methods_are_the_registrys_and_every_engine_follows_its_protocol():
         ENGINES,
         METHODS,
         POINT_ESTIMATORS,
+        POINT_METHODS,
         Engine,
         PointEstimator,
         _load,
@@ -365,5 +366,6 @@ def test_methods_are_the_registrys_and_every_engine_follows_its_protocol():
     engines, estimators = _load(ENGINES), _load(POINT_ESTIMATORS)
     named = [m for e in engines + estimators for m in e.methods]
     assert sorted(METHODS) == sorted(["auto", *named]) and len(set(named)) == len(named)
+    assert sorted(POINT_METHODS) == sorted(m for e in estimators for m in e.methods)
     assert all(isinstance(e, Engine) for e in engines)
     assert all(isinstance(e, PointEstimator) for e in estimators)

@@ -16,6 +16,7 @@ __all__ = [
     "ENGINES",
     "METHODS",
     "POINT_ESTIMATORS",
+    "POINT_METHODS",
     "Engine",
     "PointEstimator",
     "SamplerSettings",
@@ -39,9 +40,11 @@ def _load(entries):
     return [getattr(importlib.import_module(module), name)() for module, name in entries]
 
 
-#: Values of ``method``: ``"auto"``, then every engine's and point estimator's ``methods``
-#: (written out, so that reading it imports no engine; a test checks it against the registry).
-METHODS = ("auto", "nuts", "conjugate", "exact", "reml", "ml")
+#: Values of ``method`` that ask a point estimator (no priors, no draws), and all values:
+#: ``"auto"``, then every engine's and point estimator's ``methods`` (written out, so that
+#: reading them imports no engine; a test checks them against the registry).
+POINT_METHODS = ("reml", "ml")
+METHODS = ("auto", "nuts", "conjugate", "exact", *POINT_METHODS)
 
 
 def _check_method(method: str) -> None:
