@@ -1,0 +1,217 @@
+"""What the commands share: the :class:`Command` record, common options, printing, progress
+and the library's warnings as ``warning: ...`` lines."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from multilevel.errors import PriorError
+
+__all__ = [
+    "Command",
+    "data_options",
+    "err",
+    "parse_prior_options",
+    "print_table",
+    "prior_sources",
+    "progress_option",
+    "report_warnings",
+    "run_dir_option",
+    "show_progress",
+    "steps",
+]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its help, its options and what it runs.
+
+    ``configure(parser)`` adds the options; ``run(args)`` does the work and returns the exit
+    status (raising :class:`~multilevel.errors.MultilevelError` for a user error).
+    """
+
+    help: str
+    description: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# --------------------------------------------------------------------------- options
+def data_options(parser: argparse.ArgumentParser) -> None:
+    """``DATA FORMULA --family --prior``: the model and its data (``fit``, ``check``)."""
+    parser.add_argument(
+        "data",
+        metavar="DATA",
+        type=Path,
+        help="the data: a .csv, .tsv or .parquet file (Parquet needs pyarrow)",
+    )
+    parser.add_argument(
+        "formula", metavar="FORMULA", help='an lme4/brms formula in quotes, e.g. "y ~ x + (1 | g)"'
+    )
+    parser.add_argument(
+        "--family",
+        default="gaussian",
+        help="response family: gaussian (default), student_t, bernoulli, "
+        "binomial, poisson, negbinomial, gamma, lognormal, beta",
+    )
+    parser.add_argument(
+        "--prior",
+        action="append",
+        default=[],
+        metavar="TARGET=DIST",
+        help="a prior in Stan's notation, repeatable: --prior 'sd=normal(0, 1)'"
+        " --prior 'b_x=normal(0, 5)' (targets: Intercept, b, sd, sd_<group>, "
+        "cor, sigma, or a parameter name; see 'multilevel check')",
+    )
+
+
+def run_dir_option(parser: argparse.ArgumentParser) -> None:
+    """``RUN_DIR``: a run folder written by ``multilevel fit``."""
+    parser.add_argument(
+        "run_dir",
+        metavar="RUN_DIR",
+        type=Path,
+        help="a run folder written by 'multilevel fit --out RUN_DIR'",
+    )
+
+
+def progress_option(parser: argparse.ArgumentParser) -> None:
+    """``--progress`` / ``--no-progress`` (default: when stderr is a terminal)."""
+    parser.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="show progress bars (default: when stderr is a terminal)",
+    )
+    parser.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="never show progress bars"
+    )
+
+
+def parse_prior_options(options) -> dict[str, str]:
+    """``["sd=normal(0, 1)", "b_x=normal(0, 5)"]`` -> ``{"sd": "normal(0, 1)", ...}``.
+
+    Raises
+    ------
+    PriorError
+        An option without ``=``, an empty target or distribution, a target given twice.
+
+    Examples
+    --------
+    >>> parse_prior_options(["sd=normal(0, 1)", " b_x = student_t(3, 0, 2.5) "])
+    {'sd': 'normal(0, 1)', 'b_x': 'student_t(3, 0, 2.5)'}
+    """
+    priors: dict[str, str] = {}
+    for option in options or ():
+        target, equals, dist = option.partition("=")
+        target, dist = target.strip(), dist.strip()
+        if not equals or not target or not dist:
+            raise PriorError(
+                f"--prior {option!r}: write TARGET=DISTRIBUTION, e.g. --prior 'sd=normal(0, 1)'"
+            )
+        if target in priors:
+            raise PriorError(f"--prior sets {target!r} twice: {priors[target]!r} and {dist!r}")
+        priors[target] = dist
+    return priors
+
+
+# --------------------------------------------------------------------------- the model
+def prior_sources(spec, priors) -> dict[str, str]:
+    """``parameter -> "yours" | "default"`` when the user set ``priors`` (else empty).
+
+    A parameter's prior is ``"default"`` when it is the one :func:`multilevel.build_spec`
+    gives the same design without user priors.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> d = ml.design("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
+    >>> spec = ml.build_spec(d, "gaussian", {"sd": "normal(0, 10)"})
+    >>> sources = prior_sources(spec, {"sd": "normal(0, 10)"})
+    >>> sources["sd_Subject__Intercept"], sources["b_Days"]
+    ('yours', 'default')
+    >>> prior_sources(spec, {})
+    {}
+    """
+    if not priors:
+        return {}
+    from multilevel import build_spec
+
+    defaults = build_spec(spec.design, spec.family).priors
+    return {
+        name: "default" if name in defaults and defaults[name] == prior else "yours"
+        for name, prior in spec.priors.items()
+    }
+
+
+# --------------------------------------------------------------------------- printing
+def err(*parts) -> None:
+    """Print to standard error."""
+    print(*parts, file=sys.stderr)
+
+
+def print_table(table, *, float_digits: int = 4) -> None:
+    """Print a data frame whole (up to 500 rows), floats to ``float_digits`` digits."""
+    import pandas as pd
+
+    with pd.option_context(
+        "display.max_rows", 500, "display.max_columns", 20, "display.width", 120
+    ):
+        print(table.to_string(float_format=lambda v: f"{v:.{float_digits}g}", na_rep=""))
+
+
+def report_warnings(caught) -> list[str]:
+    """Print the library's own warnings as ``warning: ...`` lines and return them; pass
+    other packages' warnings on to the usual filters."""
+    from multilevel.errors import ConvergenceWarning, DataWarning
+
+    messages = []
+    for w in caught:
+        if issubclass(w.category, (ConvergenceWarning, DataWarning)):
+            messages.append(f"{w.category.__name__}: {w.message}")
+            err(f"warning: {w.message}")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return messages
+
+
+# --------------------------------------------------------------------------- progress
+def show_progress(args) -> bool:
+    """Progress bars: on when asked, else when stderr is a terminal."""
+    if args.progress is not None:
+        return args.progress
+    return sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def steps(enabled: bool, title: str):
+    """A progress display for a sequence of labelled steps (rich, on stderr): yields
+    ``step(label)``."""
+    if not enabled:
+        yield lambda label: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task(title, total=None)
+
+        def step(label: str) -> None:
+            progress.update(task, description=f"{title}: {label}")
+
+        yield step

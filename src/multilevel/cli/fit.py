@@ -1,0 +1,218 @@
+"""``multilevel fit DATA FORMULA --out RUN_DIR``: fit a model and write a run folder."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import platform
+import shlex
+import time
+import warnings
+from pathlib import Path
+
+from multilevel import __version__
+from multilevel.cli._common import (
+    Command,
+    data_options,
+    parse_prior_options,
+    prior_sources,
+    progress_option,
+    report_warnings,
+    show_progress,
+    steps,
+)
+from multilevel.errors import DataError
+
+__all__ = ["COMMAND", "POINT_METHODS", "VERSIONED", "options", "run"]
+
+#: Methods that give point estimates, not draws: the Python API only (no run folder).
+POINT_METHODS = ("reml", "ml")
+#: Packages whose versions a run records.
+VERSIONED = ("numpy", "scipy", "pandas", "jax", "numpyro", "arviz", "matplotlib")
+
+
+def options(parser: argparse.ArgumentParser) -> None:
+    """``DATA FORMULA --family --prior --out --method --chains --draws --warmup --seed
+    --target-accept --progress``."""
+    from multilevel.engines import METHODS
+
+    data_options(parser)
+    parser.add_argument(
+        "--out",
+        metavar="RUN_DIR",
+        type=Path,
+        required=True,
+        help="the run folder to write (summary.csv, posterior.nc, fit.mlfit, "
+        "spec.json, run.json, report.html); an earlier run there is replaced",
+    )
+    parser.add_argument(
+        "--method",
+        default="auto",
+        choices=[m for m in METHODS if m not in POINT_METHODS],
+        help="inference engine (default auto: exact where possible, else NUTS)",
+    )
+    parser.add_argument("--chains", type=int, default=4, help="number of chains (default 4)")
+    parser.add_argument(
+        "--draws", type=int, default=1000, help="draws kept per chain (default 1000)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=None, help="warmup iterations per chain (default: as --draws)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="random seed (default: a fresh one, recorded in run.json)",
+    )
+    parser.add_argument(
+        "--target-accept",
+        type=float,
+        default=0.8,
+        help="NUTS target acceptance rate, Stan's adapt_delta (default 0.8)",
+    )
+    progress_option(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fit, then write the run folder (it appears only when complete) and print the fit."""
+    import multilevel as ml
+    from multilevel import rundir
+    from multilevel.report import data_summary
+    from multilevel.seeds import resolve_seed
+    from multilevel.tables import read_table
+
+    start = time.perf_counter()
+    rundir.check_target(args.out)  # before the (long) fit
+    priors = parse_prior_options(args.prior)
+    frame = read_table(args.data)
+    read_seconds = time.perf_counter() - start
+    seed = resolve_seed(args.seed)
+    show = show_progress(args)
+    fit_start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = ml.fit(
+            args.formula,
+            frame,
+            family=args.family,
+            priors=priors or None,
+            method=args.method,
+            chains=args.chains,
+            draws=args.draws,
+            warmup=args.draws if args.warmup is None else args.warmup,
+            seed=seed,
+            progress=show,
+            target_accept=args.target_accept,
+        )
+    fit_seconds = time.perf_counter() - fit_start
+    messages = report_warnings(caught)
+
+    used = [c for c in frame.columns if c in fit.spec.design.info.formula.variables()]
+    summary = data_summary(frame, used)
+    sources = prior_sources(fit.spec, priors)
+    spec_info = {
+        "method": args.method,
+        "user_priors": priors,
+        "prior_sources": sources,
+        "data": {
+            "path": str(args.data),
+            "sha256": _file_sha256(args.data),
+            "rows": int(len(frame)),
+            "columns": [str(c) for c in frame.columns],
+            "summary": _json_table(summary),
+        },
+    }
+    log_info = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": "multilevel " + shlex.join(args.argv),
+        "seed": seed,
+        "settings": {
+            "method": args.method,
+            "chains": args.chains,
+            "draws": args.draws,
+            "warmup": args.draws if args.warmup is None else args.warmup,
+            "target_accept": args.target_accept,
+        },
+        "versions": _versions(),
+        "timings": {
+            "read_data": read_seconds,
+            "fit": fit_seconds,
+            **{f"engine_{k}": v for k, v in fit.posterior.timings.items()},
+        },
+        "warnings": messages,
+        "diagnostics": fit.diagnostics(),
+    }
+    write_start = time.perf_counter()
+    report_kwargs = {
+        "data_source": str(args.data),
+        "data_table": summary,
+        "prior_sources": sources or None,
+        "settings": {"seed": seed},
+        "timings": {"read data": read_seconds, "fit (total)": fit_seconds},
+        "versions": log_info["versions"],
+    }
+    try:
+        with steps(show, "writing the run folder") as step:
+            rundir.write_run(
+                fit,
+                args.out,
+                spec_info=spec_info,
+                log_info=log_info,
+                report_kwargs=report_kwargs,
+                progress=step,
+            )
+    except OSError as err:
+        raise DataError(f"cannot write the run folder {str(args.out)!r}: {err}") from None
+    write_seconds = time.perf_counter() - write_start
+
+    print(repr(fit))
+    print(f"\nseed {seed}; fit {fit_seconds:.1f} s, files {write_seconds:.1f} s")
+    print(f"wrote {args.out}/ (report: {args.out / rundir.FILES['report']})")
+    return 0
+
+
+COMMAND = Command(
+    help="fit a model to a CSV or Parquet file and write a run folder with a report",
+    description=(
+        "Fit a Bayesian multilevel model written as an lme4/brms formula to DATA and "
+        "write the run folder RUN_DIR: summary.csv, posterior.nc (ArviZ netCDF), "
+        "fit.mlfit (the whole fit, for 'predict' and 'report'), spec.json (formula, "
+        "priors, design), run.json (versions, seed, timings, warnings) and report.html. "
+        "The folder appears only when complete. Example: multilevel fit radon.csv "
+        '"log_radon ~ floor + (1 | county)" --out run'
+    ),
+    configure=options,
+    run=run,
+)
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"multilevel": __version__, "python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:  # pragma: no cover - all are dependencies
+            out[name] = "not installed"
+    out["platform"] = platform.platform()
+    return out
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _json_table(table) -> dict:
+    """A data frame as ``{row: {column: value}}`` with NaN as None (valid JSON)."""
+    return {
+        str(index): {
+            k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()
+        }
+        for index, row in table.to_dict(orient="index").items()
+    }
