@@ -24,10 +24,8 @@ from multilevel.cli._common import (
 )
 from multilevel.errors import DataError
 
-__all__ = ["COMMAND", "POINT_METHODS", "VERSIONED", "options", "run"]
+__all__ = ["COMMAND", "VERSIONED", "options", "run"]
 
-#: Methods that give point estimates, not draws: the Python API only (no run folder).
-POINT_METHODS = ("reml", "ml")
 #: Packages whose versions a run records.
 VERSIONED = ("numpy", "scipy", "pandas", "jax", "numpyro", "arviz", "matplotlib")
 
@@ -35,7 +33,8 @@ VERSIONED = ("numpy", "scipy", "pandas", "jax", "numpyro", "arviz", "matplotlib"
 def options(parser: argparse.ArgumentParser) -> None:
     """``DATA FORMULA --family --prior --out --method --chains --draws --warmup --seed
     --target-accept --progress``."""
-    from multilevel.engines import METHODS
+    # point estimates (reml, ml) are the Python API's only: a run folder holds draws
+    from multilevel.engines import METHODS, POINT_METHODS
 
     data_options(parser)
     parser.add_argument(

@@ -50,9 +50,8 @@ def describe_model(spec) -> str:
     Examples
     --------
     >>> import multilevel as ml
-    >>> from multilevel.fit import _spec
-    >>> spec = _spec("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"),
-    ...              "gaussian", None)
+    >>> spec = ml.build_spec(ml.design("Reaction ~ Days + (Days | Subject)",
+    ...                                ml.datasets.load("sleepstudy")), "gaussian")
     >>> print(describe_model(spec))  # doctest: +NORMALIZE_WHITESPACE
     Reaction is modelled with a gaussian likelihood (identity link) on 180 observations.
     Population-level (fixed) effects: an intercept and Days. The intercept and the
