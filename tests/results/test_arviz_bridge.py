@@ -2,7 +2,7 @@
 ArviZ: an InferenceData with ArviZ 0.x, an xarray DataTree with 1.x, each usable by that
 line's own functions, and netCDF files that open with either line.
 
-Refresh the golden files with ``python tests/regression/test_arviz_bridge.py`` once under
+Refresh the golden files with ``python tests/results/test_arviz_bridge.py`` once under
 each ArviZ line (it writes ``posterior_arviz<major>.nc`` for the installed one).
 """
 

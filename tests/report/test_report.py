@@ -2,7 +2,7 @@
 
 The report is opened in headless Chromium (Debian packages ``chromium`` and
 ``chromium-driver``): every section must render and every image must decode. Without a
-Chromium binary those tests are skipped, with the reason. ``python tests/test_report.py``
+Chromium binary those tests are skipped, with the reason. ``python tests/report/test_report.py``
 writes the screenshot kept in ``docs/report-screenshot.png`` (radon, county-level predictor).
 """
 
@@ -29,7 +29,7 @@ from multilevel.results.fit import Fit
 
 PNG = b"\x89PNG\r\n\x1a\n"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
-SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "report-screenshot.png"
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "report-screenshot.png"
 
 
 def chromium() -> str | None:
@@ -353,5 +353,5 @@ def write_screenshot(path: Path = SCREENSHOT) -> None:
     print(f"wrote {path} ({image.width} x {image.height})")
 
 
-if __name__ == "__main__":  # python tests/test_report.py: refresh docs/report-screenshot.png
+if __name__ == "__main__":  # python tests/report/test_report.py: refresh docs/report-screenshot.png
     sys.exit(write_screenshot())
