@@ -39,13 +39,13 @@ def _integer(y):
 # -- responses (every value is finite already) ------------------------------------------------
 
 REAL = Support("real", None, None, 0.0)
-BINARY = Support("binary", "0 or 1", lambda y: (y == 0) | (y == 1), 0.5)
+BINARY = Support("binary", "0 or 1", lambda y: (y == 0) | (y == 1), 1.0)
 #: y <= trials is checked beside this, where the trials are known
 BOUNDED_COUNT = Support(
     "bounded count",
     "an integer between 0 and the number of trials",
     lambda y: _integer(y) & (y >= 0),
-    0.5,
+    1.0,
 )
 COUNT = Support("count", "a non-negative integer", lambda y: _integer(y) & (y >= 0), 1.0)
 POSITIVE = Support("positive", "positive", lambda y: y > 0, 1.0)

@@ -35,8 +35,8 @@ class Support:
         ``contains(values) -> bool array``: which values lie in the support; None where every
         finite value does. A response that needs trials is also checked against them.
     inside : float
-        A value inside the support (stands in for a mean outside it before the density is
-        evaluated, so that no warning is raised where the result is ``-inf`` anyway).
+        A value inside the support. A mean's stands in for a mean outside it while the
+        density is evaluated (no warnings where the result is ``-inf`` anyway).
     """
 
     name: str
