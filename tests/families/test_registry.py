@@ -62,6 +62,7 @@ def test_every_family_has_every_piece(record):
         assert isinstance(aux, Auxiliary)
         assert aux.link in LINKS and aux.link in JAX_LINKS
         assert aux.lower is not None or aux.upper is not None or aux.support == "real"
+        assert bool(aux.contains(aux.inside)) and not aux.contains(float("nan"))
         dist, params = aux.prior
         assert dist in DISTRIBUTIONS and dist != "lkj"
         assert len(params) == len(DISTRIBUTIONS[dist][0])
@@ -69,6 +70,7 @@ def test_every_family_has_every_piece(record):
     assert len(set(record.aux_names)) == len(record.aux_names)
     assert "mu" not in record.aux_names
     # supports, each with a value inside it
+    assert record.mean_support.contains is not None
     for support in (record.response, record.mean_support):
         assert isinstance(support, Support)
         if support.contains is not None:

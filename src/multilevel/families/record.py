@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
+
 __all__ = ["Support", "Auxiliary", "FamilyRecord", "DATA_SCALE", "FAMILY_ADDITIONS"]
 
 #: Stands for brms's data-based scale in a default prior's parameters (``student_t(3, 0, scale)``).
@@ -71,6 +73,24 @@ class Auxiliary:
     link: str
     prior: tuple[str, tuple[float | str, ...]] = field(compare=False, repr=False)
 
+    def contains(self, value):
+        """Which values lie in the support: finite, above ``lower``, below ``upper``."""
+        ok = np.isfinite(value)
+        if self.lower is not None:
+            ok = (value > self.lower) & ok
+        if self.upper is not None:
+            ok = ok & (value < self.upper)
+        return ok
+
+    @property
+    def inside(self) -> float:
+        """A value inside the support (stands in for one outside it)."""
+        if self.lower is not None and self.upper is not None:
+            return (self.lower + self.upper) / 2
+        if self.lower is not None:
+            return self.lower + 1.0
+        return 0.0 if self.upper is None else self.upper - 1.0
+
 
 @dataclass(frozen=True, eq=False)
 class FamilyRecord:
@@ -92,7 +112,7 @@ class FamilyRecord:
     response : Support
         Support of the response.
     mean_support : Support
-        Where ``mu`` must lie for the density to be defined.
+        Where ``mu`` must lie for the density to be defined (``contains`` is required).
     log_density : callable
         ``log_density(y, mu, aux, trials) -> ndarray``: the pointwise log density (NumPy),
         given ``mu`` and ``aux`` inside their supports.

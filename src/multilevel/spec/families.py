@@ -181,6 +181,7 @@ class Family:
 
     @property
     def _record(self) -> FamilyRecord:
+        """The family's record in the registry: its densities, draws and supports."""
         return REGISTRY[self.name]
 
     # -- links ------------------------------------------------------------------------------
@@ -303,11 +304,11 @@ class Family:
         a = self._aux_values(aux)
         self._need_trials(trials)
         ok = record.mean_support.contains(mu)
-        for spec in record.aux:
-            ok = ok & _inside(spec, a[spec.name])
+        for par in record.aux:
+            ok = ok & par.contains(a[par.name])
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             safe_mu = np.where(ok, mu, record.mean_support.inside)
-            safe = {s.name: np.where(ok, a[s.name], _a_value_inside(s)) for s in record.aux}
+            safe = {p.name: np.where(ok, a[p.name], p.inside) for p in record.aux}
             out = record.log_density(y, safe_mu, safe, trials)
         return np.where(ok, out, -np.inf)
 
@@ -367,24 +368,6 @@ class Family:
                 + (f"missing {', '.join(missing)}" if missing else f"unexpected {', '.join(extra)}")
             )
         return {n: np.asarray(aux[n], dtype=float) for n in self.aux_names}
-
-
-def _inside(spec: Auxiliary, value: np.ndarray) -> np.ndarray:
-    """Where ``value`` lies in the support of the auxiliary parameter ``spec``."""
-    ok = np.isfinite(value)
-    if spec.lower is not None:
-        ok = (value > spec.lower) & ok
-    if spec.upper is not None:
-        ok = ok & (value < spec.upper)
-    return ok
-
-
-def _a_value_inside(spec: Auxiliary) -> float:
-    if spec.lower is not None and spec.upper is not None:
-        return (spec.lower + spec.upper) / 2
-    if spec.lower is not None:
-        return spec.lower + 1.0
-    return 0.0 if spec.upper is None else spec.upper - 1.0
 
 
 def _make(record: FamilyRecord) -> Family:
