@@ -5,13 +5,16 @@ expectation, default priors respect the auxiliary parameters' supports."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 
+from multilevel.design import design
 from multilevel.engines._numpyro_model import LINKS as JAX_LINKS
-from multilevel.engines._numpyro_model import _observation, prior_distribution
+from multilevel.engines._numpyro_model import _observation, make_model, prior_distribution
 from multilevel.families import DATA_SCALE, REGISTRY
 from multilevel.spec.defaults import default_priors, intercept_location_scale, resolve_priors
 from multilevel.spec.families import get_family, inverse_link, link
+from multilevel.spec.model import build_spec
 
 CASES = [(name, lnk) for name, record in REGISTRY.items() for lnk in record.links]
 IDS = [f"{name}-{lnk}" for name, lnk in CASES]
@@ -127,3 +130,23 @@ def test_default_priors_of_the_auxiliaries_are_the_records(name):
         assert prior.params == tuple(scale if p == DATA_SCALE else p for p in params)
         assert resolved[a.name].lower == a.lower
         assert prior_distribution(resolved[a.name]) is not None  # NUTS can use it
+
+
+def test_the_nuts_model_is_shared_only_by_the_same_family_and_link():
+    def model(family, link, y):
+        data = pd.DataFrame({"y": y, "g": list("aabbcc")})
+        spec = build_spec(design("y ~ 1 + (1 | g)", data, family=family), get_family(family, link))
+        return make_model(spec).model
+
+    y, other = [0, 1, 1, 0, 1, 0], [1, 1, 0, 0, 0, 1]
+    keys = [
+        ("bernoulli", "logit"),
+        ("bernoulli", "probit"),
+        ("poisson", "log"),
+        ("poisson", "sqrt"),
+    ]
+    models = [model(family, lnk, y) for family, lnk in keys]
+    assert len({id(m) for m in models}) == len(keys)
+    assert all(
+        model(family, lnk, other) is m for (family, lnk), m in zip(keys, models, strict=True)
+    )
