@@ -1,6 +1,6 @@
 """What a family's record holds: :class:`Support`, :class:`Auxiliary` and :class:`FamilyRecord`.
 
-Plain frozen types, no behaviour beyond small properties: the records themselves are in
+Plain frozen types with a few small helpers: the records themselves are in
 :mod:`multilevel.families.catalogue`, the lookups in :mod:`multilevel.families`.
 """
 
