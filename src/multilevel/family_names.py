@@ -1,7 +1,8 @@
 """How a family is written: its name, the aliases users of R and Stan type, and the
 ``name(link = "...")`` call form. The bottom of the pipeline: the design stage (which checks
-addition terms such as ``trials()``) and the family registry (:mod:`multilevel.spec.families`)
-read family text through here, so an alias or a link never makes them disagree.
+addition terms such as ``trials()``) and :func:`multilevel.spec.families.get_family` read
+family text through here, so an alias or a link never makes them disagree. The aliases are
+those of the family records (:mod:`multilevel.families`).
 
 Examples
 --------
@@ -16,19 +17,9 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ALIASES", "read_family"]
+from multilevel.families import ALIASES
 
-#: Other names of the families, lower case -> the name used here (brms's).
-ALIASES = {
-    "normal": "gaussian",
-    "student": "student_t",
-    "studentt": "student_t",
-    "t": "student_t",
-    "negative_binomial": "negbinomial",
-    "neg_binomial_2": "negbinomial",
-    "neg_binomial": "negbinomial",
-    "nbinom": "negbinomial",
-}
+__all__ = ["ALIASES", "read_family"]
 
 _CALL = re.compile(
     r"^\s*([A-Za-z_][A-Za-z_0-9.]*)\s*(?:\(\s*(?:(?:link\s*=\s*)?['\"]?([A-Za-z_0-9]*)['\"]?)?\s*\))?\s*$"

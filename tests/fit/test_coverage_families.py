@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from _simulate import (
     FAMILY_LEVELS,
     FAMILY_N,

@@ -10,6 +10,8 @@ holds its truth with probability exactly 0.9; the checks are
 from __future__ import annotations
 
 import pytest
+
+import multilevel as ml
 from _simulate import (
     CROSSED_FORMULA,
     CROSSED_LEVELS,
@@ -28,8 +30,6 @@ from _simulate import (
     simulate_membership,
     simulate_nested,
 )
-
-import multilevel as ml
 
 K_STRUCTURE = 50
 

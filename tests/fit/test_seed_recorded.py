@@ -9,9 +9,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from _results_fits import FORMULA, simulated, small_fit
 
 import multilevel as ml
+from _results_fits import FORMULA, simulated, small_fit
 
 SETTINGS = {"chains": 2, "draws": 200, "warmup": 200, "progress": False}
 CASES = {

@@ -20,9 +20,9 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
-from _results_fits import small_fit
 from scipy import stats
 
+from _results_fits import small_fit
 from multilevel.results import arviz_bridge
 from multilevel.results.fit import Fit
 

@@ -7,10 +7,10 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from _results_fits import fake_fit, small_fit
 from scipy import special, stats
 
 import multilevel as ml
+from _results_fits import fake_fit, small_fit
 from multilevel.posterior import Posterior
 from multilevel.results.arviz_bridge import (
     effective_parameters,

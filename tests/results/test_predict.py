@@ -8,10 +8,10 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from _results_fits import fake_fit, flat, simulated, small_fit
 from scipy import special
 
 import multilevel as ml
+from _results_fits import fake_fit, flat, simulated, small_fit
 from multilevel.errors import EngineError
 from multilevel.formula import parse
 from multilevel.results.arviz_bridge import group_names

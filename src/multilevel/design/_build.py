@@ -20,6 +20,7 @@ from multilevel.design._types import (
     PartInfo,
 )
 from multilevel.errors import DataError, FormulaError
+from multilevel.families import FAMILY_ADDITIONS, REGISTRY, takes
 from multilevel.family_names import read_family
 from multilevel.formula import parse
 from multilevel.formula.ast import variables as expression_variables
@@ -27,28 +28,6 @@ from multilevel.formula.terms import Formula, GroupTerm
 from multilevel.frame import require_columns, row_list, to_pandas
 
 __all__ = ["design", "transform"]
-
-#: Families that accept each addition term (checked only for these known family names).
-_ADDITION_FAMILIES = {
-    "trials": frozenset({"binomial", "beta_binomial"}),
-    "se": frozenset({"gaussian", "student_t", "student"}),
-}
-_KNOWN_FAMILIES = frozenset(
-    {
-        "gaussian",
-        "student_t",
-        "student",
-        "bernoulli",
-        "binomial",
-        "beta_binomial",
-        "poisson",
-        "negative_binomial",
-        "negbinomial",
-        "gamma",
-        "lognormal",
-        "beta",
-    }
-)
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
@@ -75,14 +54,16 @@ def _family_name(family) -> str | None:
 
 
 def _check_additions(formula: Formula, family: str | None) -> None:
-    if family is None or family not in _KNOWN_FAMILIES:
+    """Refuse an addition term that the family's record does not take (unknown families are
+    left to the family lookup)."""
+    record = REGISTRY.get(family)
+    if record is None:
         return
     for kind, _ in formula.additions:
-        allowed = _ADDITION_FAMILIES.get(kind)
-        if allowed is not None and family not in allowed:
+        if kind in FAMILY_ADDITIONS and kind not in record.additions:
             raise FormulaError(
                 f"the addition term {kind}() is not used by the {family} family (it is for "
-                f"{', '.join(sorted(allowed))}); remove it from '{formula.text}'"
+                f"{', '.join(sorted(takes(kind)))}); remove it from '{formula.text}'"
             )
 
 

@@ -47,6 +47,7 @@ from numpyro.distributions import constraints
 from numpyro.infer import init_to_uniform
 
 from multilevel.errors import EngineError
+from multilevel.families import REGISTRY, FamilyRecord
 from multilevel.spec.defaults import intercept_location_scale
 from multilevel.spec.model import ModelSpec
 from multilevel.spec.priors import Prior
@@ -60,7 +61,6 @@ __all__ = [
     "LINKS",
 ]
 
-_EPS = 1e-7
 _MODEL_CACHE_SIZE = 32
 
 #: Inverse links in JAX.
@@ -76,18 +76,8 @@ LINKS = {
     "logm1": lambda eta: 1.0 + jnp.exp(eta),
 }
 
-#: Families the NumPyro model implements.
-FAMILIES = (
-    "gaussian",
-    "student_t",
-    "bernoulli",
-    "binomial",
-    "poisson",
-    "negbinomial",
-    "gamma",
-    "lognormal",
-    "beta",
-)
+#: Families the NumPyro model implements: every record has its likelihood.
+FAMILIES = tuple(REGISTRY)
 
 _POSITIVE_DISTS = ("exponential", "gamma", "inv_gamma", "lognormal")
 
@@ -344,51 +334,22 @@ def init_strategy(site=None, radius: float = 2.0):
     return init_to_uniform(site, radius=radius)
 
 
-def _likelihood(family, mu, aux, se, trials):
-    """The family's observation distribution given the mean ``mu`` on the response scale."""
-    sigma = se if se is not None else aux.get("sigma")
-    if family == "gaussian":
-        return dist.Normal(mu, sigma)
-    if family == "student_t":
-        return dist.StudentT(aux["nu"], mu, sigma)
-    if family == "lognormal":
-        return dist.LogNormal(mu, sigma)
-    if family == "bernoulli":
-        return dist.Bernoulli(probs=jnp.clip(mu, _EPS, 1 - _EPS))
-    if family == "binomial":
-        return dist.Binomial(total_count=trials, probs=jnp.clip(mu, _EPS, 1 - _EPS))
-    if family == "poisson":
-        return dist.Poisson(mu)
-    if family == "negbinomial":
-        return dist.NegativeBinomial2(mu, aux["shape"])
-    if family == "gamma":
-        return dist.Gamma(aux["shape"], aux["shape"] / mu)
-    if family == "beta":
-        mu = jnp.clip(mu, _EPS, 1 - _EPS)
-        return dist.Beta(mu * aux["phi"], (1 - mu) * aux["phi"])
-    raise EngineError(f"the NUTS engine does not implement the {family} family")  # pragma: no cover
-
-
-def _observation(family, link, eta, aux, se, trials):
-    """Observation distribution from the linear predictor (logit links stay on that scale)."""
-    if link == "logit" and family == "bernoulli":
-        return dist.BernoulliLogits(eta)
-    if link == "logit" and family == "binomial":
-        return dist.BinomialLogits(eta, total_count=trials)
-    if link == "log" and family == "poisson":
-        return dist.Poisson(jnp.exp(eta))
-    if link == "logit" and family == "beta":
-        # 1 - mu as sigmoid(-eta): exact in single precision where mu rounds to 1
-        phi = aux["phi"]
-        return dist.Beta(
-            jnp.clip(jax.nn.sigmoid(eta), _EPS) * phi, jnp.clip(jax.nn.sigmoid(-eta), _EPS) * phi
-        )
-    return _likelihood(family, LINKS[link](eta), aux, se, trials)
+def _observation(record: FamilyRecord, link: str, eta, aux, se, trials):
+    r"""The family's observation distribution from the linear predictor: its record's form on
+    the link's scale where it has one (logit links), else its likelihood at
+    :math:`\mu = g^{-1}(\eta)`; ``sigma`` is the known ``se`` for ``y | se(s)``."""
+    if se is not None:
+        aux = {**aux, "sigma": se}
+    on_link_scale = record.likelihood_eta.get(link)
+    if on_link_scale is not None:
+        return on_link_scale(eta, aux, trials)
+    return record.likelihood(LINKS[link](eta), aux, trials)
 
 
 def _build(structure: _Structure):
     """The model function of a structure: ``model(data, y=None)``."""
     kinds = {name: (d, support) for name, d, support in structure.priors}
+    record = REGISTRY[structure.family]
 
     def scalar(name, data):
         d, support = kinds[name]
@@ -448,7 +409,7 @@ def _build(structure: _Structure):
         aux = {name: scalar(name, data) for name in structure.aux}
         for part, pdata in zip(structure.parts[1:], data["parts"][1:], strict=True):
             aux[part.dpar] = LINKS[part.link](linear_predictor(part, pdata, data, n))
-        obs = _observation(structure.family, structure.link, eta, aux, data["se"], data["trials"])
+        obs = _observation(record, structure.link, eta, aux, data["se"], data["trials"])
         if data["weights"] is None:
             numpyro.sample("y", obs, obs=y)
         else:

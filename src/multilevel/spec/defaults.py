@@ -73,7 +73,8 @@ import numpy as np
 
 from multilevel import naming
 from multilevel.errors import PriorError
-from multilevel.spec.families import AUXILIARIES, Family, get_family
+from multilevel.families import AUXILIARIES, DATA_SCALE, REGISTRY
+from multilevel.spec.families import Family, get_family, link
 from multilevel.spec.priors import Prior, as_prior
 
 __all__ = ["default_priors", "resolve_priors", "intercept_location_scale"]
@@ -97,17 +98,18 @@ def intercept_location_scale(y, family: Family | str) -> tuple[float, float]:
     (0.0, 2.5)
     """
     family = get_family(family)
-    link = "log" if family.name == "lognormal" else family.link
+    # the response on the scale of the linear predictor: lognormal's mu is on log y's
+    scale_link = REGISTRY[family.name].response_link or family.link
     location, scale = 0.0, 2.5
-    if link not in _TRANSFORMABLE:
+    if scale_link not in _TRANSFORMABLE:
         return location, scale
     y = _finite(np.asarray(y, dtype=float))
     if y.size == 0:
         return location, scale
-    if link in ("log", "inverse"):
+    if scale_link in ("log", "inverse"):
         y = np.where(y == 0, 0.1, y)
     with np.errstate(divide="ignore", invalid="ignore"):
-        y_link = family.link_function(y) if family.name != "lognormal" else np.log(y)
+        y_link = link(scale_link, y)
     y_link = _finite(y_link)
     if y_link.size == 0:
         return location, scale
@@ -124,11 +126,12 @@ def intercept_location_scale(y, family: Family | str) -> tuple[float, float]:
 
 def _sd_y(y, family: Family) -> float:
     y = np.asarray(y, dtype=float)
-    if family.link != "identity" or family.name not in ("gaussian", "student_t", "lognormal"):
+    record = REGISTRY[family.name]
+    if family.link != "identity" or not record.scale_b_prior:
         return 1.0
-    if family.name == "lognormal":
+    if record.response_link is not None:
         with np.errstate(divide="ignore", invalid="ignore"):
-            y = np.log(y)
+            y = link(record.response_link, y)
     y = _finite(y)
     sd = float(np.std(y, ddof=1)) if y.size > 1 else np.nan
     return sd if np.isfinite(sd) and sd > 0 else 1.0
@@ -210,13 +213,9 @@ def default_priors(
         out["sd"] = Prior("student_t", (3.0, 0.0, scale))
         if any(len(coefs) >= 2 for coefs in groups.values()):
             out["cor"] = Prior("lkj", (1.0,))
-    for aux in family.aux_names:
-        if aux == "sigma":
-            out["sigma"] = Prior("student_t", (3.0, 0.0, scale))
-        elif aux == "nu":
-            out["nu"] = Prior("gamma", (2.0, 0.1))
-        else:  # shape (negbinomial, gamma), phi (beta)
-            out[aux] = Prior("gamma", (0.01, 0.01))
+    for aux in REGISTRY[family.name].aux:  # each with the default prior of its record
+        dist, params = aux.prior
+        out[aux.name] = Prior(dist, tuple(scale if p == DATA_SCALE else p for p in params))
     for dpar in dpars:
         if dpar not in family.aux_names:
             raise ValueError(f"the {family.name} family has no parameter {dpar!r}")

@@ -1,36 +1,11 @@
 r"""Response families: a likelihood plus a link for each of its parameters (brms's ``family``).
 
 A :class:`Family` is plain frozen data — names, not functions — so it can be compared,
-hashed, pickled and printed. Its methods evaluate the inverse link, the log likelihood and
-random draws with numpy/scipy; the NUTS engine has its own JAX version of the same formulas.
-
-Parameterisations (brms's, ``vignette("brms_families")``), with :math:`\mu` the mean parameter
-on the response scale, :math:`\mu = g^{-1}(\eta)`:
-
-==============  ======================  ===========================================================
-family          links of ``mu``         density
-==============  ======================  ===========================================================
-gaussian        identity, log, inverse  :math:`N(y \mid \mu, \sigma)`
-student_t       identity, log, inverse  :math:`t_\nu(y \mid \mu, \sigma)` (location, scale)
-bernoulli       logit, probit, cauchit,  :math:`\mu^y (1-\mu)^{1-y}`
-                cloglog
-binomial        same as bernoulli       :math:`\binom{n}{y} \mu^y (1-\mu)^{n-y}`, ``n = trials``
-poisson         log, identity, sqrt     :math:`\mu^y e^{-\mu} / y!`
-negbinomial     log, identity, sqrt     :math:`\binom{y+\phi-1}{y} (\frac{\mu}{\mu+\phi})^y
-                                        (\frac{\phi}{\mu+\phi})^\phi` with ``shape`` :math:`\phi`:
-                                        :math:`E = \mu`, :math:`Var = \mu + \mu^2/\phi`
-gamma           log, identity, inverse  :math:`\mathrm{Gamma}(y \mid \alpha, \alpha/\mu)` (shape,
-                                        rate) with ``shape`` :math:`\alpha`: :math:`E = \mu`
-lognormal       identity, inverse       :math:`\log y \sim N(\mu, \sigma)`: ``mu`` is the mean of
-                                        :math:`\log y` (so the identity link is on the log scale)
-beta            logit, probit, cauchit,  :math:`\mathrm{Beta}(y \mid \mu\phi, (1-\mu)\phi)`:
-                cloglog                 mean :math:`\mu`, precision ``phi``
-==============  ======================  ===========================================================
-
-Auxiliary parameters and the links brms uses when they get their own formula:
-``sigma`` (positive, log), ``nu`` (:math:`\nu > 1`, link ``logm1``: :math:`\log(\nu - 1)`),
-``shape`` (positive, log), ``phi`` (positive, log). brms declares ``real<lower=1> nu``, so
-``nu`` is bounded below by 1, not 0.
+hashed, pickled and printed: a family's record (:mod:`multilevel.families`) and the link
+chosen for its mean. Its methods evaluate the inverse link, the log likelihood and random
+draws with numpy/scipy through that record, whose JAX likelihood the NUTS engine uses.
+The parameterisations are those of brms (:mod:`multilevel.families.catalogue` lists them),
+with :math:`\mu` the mean parameter on the response scale, :math:`\mu = g^{-1}(\eta)`.
 """
 
 from __future__ import annotations
@@ -43,6 +18,7 @@ import numpy as np
 from scipy import special
 
 from multilevel.errors import DataError, EngineError
+from multilevel.families import AUXILIARIES, REGISTRY, Auxiliary, FamilyRecord, takes
 from multilevel.family_names import ALIASES, read_family
 
 __all__ = [
@@ -144,87 +120,6 @@ def inverse_link(name: str, eta):
 
 
 @dataclass(frozen=True)
-class Auxiliary:
-    """An auxiliary (distributional) parameter of a family.
-
-    Attributes
-    ----------
-    name : str
-        ``sigma``, ``nu``, ``shape`` or ``phi``.
-    support : str
-        ``"positive"``, ``"greater than 1"`` or ``"unit interval"`` (in words, for messages).
-    lower, upper : float or None
-        Bounds of the support; a prior on the parameter is truncated at ``lower``.
-    link : str
-        The link used when the parameter gets its own formula (brms's ``link_<dpar>``).
-    """
-
-    name: str
-    support: str
-    lower: float | None
-    upper: float | None
-    link: str
-
-
-#: Every auxiliary parameter a family here can have.
-AUXILIARIES: dict[str, Auxiliary] = {
-    "sigma": Auxiliary("sigma", "positive", 0.0, None, "log"),
-    "nu": Auxiliary("nu", "greater than 1", 1.0, None, "logm1"),
-    "shape": Auxiliary("shape", "positive", 0.0, None, "log"),
-    "phi": Auxiliary("phi", "positive", 0.0, None, "log"),
-}
-
-_BINARY_LINKS = ("logit", "probit", "cauchit", "cloglog")
-
-# name -> (valid mean links (first is the default), auxiliary names, response support)
-_SPECS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
-    "gaussian": (("identity", "log", "inverse"), ("sigma",), "real"),
-    "student_t": (("identity", "log", "inverse"), ("nu", "sigma"), "real"),
-    "bernoulli": (_BINARY_LINKS, (), "binary"),
-    "binomial": (_BINARY_LINKS, (), "bounded count"),
-    "poisson": (("log", "identity", "sqrt"), (), "count"),
-    "negbinomial": (("log", "identity", "sqrt"), ("shape",), "count"),
-    "gamma": (("log", "identity", "inverse"), ("shape",), "positive"),
-    "lognormal": (("identity", "inverse"), ("sigma",), "positive"),
-    "beta": (_BINARY_LINKS, ("phi",), "unit interval"),
-}
-
-
-def _finite(mu):
-    return np.isfinite(mu)
-
-
-def _probability(mu):
-    return (mu >= 0) & (mu <= 1)
-
-
-def _non_negative(mu):
-    return np.isfinite(mu) & (mu >= 0)
-
-
-def _positive(mu):
-    return np.isfinite(mu) & (mu > 0)
-
-
-def _open_unit(mu):
-    return (mu > 0) & (mu < 1)
-
-
-# where the mean parameter must lie for the density to be defined
-_MEAN_OK = {
-    "gaussian": _finite,
-    "student_t": _finite,
-    "bernoulli": _probability,
-    "binomial": _probability,
-    "poisson": _non_negative,
-    "negbinomial": _non_negative,
-    "gamma": _positive,
-    "lognormal": _finite,
-    "beta": _open_unit,
-}
-
-
-@dataclass(frozen=True)
 class Family:
     r"""A response distribution and the link of each of its parameters.
 
@@ -282,7 +177,12 @@ class Family:
     @property
     def needs_trials(self) -> bool:
         """Whether the response needs a number of trials (binomial)."""
-        return self.name == "binomial"
+        return self._record.needs_trials
+
+    @property
+    def _record(self) -> FamilyRecord:
+        """The family's record in the registry: its densities, draws and supports."""
+        return REGISTRY[self.name]
 
     # -- links ------------------------------------------------------------------------------
 
@@ -354,27 +254,21 @@ class Family:
                     f"the number of trials of {what} must be a positive integer; "
                     f"{_rows(bad, n, index)}"
                 )
-            bad = (y != np.floor(y)) | (y < 0) | (y > n)
-            if bad.any():
-                raise DataError(
-                    f"{what} must be an integer between 0 and the number of trials; "
-                    f"{_rows(bad, y, index, n)}"
-                )
-            return
-        if trials is not None:
-            raise DataError(f"trials() applies to the binomial family only, not to {self.name}")
-        if self.response == "binary":
-            bad, rule = (y != 0) & (y != 1), "0 or 1"
-        elif self.response == "count":
-            bad, rule = (y != np.floor(y)) | (y < 0), "a non-negative integer"
-        elif self.response == "positive":
-            bad, rule = y <= 0, "positive"
-        elif self.response == "unit interval":
-            bad, rule = (y <= 0) | (y >= 1), "strictly between 0 and 1"
+        elif trials is not None:
+            raise DataError(
+                f"trials() applies to the {', '.join(takes('trials'))} family only, "
+                f"not to {self.name}"
+            )
         else:
+            n = None
+        support = self._record.response
+        if support.contains is None:
             return
+        bad = ~support.contains(y)
+        if n is not None:
+            bad |= y > n
         if bad.any():
-            raise DataError(f"{what} must be {rule}; {_rows(bad, y, index)}")
+            raise DataError(f"{what} must be {support.rule}; {_rows(bad, y, index, n)}")
 
     # -- densities --------------------------------------------------------------------------
 
@@ -404,45 +298,42 @@ class Family:
         >>> round(float(get_family("gaussian").log_likelihood(0.0, 0.0, {"sigma": 1.0})), 6)
         -0.918939
         """
+        record = self._record
         y = np.asarray(y, dtype=float)
         mu = np.asarray(mu, dtype=float)
         a = self._aux_values(aux)
-        ok = _MEAN_OK[self.name](mu)
-        for aux_name, value in a.items():
-            ok = ok & (value > AUXILIARIES[aux_name].lower) & np.isfinite(value)
+        self._need_trials(trials)
+        ok = record.mean_support.contains(mu)
+        for par in record.aux:
+            ok = ok & par.contains(a[par.name])
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            safe_mu = np.where(ok, mu, _SAFE_MU[self.response])
-            safe = {k: np.where(ok, v, AUXILIARIES[k].lower + 1.0) for k, v in a.items()}
-            out = _LOGPDF[self.name](y, safe_mu, safe, trials)
+            safe_mu = np.where(ok, mu, record.mean_support.inside)
+            safe = {p.name: np.where(ok, a[p.name], p.inside) for p in record.aux}
+            out = record.log_density(y, safe_mu, safe, trials)
         return np.where(ok, out, -np.inf)
 
     def log_likelihood_eta(self, y, eta, aux: Mapping[str, object] | None = None, *, trials=None):
         """Like :meth:`log_likelihood` but from the linear predictor ``eta``.
 
-        With the logit link the bernoulli and binomial densities are evaluated without
-        forming ``mu``, so they stay finite for any finite ``eta``.
+        Where the record has a density on the link's scale (the bernoulli and binomial
+        families with the logit link) it is evaluated without forming ``mu``, so it stays
+        finite for any finite ``eta``.
         """
-        if self.link == "logit" and self.name in ("bernoulli", "binomial"):
+        on_link_scale = self._record.log_density_eta.get(self.link)
+        if on_link_scale is not None:
             y = np.asarray(y, dtype=float)
             eta = np.asarray(eta, dtype=float)
-            self._aux_values(aux)
-            n = 1.0 if self.name == "bernoulli" else np.asarray(trials, dtype=float)
-            if self.name == "binomial" and trials is None:
-                raise ValueError("the binomial family needs trials")
-            # y*log(p) + (n-y)*log(1-p) = y*eta - n*log(1 + exp(eta))
-            out = y * eta - n * np.logaddexp(0.0, eta)
-            return out + (_log_binom(n, y) if self.name == "binomial" else 0.0)
+            a = self._aux_values(aux)
+            self._need_trials(trials)
+            return on_link_scale(y, eta, a, trials)
         return self.log_likelihood(y, self.inverse_link(eta), aux, trials=trials)
 
     def mean(self, mu, aux: Mapping[str, object] | None = None, *, trials=None):
         """Expected response :math:`E[y]` given ``mu`` (``trials * mu`` for binomial,
         :math:`\\exp(\\mu + \\sigma^2/2)` for lognormal, ``mu`` otherwise)."""
         mu = np.asarray(mu, dtype=float)
-        if self.name == "binomial":
-            return np.asarray(trials, dtype=float) * mu
-        if self.name == "lognormal":
-            return np.exp(mu + self._aux_values(aux)["sigma"] ** 2 / 2)
-        return mu
+        expectation = self._record.expectation
+        return mu if expectation is None else expectation(mu, self._aux_values(aux), trials)
 
     def rvs(self, mu, aux: Mapping[str, object] | None = None, *, trials=None, seed=None):
         """Draw responses given ``mu`` and the auxiliaries (posterior predictive draws).
@@ -457,31 +348,14 @@ class Family:
         a = self._aux_values(aux)
         shape = np.broadcast_shapes(mu.shape, *(np.shape(v) for v in a.values()))
         if self.needs_trials:
-            if trials is None:
-                raise ValueError("the binomial family needs trials")
+            self._need_trials(trials)
             shape = np.broadcast_shapes(shape, np.shape(trials))
         mu = np.broadcast_to(mu, shape)
-        name = self.name
-        if name == "gaussian":
-            return rng.normal(mu, a["sigma"], size=shape)
-        if name == "student_t":
-            return mu + a["sigma"] * rng.standard_t(np.broadcast_to(a["nu"], shape), size=shape)
-        if name == "bernoulli":
-            return rng.binomial(1, mu, size=shape)
-        if name == "binomial":
-            return rng.binomial(np.asarray(trials).astype(np.int64), mu, size=shape)
-        if name == "poisson":
-            return rng.poisson(mu, size=shape)
-        if name == "negbinomial":
-            rate = rng.gamma(a["shape"], mu / a["shape"], size=shape)
-            return rng.poisson(rate)
-        if name == "gamma":
-            return rng.gamma(a["shape"], mu / a["shape"], size=shape)
-        if name == "lognormal":
-            return np.exp(rng.normal(mu, a["sigma"], size=shape))
-        if name == "beta":
-            return rng.beta(mu * a["phi"], (1 - mu) * a["phi"], size=shape)
-        raise AssertionError(name)  # pragma: no cover
+        return self._record.draw(rng, mu, a, trials, shape)
+
+    def _need_trials(self, trials) -> None:
+        if trials is None and self.needs_trials:
+            raise ValueError(f"the {self.name} family needs trials")
 
     def _aux_values(self, aux) -> dict[str, np.ndarray]:
         aux = {} if aux is None else dict(aux)
@@ -496,108 +370,18 @@ class Family:
         return {n: np.asarray(aux[n], dtype=float) for n in self.aux_names}
 
 
-_SAFE_MU = {
-    "real": 0.0,
-    "binary": 0.5,
-    "bounded count": 0.5,
-    "count": 1.0,
-    "positive": 1.0,
-    "unit interval": 0.5,
-}
-
-
-def _log_binom(n, y):
-    return special.gammaln(n + 1) - special.gammaln(y + 1) - special.gammaln(n - y + 1)
-
-
-def _gaussian(y, mu, a, trials):
-    s = a["sigma"]
-    return -0.5 * ((y - mu) / s) ** 2 - np.log(s) - 0.5 * np.log(2 * np.pi)
-
-
-def _student_t(y, mu, a, trials):
-    nu, s = a["nu"], a["sigma"]
-    z = (y - mu) / s
-    return (
-        special.gammaln((nu + 1) / 2)
-        - special.gammaln(nu / 2)
-        - 0.5 * np.log(nu * np.pi)
-        - np.log(s)
-        - (nu + 1) / 2 * np.log1p(z**2 / nu)
-    )
-
-
-def _bernoulli(y, mu, a, trials):
-    return special.xlogy(y, mu) + special.xlog1py(1 - y, -mu)
-
-
-def _binomial(y, mu, a, trials):
-    if trials is None:
-        raise ValueError("the binomial family needs trials")
-    n = np.asarray(trials, dtype=float)
-    return _log_binom(n, y) + special.xlogy(y, mu) + special.xlog1py(n - y, -mu)
-
-
-def _poisson(y, mu, a, trials):
-    return special.xlogy(y, mu) - mu - special.gammaln(y + 1)
-
-
-def _negbinomial(y, mu, a, trials):
-    phi = a["shape"]
-    return (
-        special.gammaln(y + phi)
-        - special.gammaln(phi)
-        - special.gammaln(y + 1)
-        + phi * (np.log(phi) - np.log(phi + mu))
-        + special.xlogy(y, mu)
-        - y * np.log(phi + mu)
-    )
-
-
-def _gamma(y, mu, a, trials):
-    alpha = a["shape"]
-    rate = alpha / mu
-    return alpha * np.log(rate) - special.gammaln(alpha) + (alpha - 1) * np.log(y) - rate * y
-
-
-def _lognormal(y, mu, a, trials):
-    s = a["sigma"]
-    ly = np.log(y)
-    return -0.5 * ((ly - mu) / s) ** 2 - np.log(s) - 0.5 * np.log(2 * np.pi) - ly
-
-
-def _beta(y, mu, a, trials):
-    phi = a["phi"]
-    p, q = mu * phi, (1 - mu) * phi
-    return special.xlogy(p - 1, y) + special.xlog1py(q - 1, -y) - special.betaln(p, q)
-
-
-_LOGPDF = {
-    "gaussian": _gaussian,
-    "student_t": _student_t,
-    "bernoulli": _bernoulli,
-    "binomial": _binomial,
-    "poisson": _poisson,
-    "negbinomial": _negbinomial,
-    "gamma": _gamma,
-    "lognormal": _lognormal,
-    "beta": _beta,
-}
-
-
-def _make(name: str, link_name: str | None = None) -> Family:
-    links, aux, response = _SPECS[name]
+def _make(record: FamilyRecord) -> Family:
     return Family(
-        name=name,
-        link=links[0] if link_name is None else link_name,
-        aux=tuple(AUXILIARIES[a] for a in aux),
-        response=response,
-        valid_links=links,
+        name=record.name,
+        link=record.default_link,
+        aux=record.aux,
+        response=record.response.name,
+        valid_links=record.links,
     )
 
 
 #: Every family by name, each with its default link.
-FAMILIES: dict[str, Family] = {name: _make(name) for name in _SPECS}
+FAMILIES: dict[str, Family] = {name: _make(record) for name, record in REGISTRY.items()}
 
 
 def _closest(word: str, options) -> str:
