@@ -93,6 +93,8 @@ def test_draws_lie_in_the_response_support(name, lnk):
     assert draws.shape == (50, mu.size)
     for row in draws:
         fam.check_response(row, trials)
+    # a discrete family's draws are whole numbers; a continuous one's are not
+    assert fam.discrete == bool(np.all(draws == np.round(draws)))
 
 
 @pytest.mark.parametrize("name", list(REGISTRY))

@@ -39,15 +39,18 @@ def _integer(y):
 # -- responses (every value is finite already) ------------------------------------------------
 
 REAL = Support("real", None, None, 0.0)
-BINARY = Support("binary", "0 or 1", lambda y: (y == 0) | (y == 1), 1.0)
+BINARY = Support("binary", "0 or 1", lambda y: (y == 0) | (y == 1), 1.0, discrete=True)
 #: y <= trials is checked beside this, where the trials are known
 BOUNDED_COUNT = Support(
     "bounded count",
     "an integer between 0 and the number of trials",
     lambda y: _integer(y) & (y >= 0),
     1.0,
+    discrete=True,
 )
-COUNT = Support("count", "a non-negative integer", lambda y: _integer(y) & (y >= 0), 1.0)
+COUNT = Support(
+    "count", "a non-negative integer", lambda y: _integer(y) & (y >= 0), 1.0, discrete=True
+)
 POSITIVE = Support("positive", "positive", lambda y: y > 0, 1.0)
 UNIT_INTERVAL = Support(
     "unit interval", "strictly between 0 and 1", lambda y: (y > 0) & (y < 1), 0.5

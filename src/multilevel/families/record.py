@@ -39,12 +39,15 @@ class Support:
     inside : float
         A value inside the support. A mean's stands in for a mean outside it while the
         density is evaluated (no warnings where the result is ``-inf`` anyway).
+    discrete : bool
+        Whether the values are integers (counts, 0/1): plots show their frequencies.
     """
 
     name: str
     rule: str | None
     contains: Callable | None
     inside: float
+    discrete: bool = False
 
 
 @dataclass(frozen=True)

@@ -34,10 +34,6 @@ __all__ = [
 MAX_LABELLED_LEVELS = 40
 #: Levels above which a caterpillar plot draws an evenly spaced subset (by rank).
 MAX_DRAWN_LEVELS = 1000
-#: Families whose response can be put on the link scale row by row (gaussian-like).
-_ROW_WISE = ("gaussian", "student_t", "lognormal")
-#: Families with a discrete response.
-_DISCRETE = ("bernoulli", "binomial", "poisson", "negbinomial")
 
 
 def _figure(width: float, height: float, rows: int = 1, cols: int = 1):
@@ -143,12 +139,11 @@ def shrinkage_table(fit, group: str | None = None) -> pd.DataFrame:
     family = spec.family
     counts = np.bincount(index, minlength=len(levels))
     own = np.full((len(levels), len(coefs)), np.nan)
-    if family.name in _ROW_WISE and family.name != "lognormal":
-        work = link(family.link, y) if family.link != "identity" else y
-    elif family.name == "lognormal":
-        work = np.log(y)
-    else:
-        work = None
+    work = None  # the response on the link scale, row by row, where it can be put there
+    if family.response == "real" or family.response_transform is not None:
+        with np.errstate(all="ignore"):
+            work = y if family.response_transform is None else link(family.response_transform, y)
+            work = work if family.link == "identity" else link(family.link, work)
     if work is not None and np.all(np.isfinite(work)):
         resid = work - rest
         order = np.argsort(index, kind="stable")
@@ -165,7 +160,7 @@ def shrinkage_table(fit, group: str | None = None) -> pd.DataFrame:
         hits = np.bincount(index, weights=y, minlength=len(levels))
         tries = np.bincount(index, weights=trials, minlength=len(levels))
         mean_y = hits / np.where(tries > 0, tries, 1.0)
-        if family.name in ("bernoulli", "binomial", "beta"):
+        if family.mean_support in ("probability", "open unit interval"):
             eps = 0.5 / np.maximum(tries, 1.0)
             mean_y = np.clip(mean_y, eps, 1.0 - eps)
         else:  # counts and positive responses: avoid log(0)
@@ -349,7 +344,7 @@ def ppc_plot(fit, *, n_draws: int = 50, seed: int = 0):
     fig, axes = _figure(7.0, 4.2)
     ax = axes[0, 0]
     response = fit.spec.design.response or "y"
-    discrete = fit.spec.family.name in _DISCRETE
+    discrete = fit.spec.family.discrete
     if discrete and np.nanmax(np.abs(y)) <= 200:
         top = int(max(np.quantile(y, 0.99), 1))
         values = np.arange(0, top + 1)

@@ -180,6 +180,22 @@ class Family:
         return self._record.needs_trials
 
     @property
+    def discrete(self) -> bool:
+        """Whether the response takes integer values (0/1, counts)."""
+        return self._record.response.discrete
+
+    @property
+    def mean_support(self) -> str:
+        """The support of the mean parameter in words (``"probability"``, ``"positive"``)."""
+        return self._record.mean_support.name
+
+    @property
+    def response_transform(self) -> str | None:
+        """The link that puts the response on the scale of the mean parameter before its
+        own link (``"log"`` for lognormal, whose mean parameter is that of ``log y``)."""
+        return self._record.response_link
+
+    @property
     def _record(self) -> FamilyRecord:
         """The family's record in the registry: its densities, draws and supports."""
         return REGISTRY[self.name]
