@@ -16,6 +16,7 @@ __all__ = [
     "EngineError",
     "ConvergenceWarning",
     "DataWarning",
+    "UnsafeFileWarning",
 ]
 
 
@@ -49,3 +50,8 @@ class ConvergenceWarning(UserWarning):
 
 class DataWarning(UserWarning):
     """Data that can be fitted but deserve a second look (very few groups, ...)."""
+
+
+class UnsafeFileWarning(UserWarning):
+    """A file was opened in a way that can run code it holds: a fit file of the old pickle
+    format loaded with ``trust=True`` (``--trust``). Only for files from a trusted source."""

@@ -7,7 +7,8 @@ Layout (:data:`FILES`)::
       posterior.nc   the draws in ArviZ's netCDF-4 layout (posterior, sample_stats,
                      observed_data, log_likelihood), for ArviZ / xarray users: opens with
                      arviz.from_netcdf in ArviZ 0.x and 1.x
-      fit.mlfit      the whole fit, losslessly (Fit.save); multilevel.load() reads it back
+      fit.mlfit      the whole fit, losslessly, as data only (Fit.save; docs/fit-file.md);
+                     multilevel.load() reads it back
       spec.json      formula, family, method, data file and summary, resolved priors (with
                      who set them), design (population columns, grouping factors)
       report.html    the self-contained HTML report
@@ -256,11 +257,12 @@ class Run:
             )
         return path
 
-    def fit(self):
-        """The fit, loaded from ``fit.mlfit``."""
+    def fit(self, *, trust: bool = False):
+        """The fit, loaded from ``fit.mlfit`` (data only; ``trust=True`` also opens the old
+        pickle format, see :func:`multilevel.results.storage.load_fit`)."""
         from multilevel.results.storage import load_fit
 
-        return load_fit(self.file("fit"))
+        return load_fit(self.file("fit"), trust=trust)
 
     def summary(self) -> pd.DataFrame:
         """``summary.csv`` as a data frame indexed by parameter."""

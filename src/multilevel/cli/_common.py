@@ -14,6 +14,7 @@ from pathlib import Path
 from multilevel.errors import PriorError
 
 __all__ = [
+    "trust_option",
     "Command",
     "data_options",
     "err",
@@ -78,6 +79,16 @@ def run_dir_option(parser: argparse.ArgumentParser) -> None:
         metavar="RUN_DIR",
         type=Path,
         help="a run folder written by 'multilevel fit --out RUN_DIR'",
+    )
+
+
+def trust_option(parser: argparse.ArgumentParser) -> None:
+    """``--trust``: also open a fit file of the old pickle format."""
+    parser.add_argument(
+        "--trust",
+        action="store_true",
+        help="also open a fit.mlfit of the old pickle format (version 1); opening it runs "
+        "code from the file: only for run folders you trust. The current format needs no flag.",
     )
 
 

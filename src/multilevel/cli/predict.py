@@ -5,17 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from multilevel.cli._common import Command, print_table, run_dir_option
+from multilevel.cli._common import Command, print_table, run_dir_option, trust_option
 from multilevel.errors import DataError
 
 __all__ = ["COMMAND", "options", "run"]
 
 
 def options(parser: argparse.ArgumentParser) -> None:
-    """``RUN_DIR NEWDATA --new-groups --kind --seed --out``."""
+    """``RUN_DIR NEWDATA --trust --new-groups --kind --seed --out``."""
     from multilevel.results.predict import KINDS, NEW_GROUPS
 
     run_dir_option(parser)
+    trust_option(parser)
     parser.add_argument(
         "newdata",
         metavar="NEWDATA",
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         table_format(args.out)  # a bad name fails before any work
     folder = open_run(args.run_dir)
     newdata = read_table(args.newdata)
-    fit = folder.fit()
+    fit = folder.fit(trust=args.trust)
     table = fit.predict(newdata, kind=args.kind, new_groups=args.new_groups, seed=args.seed)
     out = newdata.copy()
     for column in table.columns:

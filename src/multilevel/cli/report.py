@@ -11,6 +11,7 @@ from multilevel.cli._common import (
     run_dir_option,
     show_progress,
     steps,
+    trust_option,
 )
 from multilevel.errors import DataError
 
@@ -18,8 +19,9 @@ __all__ = ["COMMAND", "options", "run"]
 
 
 def options(parser: argparse.ArgumentParser) -> None:
-    """``RUN_DIR --out --progress``."""
+    """``RUN_DIR --trust --out --progress``."""
     run_dir_option(parser)
+    trust_option(parser)
     parser.add_argument(
         "--out",
         metavar="FILE",
@@ -37,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from multilevel.rundir import FILES, open_run
 
     folder = open_run(args.run_dir)
-    fit = folder.fit()
+    fit = folder.fit(trust=args.trust)
     data = folder.spec.get("data", {})
     log = folder.manifest
     kwargs = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -27,7 +28,7 @@ from multilevel.formula.ast import variables as expression_variables
 from multilevel.formula.terms import Formula, GroupTerm
 from multilevel.frame import require_columns, row_list, to_pandas
 
-__all__ = ["design", "transform"]
+__all__ = ["design", "transform", "block_plan"]
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
@@ -161,6 +162,19 @@ def _coding_intercept(block: GroupTerm, formula: Formula) -> bool:
     )
 
 
+def block_plan(term: GroupTerm, formula: Formula, infos: Mapping[str, FactorInfo]) -> BlockInfo:
+    """How a group term's ``Z`` is coded, from the learned factors alone (no data): its
+    terms planned as the population part's are, with an intercept when
+    :func:`_coding_intercept` says so."""
+    spanned = _coding_intercept(term, formula)
+    rest = [t for t in term.terms if not t.is_intercept]
+    coding: tuple[TermCoding, ...] = plan_terms(rest, spanned, infos)
+    if spanned and not term.intercept:
+        coding = coding[1:]
+    coef_names = tuple(name for plan in coding for name in plan.names)
+    return BlockInfo(term, term.name, coding, coef_names)
+
+
 def _grouping(block: GroupTerm, ctx: _Context) -> tuple[np.ndarray, np.ndarray, pd.Index]:
     name = block.name
     if name not in ctx.grouping_values:
@@ -188,16 +202,7 @@ def _blocks(
     block_infos: list[BlockInfo] = []
     blocks: list[GroupBlock] = []
     for k, term in enumerate(formula.groups):
-        if known is None:
-            spanned = _coding_intercept(term, formula)
-            rest = [t for t in term.terms if not t.is_intercept]
-            coding: tuple[TermCoding, ...] = plan_terms(rest, spanned, infos)
-            if spanned and not term.intercept:
-                coding = coding[1:]
-            coef_names = tuple(name for plan in coding for name in plan.names)
-            block_info = BlockInfo(term, term.name, coding, coef_names)
-        else:
-            block_info = known.blocks[k]
+        block_info = block_plan(term, formula, infos) if known is None else known.blocks[k]
         index, weights, new_levels = _grouping(term, ctx)
         Z = _block_columns(block_info.coding, population, X, infos, values, n)
         block_infos.append(block_info)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -123,6 +125,26 @@ class PointFit:
             for k in range(index.shape[1]):
                 eta = eta + weights[:, k] * np.sum(block.Z * values[index[:, k]], axis=1)
         return pd.Series(eta, name="estimate")
+
+    def save(self, path) -> Path:
+        """Save the point fit to one file of data only; read it back with
+        :func:`multilevel.load` (see :mod:`multilevel.results.storage`). After loading,
+        ``summary()``, ``coef()``, ``ranef()``, ``fixef()`` and ``predict()`` give identical
+        results.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (replaced if it exists), e.g. ``"sleep.mlfit"``.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+        """
+        from multilevel.results.storage import save_fit
+
+        return save_fit(self, path)
 
     def __repr__(self) -> str:
         spec, est = self.spec, self.estimate

@@ -456,10 +456,13 @@ class Fit:
     def save(self, path) -> Path:
         """Save the fit to one file, losslessly; read it back with :func:`multilevel.load`.
 
-        Every draw, sampler statistic and the log-likelihood (``.npy`` arrays), the engine's
-        name, reason, timings and settings, and the model specification (design, family,
-        priors) go into one zip file (see :mod:`multilevel.results.storage`). After loading,
-        ``summary()``, ``coef()`` and ``predict()`` give identical results.
+        One zip file of data only, safe to share (opening it runs no code from it): every
+        draw, sampler statistic and the log-likelihood, and the design's arrays, as ``.npy``
+        arrays; the formula, family, priors (Stan syntax), the design's encodings (factor
+        levels, contrasts, ``scale()`` parameters, grouping levels), the engine's name,
+        reason, timings and settings as JSON (see :mod:`multilevel.results.storage` and
+        docs/fit-file.md). After loading, ``summary()``, ``coef()``, ``predict()``,
+        ``to_arviz()`` and the report give identical results.
 
         Parameters
         ----------
