@@ -350,22 +350,3 @@ def test_distributional_formula_for_sigma():
     np.testing.assert_allclose(ll, expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(EngineError, match="no parameter 'phi'"):
         build_spec(design(ml.formula.parse("y ~ 1", dpars={"phi": "phi ~ 1"}), data), "gaussian")
-
-
-def test_methods_are_the_registrys_and_every_engine_follows_its_protocol():
-    from multilevel.engines import (
-        ENGINES,
-        METHODS,
-        POINT_ESTIMATORS,
-        POINT_METHODS,
-        Engine,
-        PointEstimator,
-        _load,
-    )
-
-    engines, estimators = _load(ENGINES), _load(POINT_ESTIMATORS)
-    named = [m for e in engines + estimators for m in e.methods]
-    assert sorted(METHODS) == sorted(["auto", *named]) and len(set(named)) == len(named)
-    assert sorted(POINT_METHODS) == sorted(m for e in estimators for m in e.methods)
-    assert all(isinstance(e, Engine) for e in engines)
-    assert all(isinstance(e, PointEstimator) for e in estimators)
