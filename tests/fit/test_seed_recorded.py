@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import multilevel as ml
-from _results_fits import FORMULA, simulated, small_fit
+from _fitted import FORMULA, simulated, small_fit
 
 SETTINGS = {"chains": 2, "draws": 200, "warmup": 200, "progress": False}
 CASES = {

@@ -1,29 +1,17 @@
-"""Fits of every engine for the fit-file tests, each made once per test session (the exact
-one is the results tests' shared fit; the NUTS one repeats the command-line tests' NUTS run,
-so the compiled sampler is shared when both run in one process), and what a test compares
-after a round trip: every table and array a user sees, as plain data."""
+"""What a fit-file test compares after a round trip: every table and array a user sees, as
+plain data; the fits of every engine come from the shared cache (``tests/_fitted.py``)."""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
-import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-TESTS = Path(__file__).resolve().parents[1]
-for folder in (TESTS, TESTS / "regression"):
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
-
-import multilevel as ml  # noqa: E402
-from _cli_runs import FORMULA as CLI_FORMULA  # noqa: E402
-from _cli_runs import simulated as cli_data  # noqa: E402
-from _results_fits import fake_fit, simulated, small_fit  # noqa: E402
+from _fitted import ENGINES, engine_fit, fake_fit, simulated
 
 __all__ = [
     "ENGINES",
@@ -36,51 +24,6 @@ __all__ = [
     "simulated",
     "write_outputs",
 ]
-
-#: The engines whose fits are saved: the four of ``multilevel.fit`` and both point methods.
-ENGINES = ("conjugate", "exact", "nuts", "reml", "ml")
-
-
-def _quiet(make):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ml.ConvergenceWarning)
-        warnings.simplefilter("ignore", ml.DataWarning)  # the conjugate engine's grid on g
-        return make()
-
-
-@functools.cache
-def engine_fit(engine: str):
-    """A small fit by ``engine`` (a Fit, or a PointFit for reml / ml)."""
-    if engine == "exact":
-        fit = small_fit()  # y ~ 1 + x + (1 | g): the exact gaussian engine
-    elif engine == "conjugate":
-        fit = _quiet(
-            lambda: ml.fit(
-                "y ~ 1 + (1 | g)", cli_data(), chains=2, draws=200, seed=3, progress=False
-            )
-        )
-    elif engine == "nuts":
-        fit = _quiet(
-            lambda: ml.fit(
-                CLI_FORMULA,
-                cli_data(),
-                method="nuts",
-                chains=2,
-                draws=200,
-                warmup=200,
-                seed=7,
-                priors={"sd": "normal(0, 1)"},
-                progress=False,
-            )
-        )
-    else:
-        fit = ml.fit(
-            "Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"), method=engine
-        )
-    expected = {"reml": None, "ml": None}.get(engine, engine)
-    if expected is not None:
-        assert fit.posterior.engine == expected, fit.posterior.engine
-    return fit
 
 
 #: Rows to predict for, per engine (a new level of the grouping factor in each).

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from _results_fits import small_fit
+from _fitted import small_fit
 from multilevel.results import arviz_bridge
 from multilevel.results.fit import Fit
 

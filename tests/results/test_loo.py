@@ -10,7 +10,7 @@ import pytest
 from scipy import special, stats
 
 import multilevel as ml
-from _results_fits import fake_fit, small_fit
+from _fitted import fake_fit, small_fit
 from multilevel.posterior import Posterior
 from multilevel.results.arviz_bridge import (
     effective_parameters,

@@ -11,7 +11,7 @@ import pytest
 from scipy import special
 
 import multilevel as ml
-from _results_fits import fake_fit, flat, simulated, small_fit
+from _fitted import fake_fit, flat, simulated, small_fit
 from multilevel.errors import EngineError
 from multilevel.formula import parse
 from multilevel.results.arviz_bridge import group_names

@@ -58,6 +58,7 @@ def load_version_1(archive: zipfile.ZipFile, metadata: dict):
     spec = model["spec"]
     if not isinstance(spec, ModelSpec):
         raise TypeError(f"model.pkl holds a {type(spec).__name__}, not a ModelSpec")
+    spec = _upgraded(spec)
     posterior = Posterior(
         draws=groups["draws"],
         sample_stats=groups["sample_stats"],
@@ -68,3 +69,19 @@ def load_version_1(archive: zipfile.ZipFile, metadata: dict):
         settings=model["settings"],
     )
     return Fit(spec, posterior)
+
+
+def _upgraded(spec):
+    """A version-1 spec (its SD and correlation names in lists, before covariance blocks)
+    rebuilt by today's :func:`~multilevel.spec.model.build_spec` from its design and family,
+    with its own priors."""
+    import dataclasses
+
+    from multilevel.spec.model import build_spec
+
+    if "covariance" in vars(spec):
+        return spec
+    fresh = build_spec(spec.design, spec.family, with_priors=False)
+    return dataclasses.replace(
+        fresh, priors=spec.priors, centred_intercept_prior=spec.centred_intercept_prior
+    )

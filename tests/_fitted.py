@@ -1,5 +1,15 @@
-"""Fits shared by the results tests (predict, loo, save/load): one small NUTS fit made once
-per session, and fits with hand-made draws, whose predictions can be computed by hand."""
+"""The one cache of fitted reference models shared by the tests: each fit is made once per
+test process (``functools.cache``) by whichever test asks first.
+
+- :func:`small_fit`: ``y ~ 1 + x + (1 | g)`` on :func:`simulated` data (the exact gaussian
+  engine, 2 chains x 200 draws): the results tests' fit (predict, loo, ArviZ, seeds);
+- :func:`engine_fit`: a small fit by each engine (conjugate, exact, NUTS, REML, ML), for the
+  tests that must see every engine (saved fits);
+- :func:`fake_fit`: fits with hand-made draws, whose predictions can be computed by hand.
+
+The command-line tests' run folders (written by ``multilevel fit``) are in ``_cli_runs.py``;
+the NUTS fit here repeats their NUTS run, so the compiled sampler is shared when both run in
+one process."""
 
 from __future__ import annotations
 
@@ -80,11 +90,11 @@ def fake_fit(
             out[name] = rng.uniform(2.0, 10.0, shape)
         else:
             out[name] = rng.normal(0.0, 0.5, shape)
-    for i, block in enumerate(spec.design.blocks):
-        out[f"r_block{i}"] = rng.normal(0.0, 0.7, shape + (block.n_levels, block.q))
+    for block, cov in zip(spec.design.blocks, spec.covariance, strict=True):
+        out[cov.key] = rng.normal(0.0, 0.7, shape + (block.n_levels, block.q))
     for name, part in spec.design.dpars.items():
-        for i, block in enumerate(part.blocks):
-            out[f"r_{name}_block{i}"] = rng.normal(0.0, 0.3, shape + (block.n_levels, block.q))
+        for block, cov in zip(part.blocks, spec.dpars[name].covariance, strict=True):
+            out[cov.key] = rng.normal(0.0, 0.3, shape + (block.n_levels, block.q))
     for name, value in (fixed or {}).items():
         out[name] = np.full(shape, float(value))
     stats = {"lp": rng.normal(size=shape), "diverging": np.zeros(shape, dtype=bool)}
@@ -102,3 +112,52 @@ def flat(array) -> np.ndarray:
     """``(chains, draws, ...)`` -> ``(chains * draws, ...)`` in float64."""
     array = np.asarray(array, dtype=float)
     return array.reshape((-1,) + array.shape[2:])
+
+
+#: The engines :func:`engine_fit` covers: the four of ``multilevel.fit`` and both point methods.
+ENGINES = ("conjugate", "exact", "nuts", "reml", "ml")
+
+
+def _quiet(make):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ml.ConvergenceWarning)
+        warnings.simplefilter("ignore", ml.DataWarning)  # the conjugate engine's grid on g
+        return make()
+
+
+@functools.cache
+def engine_fit(engine: str):
+    """A small fit by ``engine`` (a Fit, or a PointFit for reml / ml)."""
+    from _cli_runs import FORMULA as CLI_FORMULA
+    from _cli_runs import simulated as cli_data
+
+    if engine == "exact":
+        fit = small_fit()  # y ~ 1 + x + (1 | g): the exact gaussian engine
+    elif engine == "conjugate":
+        fit = _quiet(
+            lambda: ml.fit(
+                "y ~ 1 + (1 | g)", cli_data(), chains=2, draws=200, seed=3, progress=False
+            )
+        )
+    elif engine == "nuts":
+        fit = _quiet(
+            lambda: ml.fit(
+                CLI_FORMULA,
+                cli_data(),
+                method="nuts",
+                chains=2,
+                draws=200,
+                warmup=200,
+                seed=7,
+                priors={"sd": "normal(0, 1)"},
+                progress=False,
+            )
+        )
+    else:
+        fit = ml.fit(
+            "Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"), method=engine
+        )
+    expected = {"reml": None, "ml": None}.get(engine, engine)
+    if expected is not None:
+        assert fit.posterior.engine == expected, fit.posterior.engine
+    return fit
