@@ -12,9 +12,10 @@ With :math:`b = \Lambda_\theta u`, :math:`u \sim N(0, \sigma^2 I)`, the system
 is solved from the cross products only. The largest block-diagonal term (one level per row)
 is eliminated first, level by level (``q x q`` Cholesky factors held entry by entry,
 :mod:`multilevel.linalg.blocks`, a cache-sized chunk of levels at a time); the Schur
-complement on the remaining terms is factored densely (or by a sparse LU when large), and
-the last Schur complement on ``[X y]`` gives :math:`\log|R_X|^2` and the penalized residual
-sum of squares :math:`r^2`. Then (lme4's definitions)
+complement on the remaining terms, bordered by ``[X y]``, is factored densely in place by one
+LAPACK call (or by a sparse LU when large), and the factor's last rows, the Cholesky factor of
+the Schur complement on ``[X y]``, give :math:`\log|R_X|^2` and the penalized residual sum of
+squares :math:`r^2`. Then (lme4's definitions)
 
 .. math:: -2\ell_{ML} = \log|L|^2 + n\,(1 + \log(2\pi r^2 / n)), \qquad
           -2\ell_{REML} = \log|L|^2 + \log|R_X|^2 + (n-p)(1 + \log(2\pi r^2/(n-p))).
