@@ -3,7 +3,8 @@
 From the cross products of ``[Z X y]`` (:mod:`multilevel.linalg.crossprod`, one pass over the
 data), REML and ML minimise the profiled deviance of :mod:`multilevel.linalg.profiled` over
 the relative covariance parameters :math:`\\theta` (NLopt's BOBYQA, lme4's default optimizer,
-from lme4's start; Newton steps on finite differences if it stops early).
+from moment estimates, :func:`moment_start`; Newton steps on finite differences if it stops
+early).
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ import numpy as np
 from multilevel.engines.gaussian import gaussian_support
 from multilevel.engines.protocol import Support
 from multilevel.errors import ConvergenceWarning, EngineError
+from multilevel.linalg import blocks
 from multilevel.linalg.crossprod import cross_products
-from multilevel.linalg.profiled import PLS, ThetaLayout, objective
+from multilevel.linalg.profiled import PLS, ThetaLayout, _lower_column_major, objective
 from multilevel.linalg.threads import optimizer_blas_threads
 from multilevel.posterior import Estimate
 
-__all__ = ["RemlEstimator", "bobyqa", "newton_polish"]
+__all__ = ["RemlEstimator", "bobyqa", "newton_polish", "moment_start"]
 
 
 class RemlEstimator:
@@ -69,7 +71,8 @@ class RemlEstimator:
 
         low = layout.lower_bounds()
         with optimizer_blas_threads(pls.dense_columns):
-            result = bobyqa(deviance, layout.initial(), low)
+            theta0 = moment_start(cp, layout, pls, known_sigma=known)
+            result = bobyqa(deviance, theta0, low, initial_step=start_steps(layout, theta0))
             theta = result.x
             polish_evals, converged = 0, bool(result.success)
             if not converged:  # a second opinion from Newton steps
@@ -131,9 +134,18 @@ class Minimum:
     nfev: int
 
 
-def bobyqa(f, x0, lower, *, xtol: float = 1e-10, ftol: float = 1e-12, maxeval: int = 5000):
+def bobyqa(
+    f,
+    x0,
+    lower,
+    *,
+    initial_step=None,
+    xtol: float = 1e-10,
+    ftol: float = 1e-12,
+    maxeval: int = 5000,
+):
     """Minimise ``f`` from ``x0`` with bounds ``lower`` by NLopt's BOBYQA (as lme4's
-    default ``nloptwrap``, with NLopt's initial step as there), with tighter tolerances
+    default ``nloptwrap``; ``initial_step`` None: NLopt's, as there), with tighter tolerances
     than lme4's (whose ``1e-8`` leaves sleepstudy's ML SDs 1e-3 off the optimum).
 
     Examples
@@ -160,6 +172,8 @@ def bobyqa(f, x0, lower, *, xtol: float = 1e-10, ftol: float = 1e-12, maxeval: i
     opt.set_ftol_abs(ftol)
     opt.set_ftol_rel(1e-15)
     opt.set_maxeval(maxeval)
+    if initial_step is not None:
+        opt.set_initial_step(np.asarray(initial_step, dtype=float))
     try:
         opt.optimize(x0)
         code = opt.last_optimize_result()
@@ -170,8 +184,103 @@ def bobyqa(f, x0, lower, *, xtol: float = 1e-10, ftol: float = 1e-12, maxeval: i
     except nlopt.RoundoffLimited:
         success, message = False, "BOBYQA stopped by roundoff"
     if not np.isfinite(best["fun"]):
-        raise EngineError("the profiled deviance is not finite at lme4's starting values")
+        raise EngineError("the profiled deviance is not finite at the starting values")
     return Minimum(best["x"], best["fun"], success, message, best["n"])
+
+
+#: BOBYQA's initial step from the moment start, relative to the diagonal entry of each row
+#: of a block's factor (fewest evaluations over sleepstudy, radon, Penicillin, Pastes,
+#: InstEval and y ~ x + (x | g) at 10^4 and 10^5 rows among 0.15-0.75; docs/decisions.md)
+START_STEP = 0.3
+
+
+def moment_start(cp, layout, pls, *, known_sigma: bool = False, floor: float = 0.05):
+    """Moment estimates of :math:`\\theta` to start the optimizer from: the diagonal of each
+    block's relative factor, ``tau / sigma``, off-diagonal entries 0.
+
+    ``sigma^2`` is the residual variance with every group effect free (the PLS at a large
+    :math:`\\theta`, ``r^2 / (n - p - Q)``; the least-squares residual variance where that
+    leaves fewer than 10 degrees of freedom; 1 with known standard errors). Each
+    block-diagonal term's levels get their own least-squares coefficients ``b_l`` on the
+    residuals of the population-level least squares (``G_l^{-1} Z_l'r``, from the cross
+    products; levels with a singular ``G_l`` left out), and each coefficient's between-level
+    variance ``tau^2`` is DerSimonian and Laird's moment estimate from them, with weights
+    ``1 / (sigma^2 (G_l^{-1})_aa)``. Entries are kept within ``[floor, 20]``; a term with
+    several levels per row (``mm()``) keeps lme4's start (identity).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import design
+    >>> d = design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> cp = cross_products(d)
+    >>> layout = ThetaLayout.of(d, cp.terms)
+    >>> np.round(moment_start(cp, layout, PLS(cp, layout)), 2).tolist()  # REML: 0.97 0.02 0.23
+    [0.96, 0.0, 0.23]
+    """
+    theta = layout.initial()
+    p = cp.p
+    beta = np.linalg.lstsq(cp.XtX, cp.Xty, rcond=None)[0] if p else np.zeros(0)
+    dof = cp.n - p - cp.Q
+    if known_sigma:
+        s2 = 1.0
+    else:
+        s2 = (cp.yty - beta @ cp.Xty) / max(cp.n - p, 1)
+        if dof >= 10:
+            try:
+                sol = pls(np.where(theta != 0.0, 1e3, 0.0), solution=False)
+                s2 = sol.r2 / dof
+            except np.linalg.LinAlgError:
+                pass
+    if not np.isfinite(s2) or s2 <= 0:
+        return theta
+    for _, k, col, q, correlated, start in layout.blocks:
+        if k not in cp.diag:
+            continue
+        term = cp.terms[k]
+        cols = np.arange(col, col + q)
+        G = blocks.entries(blocks.levels_last(cp.diag[k][:, col : col + q, col : col + q]))
+        idx = term.offset + np.arange(term.levels)[:, None] * term.q + cols
+        c = cp.Zty[idx] - cp.ZtX[idx] @ beta  # Z_l'r, (levels, q)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            L = blocks.cholesky(G, np)
+            ok = np.ones(term.levels, dtype=bool)
+            for a in range(q):
+                ok &= L[a][a] ** 2 > 1e-8 * G[a][a]  # False for nan: singular G_l
+            if ok.sum() < 2:
+                continue
+            L = [[None if x is None else x[ok] for x in row] for row in L]
+            b = blocks.upper_solve(L, blocks.lower_solve(L, list(c[ok].T)))
+            tau = []
+            for a in range(q):  # (G_l^{-1})_aa = |L_l^{-1} e_a|^2
+                unit = [np.full(ok.sum(), float(j == a)) for j in range(q)]
+                w = 1.0 / (s2 * sum(x * x for x in blocks.lower_solve(L, unit)))
+                mean = np.sum(w * b[a]) / w.sum()
+                excess = np.sum(w * (b[a] - mean) ** 2) - (len(w) - 1)
+                tau2 = excess / (w.sum() - np.sum(w * w) / w.sum())
+                tau.append(np.sqrt(max(tau2, 0.0) / s2) if np.isfinite(tau2) else 1.0)
+        values = np.clip(tau, floor, 20.0)
+        if correlated:
+            rows, cols_ = _lower_column_major(q)
+            theta[start + np.flatnonzero(rows == cols_)] = values
+        else:
+            theta[start : start + q] = values
+    return theta
+
+
+def start_steps(layout, theta) -> np.ndarray:
+    """BOBYQA's initial step for each entry of :math:`\\theta`: :data:`START_STEP` times the
+    diagonal entry of its row of the block's factor (an off-diagonal entry moves on the scale
+    of its row)."""
+    steps = np.empty(layout.size)
+    for _, _, _, q, correlated, start in layout.blocks:
+        if correlated:
+            rows, cols = _lower_column_major(q)
+            diagonal = theta[start + np.flatnonzero(rows == cols)]
+            steps[start : start + len(rows)] = diagonal[rows]
+        else:
+            steps[start : start + q] = theta[start : start + q]
+    return START_STEP * steps
 
 
 def newton_polish(f, x, lower, *, steps: int = 6, tol: float = 1e-10):

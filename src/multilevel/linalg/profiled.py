@@ -12,9 +12,10 @@ With :math:`b = \Lambda_\theta u`, :math:`u \sim N(0, \sigma^2 I)`, the system
 is solved from the cross products only. The largest block-diagonal term (one level per row)
 is eliminated first, level by level (``q x q`` Cholesky factors held entry by entry,
 :mod:`multilevel.linalg.blocks`, a cache-sized chunk of levels at a time); the Schur
-complement on the remaining terms is factored densely (or by a sparse LU when large), and
-the last Schur complement on ``[X y]`` gives :math:`\log|R_X|^2` and the penalized residual
-sum of squares :math:`r^2`. Then (lme4's definitions)
+complement on the remaining terms, bordered by ``[X y]``, is factored densely in place by one
+LAPACK call (or by a sparse LU when large), and the factor's last rows, the Cholesky factor of
+the Schur complement on ``[X y]``, give :math:`\log|R_X|^2` and the penalized residual sum of
+squares :math:`r^2`. Then (lme4's definitions)
 
 .. math:: -2\ell_{ML} = \log|L|^2 + n\,(1 + \log(2\pi r^2 / n)), \qquad
           -2\ell_{REML} = \log|L|^2 + \log|R_X|^2 + (n-p)(1 + \log(2\pi r^2/(n-p))).
@@ -302,6 +303,31 @@ class PLS:
                 )
                 if self.coupling is not None:
                     self.G_rr_dense = self.G_rr.toarray()
+        r = len(self.rest)
+        if r and r <= _DENSE_LIMIT:
+            # the rest terms' Schur complement bordered by [X y], factored in place: its
+            # lower triangle in a Fortran-ordered buffer, where ``flat[i * N + j]`` is
+            # entry (j, i)
+            N = r + p + 1
+            self._bordered = np.zeros((N, N), order="F")
+            self._flat = self._bordered.T.reshape(-1)  # a view
+            self._diagonal = slice(0, r * (N + 1), N + 1)  # the rest terms' diagonal in flat
+            if self.coupling is not None and self.lam_r_diagonal:
+                # Lambda_r = diag(theta[source]), so M_rr = Lambda_r K Lambda_r + I is K's
+                # nonzeros (G_rr's and the coupling's cells) times a product of two thetas
+                G = sp.triu(self.G_rr).tocoo()
+                self.coupling = self.coupling.including(G.row * r + G.col, r)
+                cells = self.coupling.cells
+                self._G_cells = self.G_rr_dense.reshape(-1)[cells]
+                del self.G_rr_dense  # not needed on this path
+                i, j = np.divmod(cells, r)
+                self._cells = i * N + j  # (j, i) in flat: the lower triangle
+                rows, cols, source = layout.pattern(terms)
+                where = np.full(cp.Q, -1)
+                where[rows[rows == cols]] = source[rows == cols]
+                source = where[self.rest]  # the theta entry of each rest column
+                self._rest_source = source
+                self._cell_pairs = source[i] * layout.size + source[j]
 
     def _lambda_rest(self, factors) -> sp.csr_matrix:
         terms = self.cp.terms
@@ -355,59 +381,86 @@ class PLS:
                 W1 = [_joined(P[2][i] for P in parts) for i in range(t1.q)]
         Chat = None
         coupled = None
-        if len(rest) and self.coupling is not None:
+        r = len(rest)
+        bordered = r and r <= _DENSE_LIMIT
+        if bordered:
+            B, flat = self._bordered, self._flat
+        if r and self.coupling is not None:
             # the eliminated term's coupling, precomputed (Coupling):
             # Chat'Chat = Lambda_r' G_1r' D G_1r Lambda_r, D_l = Lambda_1 A_l^{-1} Lambda_1'
-            lam_r = self._lambda_rest(factors)
             left = _left_factor(L1, lam)  # L1^{-1} Lambda_1'
             D = np.einsum("lki,lkj->lij", left, left)
-            K = self.coupling.subtract_from(self.G_rr_dense, D)
-            if self.lam_r_diagonal:
-                scale = lam_r.diagonal()
-                M_rr = K * np.outer(scale, scale)
-            else:
-                M_rr = np.asarray(lam_r.T @ (lam_r.T @ K.T).T)
-            M_rr[np.diag_indices_from(M_rr)] += 1.0
             rows1, q1 = self.ZtXy1_rows, len(self.ZtXy1_rows)
             DZ = np.stack(  # D_l ZtXy1_l for every level, (levels * q, p + 1)
                 [sum(D[:, a, b, None] * rows1[b] for b in range(q1)) for a in range(q1)], axis=1
             ).reshape(-1, p + 1)
-            M_r_xy = np.asarray(lam_r.T @ (self.ZtXy_r - self.G_1r.T @ DZ))
+            K_xy = self.ZtXy_r - self.G_1r.T @ DZ
+            if self.lam_r_diagonal:  # M_rr = S K S + I, S = diag(scale): in the buffer
+                values = self._G_cells - self.coupling.S @ D.reshape(-1)
+                values *= np.multiply.outer(theta, theta).reshape(-1)[self._cell_pairs]
+                B.fill(0.0)
+                flat[self._cells] = values  # the lower triangle
+                scale = theta[self._rest_source]
+                M_r_xy = scale[:, None] * K_xy
+                lam_r = sp.diags(scale, format="csr") if solution else None
+            else:
+                lam_r = self._lambda_rest(factors)
+                K = self.coupling.subtract_from(self.G_rr_dense, D)
+                B[:r, :r] = np.asarray(lam_r.T @ (lam_r.T @ K.T).T)
+                M_r_xy = np.asarray(lam_r.T @ K_xy)
             coupled = (lam_r, left)
-        elif len(rest):
+        elif r:
             lam_r = self._lambda_rest(factors)
             M_rr = (lam_r.T @ self.G_rr @ lam_r).toarray()
-            M_rr[np.diag_indices_from(M_rr)] += 1.0
             M_r_xy = lam_r.T @ self.ZtXy_r
             if first is not None and self.G_1r.nnz:
                 left = _block_diagonal(_left_factor(L1, lam))
                 Chat = (left.tocsr() @ self.G_1r @ lam_r).tocsr()
                 M_rr -= (Chat.T @ Chat).toarray()
                 M_r_xy = M_r_xy - Chat.T @ np.stack(W1, axis=1).reshape(-1, p + 1)
-        if len(rest):
             M_r_xy = np.asarray(M_r_xy)
-            if len(rest) <= _DENSE_LIMIT:
-                chol = sla.cho_factor(M_rr, lower=True, check_finite=False)
-                logdet_L += 2.0 * float(np.sum(np.log(np.diag(chol[0]))))
-                sol_r = sla.cho_solve(chol, M_r_xy, check_finite=False)
+            if bordered:
+                B[:r, :r] = M_rr
             else:  # pragma: no cover - very large crossed factors
+                M_rr[np.diag_indices_from(M_rr)] += 1.0
                 lu = spla.splu(sp.csc_matrix(M_rr))
                 logdet_L += float(np.sum(np.log(np.abs(lu.U.diagonal()))))
                 sol_r = lu.solve(M_r_xy)
-            S_xy = S_xy - M_r_xy.T @ sol_r
-        # the Cholesky factor of [X y]'s Schur complement: R_X, then z' and r (one LAPACK call)
-        factor, info = lapack.dpotrf(S_xy, lower=1, clean=1)
+                S_xy = S_xy - M_r_xy.T @ sol_r
+        if bordered:
+            # one Cholesky factor of [[M_rr, M_r_xy], [M_r_xy', S_xy]] (lower triangles):
+            # L_rr, then L_rr^{-1} M_r_xy and the factor of [X y]'s Schur complement
+            flat[self._diagonal] += 1.0
+            B[r:, :r] = M_r_xy.T
+            B[r:, r:] = S_xy
+            whole, info = lapack.dpotrf(B, lower=1, clean=0, overwrite_a=1)
+            if 0 < info <= r:
+                raise np.linalg.LinAlgError("the random-effects system is not positive definite")
+            logdet_L += 2.0 * float(np.log(whole.diagonal()[:r]).sum())
+            factor, info = whole[r:, r:], max(info - r, 0)
+            s_yy = S_xy[p, p] - float(whole[-1, :r] @ whole[-1, :r]) if info else None
+        else:
+            # the Cholesky factor of [X y]'s Schur complement: R_X, then z' and r
+            factor, info = lapack.dpotrf(S_xy, lower=1, clean=1)
+            s_yy = S_xy[p, p]
         if 0 < info <= p:
             raise np.linalg.LinAlgError("the population-level design is not of full rank")
-        R, z = factor[:p, :p], factor[p, :p]
+        R, z = np.tril(factor[:p, :p]), factor[p, :p]
         logdet_RX = 2.0 * float(np.log(np.diagonal(R)).sum())
-        r2 = float(factor[p, p]) ** 2 if info == 0 else max(float(S_xy[p, p] - z @ z), 0.0)
+        r2 = float(factor[p, p]) ** 2 if info == 0 else max(float(s_yy - z @ z), 0.0)
         if not solution:
             return PLSSolution(logdet_L, logdet_RX, r2, None, None, None, None)
 
         beta = sla.solve_triangular(R.T, z, lower=False) if p else np.zeros(0)
         u = np.zeros(Q)
-        if len(rest):
+        if bordered:
+            # u_r = M_rr^{-1} (m_ry - m_rX beta) = L_rr^{-T} (l_y - l_X beta), with the rows
+            # [l_X; l_y] = L_rr^{-1} [m_rX m_ry] of the factor below L_rr
+            below = whole[r:, :r]
+            u[rest] = sla.solve_triangular(
+                whole[:r, :r], below[p] - beta @ below[:p], lower=True, trans="T"
+            )
+        elif len(rest):  # pragma: no cover - very large crossed factors
             # sol_r = M_rr^{-1} [m_rX, m_ry]; u_r = M_rr^{-1} (m_ry - m_rX beta)
             u[rest] = sol_r[:, p] - sol_r[:, :p] @ beta
         if first is not None:
@@ -579,6 +632,23 @@ class Coupling:
         i, j = np.divmod(cells, rest)
         below = i != j
         return cls(S, cells, j[below] * rest + i[below], below)
+
+    def including(self, cells: np.ndarray, rest: int) -> Coupling:
+        """The same map onto the union of its cells and ``cells`` (flat indices ``i * rest
+        + j``, ``i <= j``), which it leaves at zero."""
+        used = np.zeros(rest * rest, dtype=bool)  # by a table, as in `of`
+        used[self.cells] = True
+        used[cells] = True
+        union = np.flatnonzero(used).astype(self.cells.dtype)
+        counts = np.zeros(len(union), dtype=self.S.indptr.dtype)  # S's rows, spread out
+        counts[np.searchsorted(union, self.cells)] = np.diff(self.S.indptr)
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(counts.dtype)
+        S = sp.csr_matrix(
+            (self.S.data, self.S.indices, indptr), shape=(len(union), self.S.shape[1])
+        )
+        i, j = np.divmod(union, rest)
+        below = i != j
+        return Coupling(S, union, j[below] * rest + i[below], below)
 
     def subtract_from(self, G: np.ndarray, D: np.ndarray) -> np.ndarray:
         """``G - sum_l G_1r,l' D_l G_1r,l`` for the per-level blocks ``D``."""
