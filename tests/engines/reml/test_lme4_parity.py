@@ -13,7 +13,7 @@ import pytest
 import multilevel as ml
 from multilevel import naming
 
-REFERENCE = Path(__file__).parent.parent / "reference" / "lme4"
+REFERENCE = Path(__file__).parents[2] / "reference" / "lme4"
 REL, ABS = 1e-4, 1e-6
 
 MODELS = {
