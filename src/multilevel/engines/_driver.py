@@ -26,7 +26,7 @@ _CACHE_SIZE = 8
 _STATE = "unconstrained"  # the one site of the sampler's state
 
 
-def _potential(model, kwargs):
+def potential(model, kwargs):
     """NumPyro's potential-energy and postprocessing generators (taking the model's keyword
     arguments) and a template of the unconstrained parameters (zeros; shapes and dtypes).
 
@@ -136,7 +136,7 @@ class NutsDriver:
         from multilevel.engines._progress import tick
 
         every = max(1, (warmup + draws) // 100)
-        site_potential, site_postprocess, template = _potential(model, kwargs)
+        site_potential, site_postprocess, template = potential(model, kwargs)
         unravel = ravel_pytree(template)[1]
 
         # The sampler's state is one site holding every unconstrained value, ravelled in

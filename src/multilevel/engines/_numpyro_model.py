@@ -82,7 +82,7 @@ FAMILIES = tuple(REGISTRY)
 _POSITIVE_DISTS = ("exponential", "gamma", "inv_gamma", "lognormal")
 
 
-def _distribution(d: str, p):
+def numpyro_distribution(d: str, p):
     """NumPyro distribution ``d`` with parameters ``p`` (numbers or traced arrays)."""
     if d == "normal":
         return dist.Normal(p[0], p[1])
@@ -119,14 +119,14 @@ def prior_distribution(prior: Prior):
     'StudentT'
     """
     try:
-        return _distribution(prior.dist, prior.params)
+        return numpyro_distribution(prior.dist, prior.params)
     except EngineError:
         raise EngineError(
             f"the prior {prior.to_stan()!r} cannot be used on a scalar parameter"
         ) from None
 
 
-def _support_key(prior: Prior) -> tuple:
+def support_key(prior: Prior) -> tuple:
     """A hashable description of the support of a parameter with this prior."""
     low = prior.lower
     d = prior.dist
@@ -142,7 +142,7 @@ def _support_key(prior: Prior) -> tuple:
     return ("positive",) if low == 0 else ("above", float(low))
 
 
-def _constraint(key: tuple):
+def support_constraint(key: tuple):
     kind = key[0]
     if kind == "interval":
         return constraints.interval(key[1], key[2])
@@ -259,7 +259,7 @@ def _structure(spec: ModelSpec) -> _Structure:
                     f"a bounded prior on {part.intercept!r} ({prior.to_stan()}) is not "
                     "supported by the NUTS engine; use an unbounded one such as normal()"
                 )
-    priors = tuple((name, prior.dist, _support_key(prior)) for name, prior in spec.priors.items())
+    priors = tuple((name, prior.dist, support_key(prior)) for name, prior in spec.priors.items())
     return _Structure(
         family=spec.family.name,
         link=spec.family.link,
@@ -353,9 +353,11 @@ def _build(structure: _Structure):
 
     def scalar(name, data):
         d, support = kinds[name]
-        value = numpyro.sample(name, dist.ImproperUniform(_constraint(support), (), ()))
+        value = numpyro.sample(name, dist.ImproperUniform(support_constraint(support), (), ()))
         if d != "flat":
-            numpyro.factor(f"{name}__prior", _distribution(d, data["priors"][name]).log_prob(value))
+            numpyro.factor(
+                f"{name}__prior", numpyro_distribution(d, data["priors"][name]).log_prob(value)
+            )
         return value
 
     def linear_predictor(part: _Part, pdata, data, n):
@@ -381,7 +383,7 @@ def _build(structure: _Structure):
             d, _ = kinds[name]
             if d != "flat":
                 at = alpha_c if part.centred_prior else b0
-                prior = _distribution(d, data["priors"][name])
+                prior = numpyro_distribution(d, data["priors"][name])
                 numpyro.factor(f"{name}__prior", prior.log_prob(at))
             eta = eta + alpha_c
         for blk, bdata in zip(part.blocks, pdata["blocks"], strict=True):

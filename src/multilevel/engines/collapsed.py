@@ -305,9 +305,13 @@ class CollapsedGaussian:
         import numpyro.distributions as dist
         from numpyro.distributions import constraints
 
-        from multilevel.engines._numpyro_model import _constraint, _distribution, _support_key
+        from multilevel.engines._numpyro_model import (
+            numpyro_distribution,
+            support_constraint,
+            support_key,
+        )
 
-        kinds = {name: (p.dist, _support_key(p)) for name, p in spec.priors.items()}
+        kinds = {name: (p.dist, support_key(p)) for name, p in spec.priors.items()}
         b_names = spec.b_names
         intercept = spec.design.intercept and spec.design.X_names[:1] == ("Intercept",)
         slopes = b_names[1:] if intercept else b_names
@@ -317,9 +321,11 @@ class CollapsedGaussian:
 
         def scalar(name, priors):
             d, support = kinds[name]
-            value = numpyro.sample(name, dist.ImproperUniform(_constraint(support), (), ()))
+            value = numpyro.sample(name, dist.ImproperUniform(support_constraint(support), (), ()))
             if d != "flat":
-                numpyro.factor(f"{name}__prior", _distribution(d, priors[name]).log_prob(value))
+                numpyro.factor(
+                    f"{name}__prior", numpyro_distribution(d, priors[name]).log_prob(value)
+                )
             return value
 
         def model(data, priors):
@@ -335,7 +341,8 @@ class CollapsedGaussian:
                 if d != "flat":
                     at = alpha if centred else b0
                     numpyro.factor(
-                        f"{b_names[0]}__prior", _distribution(d, priors[b_names[0]]).log_prob(at)
+                        f"{b_names[0]}__prior",
+                        numpyro_distribution(d, priors[b_names[0]]).log_prob(at),
                     )
                 beta = jnp.concatenate([b0[None], b])
             else:
@@ -446,13 +453,15 @@ class CollapsedGaussian:
         import jax
         from jax.flatten_util import ravel_pytree
 
-        from multilevel.engines._driver import _potential
+        from multilevel.engines import _driver
 
         cache_key = ("functions",) + self._key(spec, layout, data_np, 0, 0, 0, False)
         entry = _SAMPLERS.get(cache_key)
         if entry is None:
             model = self._model(spec, layout)
-            potential, postprocess, template = _potential(model, {"data": data, "priors": priors})
+            potential, postprocess, template = _driver.potential(
+                model, {"data": data, "priors": priors}
+            )
             unravel = ravel_pytree(template)[1]
 
             def log_density(x, data, priors):
@@ -678,7 +687,7 @@ class CollapsedGaussian:
         return samples, stats, settings
 
     def _key(self, spec, layout, data, chains, draws, warmup, progress):
-        from multilevel.engines._numpyro_model import _support_key
+        from multilevel.engines._numpyro_model import support_key
 
         shapes = tuple((k, np.shape(v)) for k, v in sorted(data.items()))
         # everything of the layout that the compiled code reads as constants: the column
@@ -692,7 +701,7 @@ class CollapsedGaussian:
             tuple(sorted(layout["rest_offsets"].items())),
             layout["rest"],
             layout["q1"],
-            tuple((n, p.dist, _support_key(p)) for n, p in spec.priors.items()),
+            tuple((n, p.dist, support_key(p)) for n, p in spec.priors.items()),
             spec.b_names,
             spec.covariance,
             spec.known_sigma,

@@ -83,7 +83,7 @@ def test_potential_equals_numpyros_initialize_model(family):
     if family == "poisson":
         data["y"] = np.random.default_rng(0).poisson(2.0, size=len(data))
     built = make_model(build_spec(design(FORMULA, data), family))
-    potential_gen, postprocess_gen, template = _driver._potential(built.model, built.kwargs)
+    potential_gen, postprocess_gen, template = _driver.potential(built.model, built.kwargs)
     info = initialize_model(
         jax.random.PRNGKey(0), built.model, model_kwargs=built.kwargs, dynamic_args=True
     )
@@ -114,14 +114,14 @@ def test_an_error_in_the_model_is_raised_not_hidden_by_the_slow_path(monkeypatch
         return x.no_such_method()  # a bug in model code
 
     with pytest.raises(AttributeError, match="no_such_method"):
-        _driver._potential(broken, {"scale": 1.0})
+        _driver.potential(broken, {"scale": 1.0})
 
     def typed(scale):
         numpyro.sample("x", numpyro.distributions.Normal(0.0, scale))
         raise TypeError("a model's own type error")
 
     with pytest.raises(TypeError, match="model's own"):
-        _driver._potential(typed, {"scale": 1.0})
+        _driver.potential(typed, {"scale": 1.0})
 
 
 def test_a_discrete_latent_site_takes_numpyros_initialize_model(monkeypatch):
@@ -135,4 +135,4 @@ def test_a_discrete_latent_site_takes_numpyros_initialize_model(monkeypatch):
         numpyro.sample("k", numpyro.distributions.Bernoulli(p))
 
     with pytest.raises(AssertionError, match="slow path"):
-        _driver._potential(discrete, {"p": 0.3})
+        _driver.potential(discrete, {"p": 0.3})
