@@ -21,7 +21,7 @@ from multilevel.engines.protocol import Support
 from multilevel.errors import ConvergenceWarning, EngineError
 from multilevel.linalg import blocks
 from multilevel.linalg.crossprod import cross_products
-from multilevel.linalg.profiled import PLS, ThetaLayout, _lower_column_major, objective
+from multilevel.linalg.profiled import PLS, ThetaLayout, lower_column_major, objective
 from multilevel.linalg.threads import optimizer_blas_threads
 from multilevel.posterior import Estimate
 
@@ -261,7 +261,7 @@ def moment_start(cp, layout, pls, *, known_sigma: bool = False, floor: float = 0
                 tau.append(np.sqrt(max(tau2, 0.0) / s2) if np.isfinite(tau2) else 1.0)
         values = np.clip(tau, floor, 20.0)
         if correlated:
-            rows, cols_ = _lower_column_major(q)
+            rows, cols_ = lower_column_major(q)
             theta[start + np.flatnonzero(rows == cols_)] = values
         else:
             theta[start : start + q] = values
@@ -275,7 +275,7 @@ def start_steps(layout, theta) -> np.ndarray:
     steps = np.empty(layout.size)
     for _, _, _, q, correlated, start in layout.blocks:
         if correlated:
-            rows, cols = _lower_column_major(q)
+            rows, cols = lower_column_major(q)
             diagonal = theta[start + np.flatnonzero(rows == cols)]
             steps[start : start + len(rows)] = diagonal[rows]
         else:

@@ -106,7 +106,7 @@ class ThetaLayout:
         for _, k, col, q, correlated, start in self.blocks:
             term = terms[k]
             if correlated:
-                r, c = _lower_column_major(q)
+                r, c = lower_column_major(q)
             else:
                 r = c = np.arange(q)
             base = term.offset + np.arange(term.levels)[:, None] * term.q + col
@@ -126,13 +126,13 @@ class ThetaLayout:
             if not correlated:
                 return np.diag(values)
             factor = np.zeros((q, q))
-            factor[_lower_column_major(q)] = values
+            factor[lower_column_major(q)] = values
             return factor
         raise KeyError(block)
 
 
 @functools.cache
-def _lower_column_major(q: int) -> tuple[np.ndarray, np.ndarray]:
+def lower_column_major(q: int) -> tuple[np.ndarray, np.ndarray]:
     """Row and column indices of a ``q x q`` lower triangle in column-major order."""
     rows, cols = np.tril_indices(q)
     order = np.lexsort((rows, cols))
@@ -142,7 +142,7 @@ def _lower_column_major(q: int) -> tuple[np.ndarray, np.ndarray]:
 def _tri_identity(q: int, correlated: bool) -> np.ndarray:
     if not correlated:
         return np.ones(q)
-    rows, cols = _lower_column_major(q)
+    rows, cols = lower_column_major(q)
     return (rows == cols).astype(float)
 
 
@@ -526,7 +526,7 @@ class LevelPolynomial:
             for _, k, col, qb, correlated, start in layout.blocks
             if k == first
             for m, (r, c) in enumerate(
-                zip(*_lower_column_major(qb), strict=True)
+                zip(*lower_column_major(qb), strict=True)
                 if correlated
                 else ((a, a) for a in range(qb))
             )
