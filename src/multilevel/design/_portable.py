@@ -46,6 +46,7 @@ from multilevel.design._types import (
 from multilevel.formula import parse
 from multilevel.formula.ast import Call, iter_nodes
 from multilevel.formula.terms import Formula, GroupTerm
+from multilevel.jsonvalues import ARRAY_DTYPES
 
 __all__ = [
     "encode_info",
@@ -58,23 +59,8 @@ __all__ = [
 ]
 
 _STATEFUL = ("center", "scale", "poly")
-_INDEX_DTYPES = {
-    "bool",
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-    "float32",
-    "float64",
-    "object",
-    "str",
-    "string[python]",
-    "string[pyarrow]",
-}
+#: dtypes of level labels: numbers and booleans, and text
+_INDEX_DTYPES = ARRAY_DTYPES | {"object", "str", "string[python]", "string[pyarrow]"}
 
 
 class _Mismatch(ValueError):

@@ -35,8 +35,23 @@ from multilevel.spec.priors import Prior
 __all__ = ["ModelSpec", "DparSpec", "build_spec"]
 
 
+class _BlockNames:
+    """The SD and correlation names of a formula's covariance blocks (its ``covariance``),
+    block by block."""
+
+    @property
+    def sd_names(self) -> tuple[tuple[str, ...], ...]:
+        """Per block, the names of its standard deviations."""
+        return tuple(c.sd_names for c in self.covariance)
+
+    @property
+    def cor_names(self) -> tuple[tuple[str, ...], ...]:
+        """Per block, the names of its correlations (empty when it has none)."""
+        return tuple(c.cor_names for c in self.covariance)
+
+
 @dataclass(frozen=True, eq=False)
-class DparSpec:
+class DparSpec(_BlockNames):
     """Names of the parameters of a family parameter's own formula (``sigma ~ 1 + (1 | g)``).
 
     Parameters
@@ -57,19 +72,9 @@ class DparSpec:
     b_names: tuple[str, ...]
     covariance: tuple[CovarianceBlock, ...]
 
-    @property
-    def sd_names(self) -> tuple[tuple[str, ...], ...]:
-        """Per block, the names of its standard deviations."""
-        return tuple(c.sd_names for c in self.covariance)
-
-    @property
-    def cor_names(self) -> tuple[tuple[str, ...], ...]:
-        """Per block, the names of its correlations (empty when it has none)."""
-        return tuple(c.cor_names for c in self.covariance)
-
 
 @dataclass(frozen=True, eq=False)
-class ModelSpec:
+class ModelSpec(_BlockNames):
     """A design, a family and resolved priors: everything an engine needs.
 
     Parameters
@@ -108,16 +113,6 @@ class ModelSpec:
     aux_names: tuple[str, ...]
     centred_intercept_prior: bool = False
     dpars: Mapping[str, DparSpec] = field(default_factory=lambda: MappingProxyType({}))
-
-    @property
-    def sd_names(self) -> tuple[tuple[str, ...], ...]:
-        """Per block of ``design.blocks``, the names of its standard deviations."""
-        return tuple(c.sd_names for c in self.covariance)
-
-    @property
-    def cor_names(self) -> tuple[tuple[str, ...], ...]:
-        """Per block, the names of its correlations (empty when it has none)."""
-        return tuple(c.cor_names for c in self.covariance)
 
     @property
     def all_covariance(self) -> tuple[CovarianceBlock, ...]:
