@@ -400,6 +400,28 @@ class Fit:
             index = pd.RangeIndex(draws.shape[1])
         return summarize_draws(draws, index)
 
+    def conditional_effects(self, effect: str, **kwargs) -> pd.DataFrame:
+        """The expected response against one predictor, the others at their mean or
+        reference level, group effects at the population level, with 95% intervals
+        (brms's ``conditional_effects``; see
+        :func:`multilevel.results.effects.conditional_effects` for the options
+        ``data``, ``conditions``, ``resolution`` and ``prob``)."""
+        from multilevel.results.effects import conditional_effects
+
+        return conditional_effects(self, effect, **kwargs)
+
+    def plot_conditional_effects(self, effect: str, **kwargs):
+        """:meth:`conditional_effects` as a figure: a line with its interval band for a
+        numeric predictor, points with interval bars for a categorical one.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from multilevel.results.figures import conditional_effects_plot
+
+        return conditional_effects_plot(self.conditional_effects(effect, **kwargs))
+
     # -- model comparison --------------------------------------------------------------------
 
     def loo(self, *, pointwise: bool = True):
