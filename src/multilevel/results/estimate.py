@@ -127,7 +127,9 @@ class PointFit:
             index=list(self.spec.design.X_names),
         )
 
-    def predict(self, newdata=None, *, kind: str = "mean", new_groups: str = "error") -> pd.Series:
+    def predict(
+        self, newdata=None, *, kind: str = "mean", new_groups: str = "error", seed=None
+    ) -> pd.Series:
         """Predictions at the estimates, as lme4's ``predict(m, newdata)``.
 
         Parameters
@@ -142,6 +144,10 @@ class PointFit:
         new_groups : {"error", "population"}
             A new level: ``"population"`` uses the population part only (lme4's
             ``allow.new.levels = TRUE``), ``"error"`` raises.
+        seed : ignored
+            Accepted so that code written for :meth:`Fit.predict
+            <multilevel.results.fit.Fit.predict>` runs: predictions at the estimates are
+            not random.
         """
         if kind not in ("mean", "linear"):
             raise ValueError(
@@ -192,7 +198,8 @@ class PointFit:
         return save_fit(self, path)
 
     def _repr_html_(self) -> str:
-        """Compact HTML summary shown by Jupyter (see :func:`multilevel.results.html.point_html`)."""
+        """Compact HTML summary shown by Jupyter (see
+        :func:`multilevel.results.html.point_html`)."""
         from multilevel.results.html import point_html
 
         return point_html(self)
