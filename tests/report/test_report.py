@@ -139,7 +139,8 @@ def test_report_content(nuts_dir, nuts_fit):
     assert "The intercept varies by g (6 levels)" in words
     assert "y ~ 1 + x + (1 | g)" in words
     for name, prior in nuts_fit.spec.priors.items():  # every prior, with who set it
-        assert re.search(rf"{re.escape(name)} {re.escape(prior_words(prior))} (yours|default)", words)
+        shown = re.escape(prior_words(prior))  # 4 significant digits
+        assert re.search(rf"{re.escape(name)} {shown} (yours|default)", words)
     assert nuts_fit.posterior.reason in words  # engine and why
     for problem in nuts_fit.diagnostics():  # every warning
         assert problem in words
