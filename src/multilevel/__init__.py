@@ -24,6 +24,7 @@ from multilevel.errors import (
 )
 from multilevel.fit import default_priors, fit
 from multilevel.formula import parse
+from multilevel.results.compare import loo_compare
 from multilevel.results.storage import load_fit as load
 from multilevel.spec.model import build_spec
 from multilevel.spec.priors import Prior, parse_prior
@@ -33,6 +34,7 @@ __version__ = "0.1.0"
 __all__ = [
     "fit",
     "load",
+    "loo_compare",
     "default_priors",
     "fit_conjugate",
     "parse",

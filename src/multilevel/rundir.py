@@ -54,6 +54,11 @@ FILES = {
     "manifest": "run.json",
 }
 _NETCDF_GROUPS = ("posterior", "sample_stats", "observed_data", "log_likelihood")
+#: Why a point fit's run has no posterior.nc (in run.json's ``not_written``).
+POINT_FIT_NOTE = (
+    "a point fit (method reml or ml) has estimates, not draws: there is nothing for ArviZ; "
+    "fit with --method exact or auto for the posterior"
+)
 
 
 def _sha256(path: Path) -> str:
@@ -151,11 +156,13 @@ def write_run(
     try:
         step("summary.csv")
         fit.summary().to_csv(tmp / FILES["summary"])
-        step("posterior.nc")
-        idata = fit.to_arviz()
-        present = arviz_bridge.group_names(idata)
-        groups = [g for g in _NETCDF_GROUPS if g in present]
-        arviz_bridge.to_netcdf(idata, tmp / FILES["posterior"], groups=groups)
+        point = not hasattr(fit, "posterior")  # a REML / ML PointFit: no draws
+        if not point:
+            step("posterior.nc")
+            idata = fit.to_arviz()
+            present = arviz_bridge.group_names(idata)
+            groups = [g for g in _NETCDF_GROUPS if g in present]
+            arviz_bridge.to_netcdf(idata, tmp / FILES["posterior"], groups=groups)
         step("fit.mlfit")
         fit.save(tmp / FILES["fit"])
         step("spec.json")
@@ -165,9 +172,11 @@ def write_run(
         files = {
             name: {"bytes": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)}
             for role, name in FILES.items()
-            if role != "manifest"
+            if role != "manifest" and (tmp / name).exists()
         }
         manifest = {"format": FORMAT, "version": VERSION, **dict(log_info), "files": files}
+        if point:
+            manifest["not_written"] = {FILES["posterior"]: POINT_FIT_NOTE}
         _write_json(tmp / FILES["manifest"], manifest)
         _swap_in(tmp, out)
     except BaseException:
@@ -194,7 +203,8 @@ def _swap_in(tmp: Path, out: Path) -> None:
 
 def _spec_json(fit) -> dict:
     """What the fit knows about its model, as JSON-ready data."""
-    spec, post = fit.spec, fit.posterior
+    spec = fit.spec
+    post = fit.posterior if hasattr(fit, "posterior") else None
     design = spec.design
     groups = []
     for block in design.blocks:
@@ -217,10 +227,10 @@ def _spec_json(fit) -> dict:
         "groups": groups,
         "parameters": list(spec.parameter_names),
         "priors": {name: prior.to_stan() for name, prior in spec.priors.items()},
-        "engine": post.engine,
-        "reason": post.reason,
-        "chains": post.n_chains,
-        "draws": post.n_draws,
+        "engine": post.engine if post else f"gaussian ({fit.method})",
+        "reason": post.reason if post else fit.estimate.reason,
+        "chains": post.n_chains if post else None,
+        "draws": post.n_draws if post else None,
     }
 
 

@@ -24,6 +24,7 @@ import multilevel as ml
 from _cli_runs import exact_run, nuts_run, simulated
 from multilevel.posterior import Posterior
 from multilevel.report import SECTIONS, build_report, data_summary, render, write_report
+from multilevel.report.words import prior_words
 from multilevel.results.figures import shrinkage_table
 from multilevel.results.fit import Fit
 
@@ -138,15 +139,18 @@ def test_report_content(nuts_dir, nuts_fit):
     assert "The intercept varies by g (6 levels)" in words
     assert "y ~ 1 + x + (1 | g)" in words
     for name, prior in nuts_fit.spec.priors.items():  # every prior, with who set it
-        assert re.search(rf"{re.escape(name)} {re.escape(prior.to_stan())} (yours|default)", words)
+        shown = re.escape(prior_words(prior))  # 4 significant digits
+        assert re.search(rf"{re.escape(name)} {shown} (yours|default)", words)
     assert nuts_fit.posterior.reason in words  # engine and why
     for problem in nuts_fit.diagnostics():  # every warning
         assert problem in words
     assert "divergent transitions" in words
     for name in ("b_Intercept", "b_x", "sd_g__Intercept", "sigma"):
         assert name in words
-    for column in ("y", "x", "g"):  # data summary
+    for column in ("y", "x"):  # data summary
         assert re.search(rf"\b{column} (number|text)", words)
+    # an id column is described by its levels, not a mean and SD
+    assert re.search(r"\bg grouping factor 0 6 6 levels, \d+ to \d+ rows each", words)
     assert "seed 7" in words
 
 

@@ -33,8 +33,7 @@ VERSIONED = ("numpy", "scipy", "pandas", "jax", "numpyro", "arviz", "matplotlib"
 def options(parser: argparse.ArgumentParser) -> None:
     """``DATA FORMULA --family --prior --out --method --chains --draws --warmup --seed
     --target-accept --progress``."""
-    # point estimates (reml, ml) are the Python API's only: a run folder holds draws
-    from multilevel.engines import METHODS, POINT_METHODS
+    from multilevel.engines import METHODS
 
     data_options(parser)
     parser.add_argument(
@@ -48,8 +47,9 @@ def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--method",
         default="auto",
-        choices=[m for m in METHODS if m not in POINT_METHODS],
-        help="inference engine (default auto: exact where possible, else NUTS)",
+        choices=list(METHODS),
+        help="inference engine (default auto: exact where possible, else NUTS); reml or ml "
+        "give lme4's point estimates (no draws: the run has no posterior.nc)",
     )
     parser.add_argument("--chains", type=int, default=4, help="number of chains (default 4)")
     parser.add_argument(
@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         "timings": {
             "read_data": read_seconds,
             "fit": fit_seconds,
-            **{f"engine_{k}": v for k, v in fit.posterior.timings.items()},
+            **{f"engine_{k}": v for k, v in _engine(fit).timings.items()},
         },
         "warnings": messages,
         "diagnostics": fit.diagnostics(),
@@ -184,6 +184,11 @@ COMMAND = Command(
     configure=options,
     run=run,
 )
+
+
+def _engine(fit):
+    """What the engine returned: the posterior, or a point fit's estimate."""
+    return fit.posterior if hasattr(fit, "posterior") else fit.estimate
 
 
 def _versions() -> dict[str, str]:

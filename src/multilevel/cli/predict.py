@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     newdata = read_table(args.newdata)
     fit = folder.fit(trust=args.trust)
     table = fit.predict(newdata, kind=args.kind, new_groups=args.new_groups, seed=args.seed)
+    if table.ndim == 1:  # a point fit (reml, ml): one estimate per row
+        table = table.to_frame()
     out = newdata.copy()
     for column in table.columns:
         out[f"pred_{column}"] = table[column].to_numpy()

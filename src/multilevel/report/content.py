@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from multilevel.report.words import describe_model
+from multilevel.report.words import describe_model, prior_words
 
-__all__ = ["Figure", "Report", "build_report", "data_summary", "SECTIONS"]
+__all__ = ["Figure", "Report", "build_report", "data_summary", "SECTIONS", "POINT_SECTIONS"]
 
 #: Section ids of a report, in order, with their headings.
 SECTIONS = {
     "model": "Model",
     "data": "Data",
+    "problems": "Data problems",
     "priors": "Priors",
     "engine": "Engine",
     "diagnostics": "Diagnostics",
@@ -30,9 +31,16 @@ SECTIONS = {
     "variance": "Variance components",
     "shrinkage": "Shrinkage",
     "effects": "Group-level effects",
+    "levels": "Estimates per level",
     "ppc": "Posterior predictive check",
+    "loo": "Leave-one-out cross-validation",
     "trace": "Trace and rank plots",
 }
+#: The sections of the report of a REML/ML point fit (no priors, sampler or draws).
+POINT_SECTIONS = ("model", "data", "problems", "engine", "population", "variance", "levels")
+#: Levels per grouping factor listed in the "Estimates per level" tables (the rest are
+#: counted in a note).
+MAX_LEVEL_ROWS = 5000
 
 _SUMMARY_COLUMNS = ["mean", "sd", "q5", "q50", "q95", "r_hat", "ess_bulk", "ess_tail"]
 
@@ -72,6 +80,14 @@ class Report:
     figures: tuple[Figure, ...]
     versions: Mapping[str, str] = field(default_factory=dict)
     created: str = ""
+    kind: str = "posterior"  # or "point" (REML / ML)
+    sections: tuple[str, ...] = tuple(SECTIONS)
+    problems: tuple[str, ...] = ()
+    levels: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+    loo: Mapping[str, float] = field(default_factory=dict)
+    pareto_k: pd.DataFrame | None = None
+    loo_note: str = ""
+    notes: tuple[str, ...] = ()
 
 
 def data_summary(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -205,12 +221,23 @@ def build_report(
     Report
     """
     from multilevel.results import figures as plots
+    from multilevel.results.estimate import PointFit
 
+    if isinstance(fit, PointFit):
+        return _point_report(
+            fit,
+            data_source=data_source,
+            data_table=data_table,
+            timings=timings,
+            versions=versions,
+            title=title,
+            progress=progress,
+        )
     step = progress or (lambda label: None)
     spec, post = fit.spec, fit.posterior
     step("summary")
     priors = pd.DataFrame(
-        {"prior": [p.to_stan() for p in spec.priors.values()]},
+        {"prior": [prior_words(p) for p in spec.priors.values()]},
         index=pd.Index(list(spec.priors), name="parameter"),
     )
     if prior_sources:
@@ -244,7 +271,8 @@ def build_report(
                 "effects",
                 "Group-level effects",
                 "Caterpillar plot: each level's deviation from the population-level "
-                "coefficient (posterior mean and 90% interval), sorted.",
+                "coefficient (posterior mean and 90% interval), sorted. Find a level by "
+                "name in the table of estimates per level below.",
                 lambda: plots.effects_plot(fit),
             )
         )
@@ -256,8 +284,14 @@ def build_report(
         _figure(
             "ppc",
             "Posterior predictive check",
-            "The observed responses (black) against data sets replicated from the posterior "
-            "(blue). Systematic differences point to a misfit of the family or the formula.",
+            (
+                "The observed frequency of each value (grey bars) against the frequencies in "
+                "data sets replicated from the posterior (blue: mean and 90% interval)."
+                if spec.family.discrete
+                else "The observed responses' density (black) against the densities of data "
+                "sets replicated from the posterior (blue)."
+            )
+            + " Systematic differences point to a misfit of the family or the formula.",
             lambda: plots.ppc_plot(fit),
         )
     )
@@ -277,11 +311,8 @@ def build_report(
             lambda: plots.trace_rank_plot(fit),
         )
     )
-    if data_table is None:
-        data_table = pd.DataFrame(
-            {"type": ["number"], "rows": [spec.design.n]},
-            index=pd.Index([spec.design.response or "response"], name="column"),
-        )
+    step("leave-one-out cross-validation")
+    loo, pareto_k, loo_note = _loo(fit)
     return Report(
         title=title or f"multilevel: {spec.design.info.formula.text}",
         formula=spec.design.info.formula.text,
@@ -289,7 +320,7 @@ def build_report(
         family=str(spec.family),
         n_obs=spec.design.n,
         data_source=data_source,
-        data_table=data_table,
+        data_table=_data_table(spec, data_table),
         structure=spec.design.group_structure() if fit.groups else pd.DataFrame(),
         priors=priors,
         engine=post.engine,
@@ -303,4 +334,171 @@ def build_report(
         figures=tuple(figures),
         versions=dict(versions or {}),
         created=_dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        problems=_problems(spec),
+        levels=_level_tables(fit),
+        loo=loo,
+        pareto_k=pareto_k,
+        loo_note=loo_note,
+    )
+
+
+def _problems(spec) -> tuple[str, ...]:
+    """What ``multilevel check`` reports (:func:`multilevel.checks.data_problems`)."""
+    from multilevel.checks import data_problems
+
+    return tuple(data_problems(spec))
+
+
+def _grouping_columns(spec) -> list[str]:
+    """Data columns used as grouping factors (of the mean's formula and the dpars')."""
+    from multilevel.formula.terms import _expression_columns
+
+    formula = spec.design.info.formula
+    out: list[str] = []
+    for f in (formula, *formula.dpars.values()):
+        for block in f.groups:
+            for text in block.group:
+                out += [c for c in _expression_columns(text, formula.expressions) if c not in out]
+    return out
+
+
+def _data_table(spec, table: pd.DataFrame | None) -> pd.DataFrame:
+    """The data summary with grouping columns described by their levels (an id's mean and
+    SD mean nothing): type ``grouping factor``, rows per level in ``values``."""
+    if table is None:
+        table = pd.DataFrame(
+            {"type": ["number"], "rows": [spec.design.n]},
+            index=pd.Index([spec.design.response or "response"], name="column"),
+        )
+    table = table.copy()
+    for column in _grouping_columns(spec):
+        if column not in table.index:
+            continue
+        block = next(
+            (b for b in spec.design.blocks if b.name == column and not b.multiple_membership),
+            None,
+        )
+        for stat in ("mean", "sd", "min", "max"):
+            if stat in table.columns:
+                table[stat] = table[stat].astype(object)
+                table.loc[column, stat] = np.nan
+        if "type" in table.columns:
+            table.loc[column, "type"] = "grouping factor"
+        if "values" in table.columns and block is not None:
+            counts = np.bincount(block.index[:, 0], minlength=block.n_levels)
+            table.loc[column, "values"] = (
+                f"{block.n_levels:,} levels, {counts.min():,} to {counts.max():,} rows each"
+            )
+    return table
+
+
+def _level_rows(fit, group: str) -> np.ndarray | None:
+    for block in fit.spec.design.blocks:
+        if block.name == group and not block.multiple_membership:
+            return np.bincount(block.index[:, 0], minlength=block.n_levels)
+    return None
+
+
+def _level_tables(fit) -> dict[str, pd.DataFrame]:
+    """Per grouping factor, each level's rows and total coefficients (lme4's ``coef``):
+    posterior mean with 5% and 95% quantiles, or the estimate of a point fit with the
+    conditional mode of its deviation (lme4's ``ranef``)."""
+    from multilevel.results.estimate import PointFit
+
+    out = {}
+    for group in fit.groups:
+        coef = fit.coef(group)
+        if isinstance(fit, PointFit):
+            ranef = fit.ranef(group)
+            parts = {c: coef[c] for c in coef.columns}
+            parts.update({f"{c} deviation": ranef[c] for c in ranef.columns})
+            order = [k for c in coef.columns for k in (c, f"{c} deviation")]
+        else:
+            q5, q95 = fit.coef(group, "q5"), fit.coef(group, "q95")
+            parts = {}
+            for c in coef.columns:
+                parts.update({c: coef[c], f"{c} q5": q5[c], f"{c} q95": q95[c]})
+            order = list(parts)
+        table = pd.DataFrame(parts)[order]
+        rows = _level_rows(fit, group)
+        if rows is not None:
+            table.insert(0, "rows", rows)
+        table.index = pd.Index([str(v) for v in table.index], name=group)
+        out[group] = table
+    return out
+
+
+def _loo(fit) -> tuple[dict, pd.DataFrame | None, str]:
+    """PSIS-LOO's headline numbers, the Pareto k table and a note (its warnings, or why
+    there is no LOO)."""
+    from multilevel.errors import ConvergenceWarning
+    from multilevel.results.compare import loo_summary, pareto_k_table
+
+    if fit.posterior.log_likelihood is None:
+        return (
+            {},
+            None,
+            (
+                "Not available: the engine did not keep the pointwise log-likelihood (it skips it "
+                "when chains x draws x rows exceeds 50 million values)."
+            ),
+        )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = fit.loo()
+    summary = loo_summary(result)
+    table = pareto_k_table(np.asarray(result["pareto_k"]), summary["good_k"])
+    note = " ".join(str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning))
+    return summary, table, note
+
+
+def _point_report(fit, *, data_source, data_table, timings, versions, title, progress) -> Report:
+    """The report of a REML / ML :class:`~multilevel.results.estimate.PointFit`."""
+    step = progress or (lambda label: None)
+    spec, est = fit.spec, fit.estimate
+    step("summary")
+    summary = fit.summary()
+    b = summary.loc[list(spec.b_names), ["estimate", "std_error"]]
+    b["t value"] = b["estimate"] / b["std_error"]
+    variance = fit.VarCorr()
+    variance.index = pd.Index(variance.pop("grp"), name="group")
+    method = est.method.upper()
+    words = "restricted maximum likelihood" if est.method == "reml" else "maximum likelihood"
+    settings = {
+        "estimator": f"{method} ({words}), as lme4's lmer(REML = "
+        + ("TRUE)" if est.method == "reml" else "FALSE)"),
+        "log-likelihood" + (" (restricted)" if est.method == "reml" else ""): f"{est.loglik:.2f}",
+        "converged": "yes" if est.converged else f"no ({est.message})",
+        "function evaluations": str(est.evaluations),
+    }
+    return Report(
+        title=title or f"multilevel: {spec.design.info.formula.text}",
+        formula=spec.design.info.formula.text,
+        model_words=describe_model(spec),
+        family=str(spec.family),
+        n_obs=spec.design.n,
+        data_source=data_source,
+        data_table=_data_table(spec, data_table),
+        structure=spec.design.group_structure() if fit.groups else pd.DataFrame(),
+        priors=pd.DataFrame(),
+        engine=f"gaussian ({method})",
+        reason=est.reason,
+        settings=settings,
+        timings={**dict(est.timings), **dict(timings or {})},
+        diagnostics=tuple(fit.diagnostics()),
+        checks={},
+        population=b,
+        variance=variance,
+        figures=(),
+        versions=dict(versions or {}),
+        created=_dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        kind="point",
+        sections=POINT_SECTIONS,
+        problems=_problems(spec),
+        levels=_level_tables(fit),
+        notes=(
+            "Point estimates, as lme4: no priors, no draws, so no posterior.nc, no "
+            "convergence diagnostics of a sampler, no predictive check and no LOO. Fit with "
+            "--method exact (or auto) for the posterior.",
+        ),
     )

@@ -13,7 +13,8 @@ import string
 
 import pandas as pd
 
-from multilevel.report.content import SECTIONS, Report
+from multilevel.report.content import MAX_LEVEL_ROWS, SECTIONS, Report
+from multilevel.report.words import settings_words
 from multilevel.results.html import escape, format_number, table_html
 
 __all__ = ["render", "TEMPLATE"]
@@ -46,6 +47,8 @@ dt{color:#666}dd{margin:0;overflow-wrap:anywhere}
 .cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(260px,1fr));gap:0 24px}
 h3{font-size:15px;color:#444;margin:10px 0 4px}
 #ml-broken{display:none;background:#fde2e2;color:#8a1f11;padding:8px 32px}
+.ml-search{margin:6px 0;padding:3px 6px;font-size:13px;width:260px}
+.ml-levels{max-height:420px;overflow:auto;border:1px solid #eee}
 footer{font-size:12px;color:#777;text-align:center;padding:12px}
 """
 
@@ -59,6 +62,14 @@ window.addEventListener("load", function () {
   document.body.setAttribute("data-images-broken", broken);
   if (broken) { document.getElementById("ml-broken").style.display = "block"; }
 });
+function mlFilter(input) {
+  var text = input.value.toLowerCase();
+  var rows = document.getElementById(input.getAttribute("data-table")).tBodies[0].rows;
+  Array.prototype.forEach.call(rows, function (row) {
+    var label = row.cells[0].textContent.toLowerCase();
+    row.style.display = label.indexOf(text) >= 0 ? "" : "none";
+  });
+}
 """
 
 #: The one template of a report; ``$name`` fields are filled by :func:`render`.
@@ -114,6 +125,73 @@ def _figure(figure) -> str:
     )
 
 
+def _problems(problems) -> str:
+    if not problems:
+        return '<div class="ok">The data checks found nothing to look at.</div>'
+    items = "".join(f'<div class="warn">{escape(p)}</div>' for p in problems)
+    return "<p>What <code>multilevel check</code> finds in the data for this model:</p>" + items
+
+
+def _levels(report: Report) -> str:
+    if not report.levels:
+        return '<p class="note">The model has no group-level effects.</p>'
+    point = report.kind == "point"
+    text = (
+        "<p>Each level's coefficients: the estimate plus the level's conditional mode "
+        "(lme4's <code>coef</code>), and the deviation alone (lme4's <code>ranef</code>).</p>"
+        if point
+        else "<p>Each level's coefficients, population-level plus the level's deviation "
+        "(lme4's <code>coef</code>): posterior mean with 5% and 95% quantiles. Type in the "
+        "box to find a level.</p>"
+    )
+    parts = [text]
+    for k, (group, table) in enumerate(report.levels.items()):
+        id_ = f"ml-levels-{k}"
+        shown = table.iloc[:MAX_LEVEL_ROWS]
+        html = table_html(shown).replace(
+            '<table class="ml-table">', f'<table class="ml-table" id="{id_}">', 1
+        )
+        parts.append(
+            f"<h3>{escape(group)} ({len(table):,} levels)</h3>"
+            f'<input class="ml-search" type="search" placeholder="find a level of '
+            f'{escape(group)}" data-table="{id_}" oninput="mlFilter(this)">'
+            f'<div class="ml-levels">{html}</div>'
+        )
+        if len(table) > len(shown):
+            parts.append(
+                f'<p class="note">The first {len(shown):,} of {len(table):,} levels; all are '
+                "in fit.coef() and summary.csv.</p>"
+            )
+    return "".join(parts)
+
+
+def _loo(report: Report) -> str:
+    if not report.loo:
+        return f'<p class="note">{escape(report.loo_note or "Not available.")}</p>'
+    loo = report.loo
+    head = (
+        "<p>Approximate leave-one-out cross-validation by Pareto-smoothed importance "
+        "sampling (PSIS-LOO, through ArviZ): the expected log predictive density of a "
+        "new observation (<code>elpd_loo</code>; higher is better, compare models with "
+        "<code>ml.loo_compare</code>) and the effective number of parameters "
+        "(<code>p_loo</code>).</p>"
+    )
+    numbers = _dl(
+        [
+            ("elpd_loo", f"{loo['elpd_loo']:.1f} (SE {loo['se']:.1f})"),
+            ("p_loo", f"{loo['p_loo']:.1f}"),
+            ("looic", f"{loo['looic']:.1f}"),
+        ]
+    )
+    verdict = (
+        f'<div class="warn">{escape(report.loo_note)}</div>'
+        if report.loo_note
+        else f'<div class="ok">Every Pareto k is at most {loo["good_k"]:.2f}: the estimate is '
+        "reliable.</div>"
+    )
+    return head + numbers + "<h3>Pareto k diagnostics</h3>" + _table(report.pareto_k) + verdict
+
+
 def _seconds(value) -> str:
     return f"{float(value):.2f} s" if isinstance(value, (int, float)) else str(value)
 
@@ -133,6 +211,7 @@ def render(report: Report) -> str:
         if not report.structure.empty
         else ""
     )
+    point = report.kind == "point"
     body = {
         "model": (
             f"<p>{escape(report.model_words)}</p>"
@@ -148,13 +227,15 @@ def render(report: Report) -> str:
             "truncated at 0). Defaults are weakly informative and scaled to the data.</p>"
             + _table(report.priors)
         ),
+        "problems": _problems(report.problems),
         "engine": (
             f"<p>Engine <b>{escape(report.engine)}</b>, chosen because: "
             f"<i>{escape(report.reason)}</i></p>"
-            '<div class="cols"><div><h3>Settings</h3>'
-            + _dl(list(report.settings.items()))
+            + "".join(f'<p class="note">{escape(n)}</p>' for n in report.notes)
+            + '<div class="cols"><div><h3>Settings</h3>'
+            + _dl(settings_words(report.settings) if not point else report.settings.items())
             + "</div><div><h3>Timings</h3>"
-            + _dl([(k, _seconds(v)) for k, v in report.timings.items()])
+            + _dl([(k.replace("_", " "), _seconds(v)) for k, v in report.timings.items()])
             + "</div>"
             + (
                 "<div><h3>Versions</h3>" + _dl(report.versions.items()) + "</div>"
@@ -165,18 +246,34 @@ def render(report: Report) -> str:
         ),
         "diagnostics": diagnostics,
         "population": (
-            "<p>Posterior mean, SD, 5%, 50% and 95% quantiles, R-hat and effective sample "
-            "sizes.</p>"
+            (
+                "<p>Estimates with standard errors (lme4's <code>vcov</code>, given the "
+                "variance components) and t values.</p>"
+                if point
+                else "<p>Posterior mean, SD, 5%, 50% and 95% quantiles, R-hat and effective "
+                "sample sizes.</p>"
+            )
             + _table(report.population, "The model has no population-level coefficients.")
         ),
         "variance": (
-            "<p>Standard deviations (<code>sd_</code>) and correlations (<code>cor_</code>) "
-            "of the group-level effects, and the family's parameters.</p>" + _table(report.variance)
+            (
+                "<p>Variances and standard deviations of the group-level effects, their "
+                "covariances and correlations, and the residual, as lme4's "
+                "<code>VarCorr</code> (no standard errors, as lme4).</p>"
+                if point
+                else "<p>Standard deviations (<code>sd_</code>) and correlations "
+                "(<code>cor_</code>) of the group-level effects, and the family's "
+                "parameters.</p>"
+            )
+            + _table(report.variance)
         ),
+        "levels": _levels(report),
+        "loo": _loo(report),
     }
     for id_ in ("shrinkage", "effects", "ppc", "trace"):
         body[id_] = _figure(figures[id_]) if id_ in figures else '<p class="note">None.</p>'
-    nav = "".join(f'<a href="#{k}">{escape(v)}</a>' for k, v in SECTIONS.items())
+    shown = [k for k in SECTIONS if k in report.sections]
+    nav = "".join(f'<a href="#{k}">{escape(SECTIONS[k])}</a>' for k in shown)
     return TEMPLATE.substitute(
         version=escape(multilevel.__version__),
         title=escape(report.title),
@@ -187,6 +284,6 @@ def render(report: Report) -> str:
         engine=escape(report.engine),
         created=escape(report.created),
         nav=nav,
-        sections="\n".join(_section(k, body[k]) for k in SECTIONS),
+        sections="\n".join(_section(k, body[k]) for k in shown),
         script=_SCRIPT,
     )

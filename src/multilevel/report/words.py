@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["describe_model", "coefficient_words"]
+__all__ = ["describe_model", "coefficient_words", "prior_words", "settings_words"]
 
 
 def _join(words: list[str]) -> str:
@@ -86,3 +86,89 @@ def describe_model(spec) -> str:
         parts.append(f"{name} has its own formula, on the {spec.dpars[name].link} scale.")
         parts += _blocks_words(sub.blocks, prefix=f"{name}_")
     return " ".join(parts)
+
+
+def _share(value) -> str:
+    return f"{float(value):.0%}"
+
+
+#: Run settings in plain words: key -> (label, how to show the value).
+_SETTINGS = {
+    "seed": ("random seed", str),
+    "chains": ("chains", str),
+    "draws per chain": ("draws kept per chain", str),
+    "warmup": ("warmup iterations per chain", str),
+    "sampler": (
+        "sampler",
+        lambda v: {
+            "nuts": "No-U-Turn sampler (NUTS, as Stan)",
+            "independence": "independence sampler: proposals from a fitted approximation of "
+            "the posterior, each accepted or rejected",
+        }.get(str(v), str(v)),
+    ),
+    "acceptance": ("proposals accepted", _share),
+    "thin": (
+        "thinning",
+        lambda v: "every draw kept" if int(v) == 1 else f"every {int(v)}th draw kept",
+    ),
+    "defensive_weight": (
+        "proposals from a wider safety distribution",
+        lambda v: f"{float(v):.0%} (guards against a too narrow approximation)",
+    ),
+    "target_accept": ("target acceptance rate (Stan's adapt_delta)", lambda v: f"{float(v):g}"),
+    "max_tree_depth": ("maximum tree depth", str),
+    "dense_mass": ("mass matrix", lambda v: "dense" if v else "diagonal"),
+    "chain_method": (
+        "chains run",
+        lambda v: {
+            "parallel": "in parallel",
+            "sequential": "one after another",
+            "vectorized": "together, vectorized",
+        }.get(str(v), str(v)),
+    ),
+    "grid_points": ("quadrature grid points over the hyperparameters", lambda v: f"{int(v):,}"),
+}
+#: Settings left out of the report: repeated elsewhere (the engine's reason).
+_HIDDEN = ("hyperparameter_reason",)
+
+
+def settings_words(settings) -> list[tuple[str, str]]:
+    """The run settings as ``(label, value)`` pairs in plain words, numbers rounded.
+
+    Examples
+    --------
+    >>> for label, text in settings_words({"acceptance": 0.5901, "defensive_weight": 0.05}):
+    ...     print(f"{label}: {text}")
+    proposals accepted: 59%
+    proposals from a wider safety distribution: 5% (guards against a too narrow approximation)
+    """
+    out = []
+    for key, value in settings.items():
+        if key in _HIDDEN:
+            continue
+        label, show = _SETTINGS.get(key, (key.replace("_", " "), None))
+        if show is not None:
+            text = show(value)
+        elif isinstance(value, float):
+            text = f"{value:.3g}"
+        else:
+            text = str(value)
+        out.append((label, text))
+    return out
+
+
+def prior_words(prior, digits: int = 4) -> str:
+    """A prior in Stan syntax with its numbers to ``digits`` significant digits, so every
+    prior of a report reads alike.
+
+    Examples
+    --------
+    >>> from multilevel.spec.priors import parse_prior
+    >>> prior_words(parse_prior("normal(0, 48.8915)"))
+    'normal(0, 48.89)'
+    >>> prior_words(parse_prior("student_t(3, 288.7, 59.3)").truncated(0))
+    'student_t(3, 288.7, 59.3) T[0, ]'
+    """
+    args = ", ".join(f"{p:.{digits}g}" for p in prior.params)
+    text = f"{prior.dist}({args})"
+    return text if prior.lower is None else f"{text} T[{prior.lower:.{digits}g}, ]"

@@ -10,6 +10,7 @@ import pandas as pd
 from multilevel import naming
 from multilevel.errors import DataError
 from multilevel.posterior import Estimate
+from multilevel.results.lme4 import per_group, varcorr_table
 from multilevel.spec.model import ModelSpec
 
 __all__ = ["PointFit"]
@@ -82,19 +83,42 @@ class PointFit:
         values = np.concatenate([self.estimate.group_effects[i] for i in blocks], axis=1)
         return design_blocks[blocks[0]].levels, coefs, values
 
-    def ranef(self, group: str) -> pd.DataFrame:
-        """Conditional modes of a group's deviations (lme4's ``ranef``)."""
+    def ranef(self, group: str | None = None):
+        """Conditional modes of a group's deviations (lme4's ``ranef``); every grouping
+        factor as ``{group: table}`` when ``group`` is None (lme4's ``ranef(m)``)."""
+        return per_group(self.groups, self._ranef, group)
+
+    def _ranef(self, group: str) -> pd.DataFrame:
         levels, coefs, values = self._group(group)
         return pd.DataFrame(values, index=levels.copy(), columns=coefs)
 
-    def coef(self, group: str) -> pd.DataFrame:
-        """Each level's total coefficients: estimate + conditional mode (lme4's ``coef``)."""
-        table = self.ranef(group)
+    def coef(self, group: str | None = None):
+        """Each level's total coefficients: estimate + conditional mode (lme4's ``coef``);
+        every grouping factor as ``{group: table}`` when ``group`` is None (lme4's
+        ``coef(m)``)."""
+        return per_group(self.groups, self._coef, group)
+
+    def _coef(self, group: str) -> pd.DataFrame:
+        table = self._ranef(group)
         x_names = list(self.spec.design.X_names)
         for coef in table.columns:
             if coef in x_names:
                 table[coef] += self.estimate.estimates[self.spec.b_names[x_names.index(coef)]]
         return table
+
+    def VarCorr(self) -> pd.DataFrame:  # noqa: N802 - lme4's name
+        """Variance components as lme4's ``as.data.frame(VarCorr(m))``: columns ``grp,
+        var1, var2, vcov, sdcor`` (see :func:`multilevel.results.lme4.varcorr_table`)."""
+        return varcorr_table(self.spec, self.estimate.estimates)
+
+    def diagnostics(self) -> list[str]:
+        """Problems of the optimisation (empty if none): whether it converged."""
+        if self.estimate.converged:
+            return []
+        return [
+            f"the {self.method.upper()} optimisation did not converge "
+            f"({self.estimate.message}); the estimates may be off"
+        ]
 
     def fixef(self) -> pd.Series:
         """Population-level estimates, indexed by coefficient (lme4's ``fixef``)."""
@@ -103,9 +127,33 @@ class PointFit:
             index=list(self.spec.design.X_names),
         )
 
-    def predict(self, newdata=None, *, new_groups: str = "error") -> pd.Series:
-        """Fitted means ``X b + Z r`` at the estimates (new levels: ``"population"`` uses
-        the population part only, ``"error"`` raises)."""
+    def predict(
+        self, newdata=None, *, kind: str = "mean", new_groups: str = "error", seed=None
+    ) -> pd.Series:
+        """Predictions at the estimates, as lme4's ``predict(m, newdata)``.
+
+        Parameters
+        ----------
+        newdata : data frame or dict of columns, optional
+            Rows to predict for (default: the training rows).
+        kind : {"mean", "linear"}
+            ``"linear"``: ``offset + X b + Z r`` (lme4's ``type = "link"``); ``"mean"``: its
+            inverse link, the expected response (the same for the identity link). There is
+            no ``"response"``: a point fit has no draws to replicate data from (fit with
+            ``method="exact"`` for posterior predictive draws).
+        new_groups : {"error", "population"}
+            A new level: ``"population"`` uses the population part only (lme4's
+            ``allow.new.levels = TRUE``), ``"error"`` raises.
+        seed : ignored
+            Accepted so that code written for :meth:`Fit.predict
+            <multilevel.results.fit.Fit.predict>` runs: predictions at the estimates are
+            not random.
+        """
+        if kind not in ("mean", "linear"):
+            raise ValueError(
+                f"kind={kind!r}: a point fit predicts kind='mean' or 'linear'; replicated "
+                "responses need draws (method='exact' or 'nuts')"
+            )
         if new_groups not in ("error", "population"):
             raise DataError(
                 f"new_groups={new_groups!r}: point estimates predict with 'error' or "
@@ -124,7 +172,10 @@ class PointFit:
             weights = np.where(known, block.weights, 0.0)
             for k in range(index.shape[1]):
                 eta = eta + weights[:, k] * np.sum(block.Z * values[index[:, k]], axis=1)
-        return pd.Series(eta, name="estimate")
+        if kind == "mean":
+            eta = self.spec.family.inverse_link(eta)
+        index = newdata.index.copy() if isinstance(newdata, pd.DataFrame) else None
+        return pd.Series(eta, index=index, name="estimate")
 
     def save(self, path) -> Path:
         """Save the point fit to one file of data only; read it back with
@@ -145,6 +196,13 @@ class PointFit:
         from multilevel.results.storage import save_fit
 
         return save_fit(self, path)
+
+    def _repr_html_(self) -> str:
+        """Compact HTML summary shown by Jupyter (see
+        :func:`multilevel.results.html.point_html`)."""
+        from multilevel.results.html import point_html
+
+        return point_html(self)
 
     def __repr__(self) -> str:
         spec, est = self.spec, self.estimate

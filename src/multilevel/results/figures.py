@@ -442,3 +442,42 @@ def trace_rank_plot(fit, parameters=None, *, max_parameters: int = 6, bins: int 
     title = "Trace and rank plots" if mcmc else "Rank plots (independent draws: no trace needed)"
     fig.suptitle(title, fontsize=11)
     return fig
+
+
+# --------------------------------------------------------------------------- conditional effects
+def conditional_effects_plot(table: pd.DataFrame):
+    """Plot a :func:`~multilevel.results.effects.conditional_effects` table: the median
+    expected response against the predictor with its interval (a band for a numeric
+    predictor, bars for a categorical one), as brms's ``plot(conditional_effects(fit))``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    effect, response = table.attrs["effect"], table.attrs["response"]
+    prob = float(table.attrs.get("prob", 0.95))
+    fig, axes = _figure(6.0, 4.0)
+    ax = axes[0, 0]
+    x = table[effect]
+    label = f"{prob:.0%} interval"
+    if pd.api.types.is_numeric_dtype(x) and not pd.api.types.is_bool_dtype(x):
+        ax.fill_between(x, table["lower"], table["upper"], color="C0", alpha=0.25, label=label)
+        ax.plot(x, table["estimate"], color="C0", lw=2, label="median")
+    else:
+        pos = np.arange(len(x))
+        ax.errorbar(
+            pos,
+            table["estimate"],
+            yerr=[table["estimate"] - table["lower"], table["upper"] - table["estimate"]],
+            fmt="o",
+            color="C0",
+            capsize=4,
+            label=f"median, {label}",
+        )
+        ax.set_xticks(pos, [str(v) for v in x])
+    ax.set_xlabel(effect)
+    what = "probability" if table.attrs.get("trials_set_to_1") else "expected"
+    ax.set_ylabel(f"{response} ({what}, population level)", fontsize=9)
+    ax.set_title(f"Conditional effect of {effect}", fontsize=10)
+    ax.legend(fontsize=8)
+    return fig

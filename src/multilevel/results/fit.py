@@ -15,6 +15,7 @@ from multilevel.errors import ConvergenceWarning, DataError, DataWarning
 from multilevel.posterior import Posterior
 from multilevel.posterior.mcmc_stats import COLUMNS
 from multilevel.results import arviz_bridge
+from multilevel.results.lme4 import per_group, varcorr_table
 from multilevel.results.predict import predict_draws, summarize_draws
 from multilevel.spec.model import ModelSpec
 
@@ -230,25 +231,26 @@ class Fit:
         """
         return self._summary.copy()
 
-    def coef(self, group: str, stat: str = "mean") -> pd.DataFrame:
+    def coef(self, group: str | None = None, stat: str = "mean"):
         """Each level's total coefficients (population-level + group deviation), as lme4.
 
         Parameters
         ----------
-        group : str
-            A grouping factor (``"county"``, ``"a:b"``).
+        group : str, optional
+            A grouping factor (``"county"``, ``"a:b"``). None (default): every grouping
+            factor, as lme4's ``coef(m)``: a dict ``{group: table}``.
         stat : {"mean", "sd", "median", "q5", "q95"}
             Posterior statistic of each level's total coefficient.
 
         Returns
         -------
-        pandas.DataFrame
+        pandas.DataFrame or dict of str to pandas.DataFrame
             Index: the group's levels as in the data; columns: its varying coefficients
             (``Intercept``, ``floor``, ...; ``sigma_Intercept`` for a distributional
             formula's, on the link scale). A varying coefficient without a population-level
             counterpart (``(0 + x | g)`` without ``x`` outside) is the deviation alone.
         """
-        return self._per_level(group, stat, total=True)
+        return per_group(self.groups, lambda g: self._per_level(g, stat, total=True), group)
 
     def coef_draws(self, group: str, *, total: bool = True) -> np.ndarray:
         """Draws of each level's coefficients, ``(chains, draws, levels, q)``.
@@ -273,9 +275,26 @@ class Fit:
                 r[..., j] += self.posterior.draws[b_names[list(x_names).index(c)]][..., None]
         return r
 
-    def ranef(self, group: str, stat: str = "mean") -> pd.DataFrame:
-        """Each level's deviations from the population-level coefficients (lme4's ranef)."""
-        return self._per_level(group, stat, total=False)
+    def ranef(self, group: str | None = None, stat: str = "mean"):
+        """Each level's deviations from the population-level coefficients (lme4's ranef);
+        every grouping factor as ``{group: table}`` when ``group`` is None."""
+        return per_group(self.groups, lambda g: self._per_level(g, stat, total=False), group)
+
+    def fixef(self, stat: str = "mean") -> pd.Series:
+        """Population-level coefficients, indexed by coefficient (lme4's ``fixef``): the
+        posterior ``stat`` (``"mean"``, ``"sd"``, ``"median"``, ``"q5"``, ``"q95"``) of each
+        ``b_`` parameter of the mean's formula."""
+        if stat not in _STATS:
+            raise ValueError(f"stat must be one of {', '.join(_STATS)}, got {stat!r}")
+        draws = [np.asarray(self.posterior.draws[n], dtype=float) for n in self.spec.b_names]
+        values = [_statistic(d.reshape(-1), stat) for d in draws]
+        return pd.Series(values, index=list(self.spec.design.X_names), dtype=float)
+
+    def VarCorr(self) -> pd.DataFrame:  # noqa: N802 - lme4's name
+        """Variance components as lme4's ``as.data.frame(VarCorr(m))``: columns ``grp,
+        var1, var2, vcov, sdcor``, posterior means of each draw's variance / SD / covariance /
+        correlation (see :func:`multilevel.results.lme4.varcorr_table`)."""
+        return varcorr_table(self.spec, self.posterior.draws)
 
     def _per_level(self, group: str, stat: str, *, total: bool) -> pd.DataFrame:
         if stat not in _STATS:
@@ -283,15 +302,7 @@ class Fit:
         levels, coefs, _ = self._group(group)
         r = self.coef_draws(group, total=total)
         r = r.reshape((-1,) + r.shape[2:])  # (S, levels, q)
-        if stat == "mean":
-            out = r.mean(axis=0)
-        elif stat == "sd":
-            out = r.std(axis=0, ddof=1)
-        elif stat == "median":
-            out = np.median(r, axis=0)
-        else:
-            out = np.quantile(r, 0.05 if stat == "q5" else 0.95, axis=0)
-        return pd.DataFrame(out, index=levels.copy(), columns=list(coefs))
+        return pd.DataFrame(_statistic(r, stat), index=levels.copy(), columns=list(coefs))
 
     def diagnostics(self) -> list[str]:
         """Convergence problems found in the draws, each with advice (empty if none)."""
@@ -388,6 +399,28 @@ class Fit:
         else:
             index = pd.RangeIndex(draws.shape[1])
         return summarize_draws(draws, index)
+
+    def conditional_effects(self, effect: str, **kwargs) -> pd.DataFrame:
+        """The expected response against one predictor, the others at their mean or
+        reference level, group effects at the population level, with 95% intervals
+        (brms's ``conditional_effects``; see
+        :func:`multilevel.results.effects.conditional_effects` for the options
+        ``data``, ``conditions``, ``resolution`` and ``prob``)."""
+        from multilevel.results.effects import conditional_effects
+
+        return conditional_effects(self, effect, **kwargs)
+
+    def plot_conditional_effects(self, effect: str, **kwargs):
+        """:meth:`conditional_effects` as a figure: a line with its interval band for a
+        numeric predictor, points with interval bars for a categorical one.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from multilevel.results.figures import conditional_effects_plot
+
+        return conditional_effects_plot(self.conditional_effects(effect, **kwargs))
 
     # -- model comparison --------------------------------------------------------------------
 
@@ -555,6 +588,17 @@ class Fit:
         from multilevel.results.figures import ppc_plot
 
         return ppc_plot(self, n_draws=n_draws, seed=seed)
+
+
+def _statistic(draws: np.ndarray, stat: str):
+    """One of :data:`_STATS` over the first axis of ``draws``."""
+    if stat == "mean":
+        return draws.mean(axis=0)
+    if stat == "sd":
+        return draws.std(axis=0, ddof=1)
+    if stat == "median":
+        return np.median(draws, axis=0)
+    return np.quantile(draws, 0.05 if stat == "q5" else 0.95, axis=0)
 
 
 def _statistics(index: list[str], arrays: list) -> pd.DataFrame:
