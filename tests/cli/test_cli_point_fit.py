@@ -49,6 +49,9 @@ def test_reml_run_folder(reml_run):
     np.testing.assert_allclose(fit.fixef(), reference.fixef())
     table = (out / "summary.csv").read_text()
     assert table.startswith("parameter,estimate,std_error")
+    summary = run_cli("summary", str(out))
+    assert summary.status == 0 and "point estimates (no draws)" in summary.out
+    assert "None" not in summary.out
 
 
 def test_reml_report_sections(reml_run):

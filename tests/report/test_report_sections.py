@@ -14,7 +14,7 @@ import pandas as pd
 from scipy import stats
 
 import multilevel as ml
-from _results_fits import fake_fit, simulated
+from _fitted import fake_fit, simulated
 from multilevel.checks import data_problems
 from multilevel.posterior import Posterior
 from multilevel.report import build_report, data_summary, render

@@ -10,7 +10,7 @@ import pytest
 from scipy import special
 
 import multilevel as ml
-from _results_fits import fake_fit, flat, simulated
+from _fitted import fake_fit, flat, simulated
 
 
 def _data() -> pd.DataFrame:

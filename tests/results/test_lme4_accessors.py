@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import multilevel as ml
-from _results_fits import fake_fit, flat, simulated
+from _fitted import fake_fit, flat, simulated
 from multilevel.results.lme4 import VARCORR_COLUMNS
 
 LME4 = json.loads(

@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 
 import multilevel as ml
-from _results_fits import fake_fit
+from _fitted import fake_fit
 from multilevel.posterior import Posterior
 from multilevel.results.arviz_bridge import _arviz, is_arviz_1
 from multilevel.results.compare import COMPARE_COLUMNS, pareto_k_table

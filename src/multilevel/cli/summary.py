@@ -35,7 +35,10 @@ def run(args: argparse.Namespace) -> int:
         f"{spec.get('observations')}; data: {spec.get('data', {}).get('path')}"
     )
     print(f"  engine: {spec.get('engine')} ({spec.get('reason')})")
-    print(f"  draws: {spec.get('chains')} chains x {spec.get('draws')}; seed {log.get('seed')}")
+    if spec.get("chains") is None:  # a point fit (--method reml / ml): estimates, no draws
+        print("  point estimates (no draws)")
+    else:
+        print(f"  draws: {spec.get('chains')} chains x {spec.get('draws')}; seed {log.get('seed')}")
     for group in spec.get("groups", []):
         print(f"  group {group['factor']}: {group['levels']} levels, {group['term']}")
     print_table(table)
