@@ -26,6 +26,7 @@ import pytest
 import multilevel as ml
 from _cli_runs import EXACT_FORMULA, exact_run, simulated
 from multilevel.cli import COMMANDS, build_parser, main
+from multilevel.cli._common import speak_cli
 from multilevel.errors import (
     DataError,
     EngineError,
@@ -235,7 +236,8 @@ CASES = [
         prepare=_corrupt("fit.mlfit", "delete")),
     cli("new level under the default policy",
         lambda ws: ["predict", "run", "new.csv", "--out", "pred.csv"], DataError, "'Atlantis'",
-        "new_groups", prepare=lambda ws: (ws.run_dir(), ws.write("new.csv", "g\ng1\nAtlantis\n"))),
+        "--new-groups population",
+        prepare=lambda ws: (ws.run_dir(), ws.write("new.csv", "g\ng1\nAtlantis\n"))),
     cli("prediction file of unknown format",
         lambda ws: ["predict", "run", "data.csv", "--out", "pred.xlsx"], DataError,
         "'pred.xlsx'", ".csv", prepare=lambda ws: ws.run_dir()),
@@ -281,7 +283,7 @@ def test_bad_input(case: Case, workspace: Workspace):
         args.argv = argv
         with pytest.raises(case.error) as info:
             COMMANDS[args.command].run(args)
-        message = str(info.value)
+        message = speak_cli(str(info.value))  # what the command line prints
         # what the user sees: status 2, one error message, no traceback
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
