@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ import pytest
 import multilevel as ml
 from _cli_runs import EXACT_FORMULA, exact_run, simulated
 from multilevel.cli import COMMANDS, build_parser, main
+from multilevel.cli._common import speak_cli
 from multilevel.errors import (
     DataError,
     EngineError,
@@ -235,13 +237,41 @@ CASES = [
         prepare=_corrupt("fit.mlfit", "delete")),
     cli("new level under the default policy",
         lambda ws: ["predict", "run", "new.csv", "--out", "pred.csv"], DataError, "'Atlantis'",
-        "new_groups", prepare=lambda ws: (ws.run_dir(), ws.write("new.csv", "g\ng1\nAtlantis\n"))),
+        "--new-groups population",
+        prepare=lambda ws: (ws.run_dir(), ws.write("new.csv", "g\ng1\nAtlantis\n"))),
     cli("prediction file of unknown format",
         lambda ws: ["predict", "run", "data.csv", "--out", "pred.xlsx"], DataError,
         "'pred.xlsx'", ".csv", prepare=lambda ws: ws.run_dir()),
     cli("report written into a folder", lambda ws: ["report", "run", "--out", "run"],
         DataError, "'run'", "folder", prepare=lambda ws: ws.run_dir()),
+    # ------------------------------------------------------------ run folders: --out, save, load
+    cli("--out cannot be written (found before reading the data)",
+        lambda ws: ["fit", "nope.csv", FORMULA, "--out", _unwritable(ws)], DataError,
+        "run'", "cannot be written", "choose a folder you can write to",
+        prepare=lambda ws: _unwritable(ws, make=True)),
+    cli("--out holds a run, no --overwrite",
+        lambda ws: ["fit", "data.csv", FORMULA, "--out", "run"], DataError, "'run'",
+        "already holds a run", "--overwrite", prepare=lambda ws: ws.run_dir()),
+    cli("--overwrite onto a folder that is not a run",
+        lambda ws: ["fit", "data.csv", FORMULA, "--out", "mine", "--overwrite"], DataError,
+        "'mine'", "not empty", "choose a new folder name",
+        prepare=lambda ws: (ws.path("mine").mkdir(), ws.write("mine/notes.txt", "keep"))),
+    api("save a fit onto a folder", lambda ws: ws.fit().save(ws.path("run")), DataError,
+        "run'", "is a folder", "run/fit.mlfit", prepare=lambda ws: ws.run_dir()),
+    api("load a folder that is not a run", lambda ws: ml.load(ws.path("mine")), DataError,
+        "mine'", "without fit.mlfit", "run folder", prepare=lambda ws: ws.path("mine").mkdir()),
 ]  # fmt: skip
+
+
+def _unwritable(ws: Workspace, make: bool = False) -> str:
+    """``--out`` in a folder that cannot be written: a read-only folder, or (as root, whom
+    permissions do not stop) a place in /sys."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return "/sys/multilevel-test-run"
+    if make:
+        ws.path("locked").mkdir()
+        ws.path("locked").chmod(0o555)
+    return str(ws.path("locked") / "run")
 
 
 def _snapshot(root: Path) -> dict[str, str]:
@@ -281,7 +311,7 @@ def test_bad_input(case: Case, workspace: Workspace):
         args.argv = argv
         with pytest.raises(case.error) as info:
             COMMANDS[args.command].run(args)
-        message = str(info.value)
+        message = speak_cli(str(info.value))  # what the command line prints
         # what the user sees: status 2, one error message, no traceback
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

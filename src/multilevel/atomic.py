@@ -8,6 +8,12 @@ temporary file and folder are created by the operating system as a plain ``open`
 ``mkdir`` would create them, so they get the usual modes (0666 and 0777 less the umask)
 without reading the umask, which can only be read by setting it, process-wide.
 
+Every temporary file and folder is registered while it is written, and the renames that put
+things in place hold one lock (:func:`renaming`): :func:`abandon` (the command line's exit on
+Ctrl-C, from another thread) waits for a rename under way, removes what is half-written and
+keeps anything else from being created or renamed into place, so an interrupt, whenever it
+comes, leaves every destination either as it was or complete.
+
 Examples
 --------
 >>> import tempfile, pathlib
@@ -24,10 +30,16 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_open", "atomic_path", "fresh_folder"]
+__all__ = ["abandon", "atomic_open", "atomic_path", "fresh_folder", "renaming", "temporary_folder"]
+
+_LOCK = threading.RLock()  # held while a temporary path is created or renamed into place
+_PENDING: set[Path] = set()  # temporary files and folders being written
 
 
 def _fresh_name(folder: Path, stem: str) -> Path:
@@ -40,18 +52,24 @@ def atomic_path(path) -> Iterator[Path]:
     renamed onto ``path`` when the block ends without an error, removed otherwise."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    while True:
-        tmp = _fresh_name(folder, path.name)
-        try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            break
-        except FileExistsError:  # pragma: no cover - 48 random bits
-            continue
+    with _LOCK:
+        while True:
+            tmp = _fresh_name(folder, path.name)
+            try:
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+                break
+            except FileExistsError:  # pragma: no cover - 48 random bits
+                continue
+        _PENDING.add(tmp)
     try:
         yield tmp
-        os.replace(tmp, path)
+        with _LOCK:
+            os.replace(tmp, path)
+            _PENDING.discard(tmp)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with _LOCK:
+            tmp.unlink(missing_ok=True)
+            _PENDING.discard(tmp)
         raise
 
 
@@ -74,3 +92,45 @@ def fresh_folder(beside, tag: str) -> Path:
             return folder
         except FileExistsError:  # pragma: no cover - 48 random bits
             continue
+
+
+@contextlib.contextmanager
+def temporary_folder(beside, tag: str) -> Iterator[Path]:
+    """A :func:`fresh_folder` registered as half-written while the block runs (see
+    :func:`abandon`) and removed when the block ends if it is still there (not renamed
+    into place inside a :func:`renaming` block)."""
+    with _LOCK:
+        folder = fresh_folder(beside, tag)
+        _PENDING.add(folder)
+    try:
+        yield folder
+    finally:
+        with _LOCK:
+            shutil.rmtree(folder, ignore_errors=True)
+            _PENDING.discard(folder)
+
+
+@contextlib.contextmanager
+def renaming() -> Iterator[None]:
+    """Hold the lock of renames into place: :func:`abandon` waits until the block ends."""
+    with _LOCK:
+        yield
+
+
+def abandon() -> list[Path]:
+    """Remove every temporary file and folder being written and keep any other from being
+    created or renamed into place (the lock is kept): for an exit on interrupt, called from
+    any thread. Returns the paths removed."""
+    _LOCK.acquire()  # never released: the process is about to end
+    removed = sorted(_PENDING)
+    for path in removed:
+        for _ in range(50):  # the writing thread may still be adding files to a folder
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            if not (path.exists() or path.is_symlink()):
+                break
+            time.sleep(0.01)
+    _PENDING.clear()
+    return removed

@@ -17,9 +17,12 @@ Layout (:data:`FILES`)::
 
 The folder is first written under a hidden temporary name beside ``RUN_DIR``
 (``.NAME.partial-XXXX``) and renamed into place only when every file is complete, so an
-interrupted run never leaves a ``RUN_DIR`` that looks complete; an existing run folder is
-replaced only at that last step (and is kept intact on any failure). :func:`open_run`
-checks the manifest and, for every file it reads, the checksum.
+interrupted run never leaves a ``RUN_DIR`` that looks complete. An existing run folder is
+replaced only when asked (``overwrite=True``, ``--overwrite``) and only at that last step
+(it is kept intact on any failure); the files of :data:`FILES` are replaced and any other
+file the user put there is kept. :func:`check_target` refuses, before any work, a target
+that cannot be written or would lose files. :func:`open_run` checks the manifest and, for
+every file it reads, the checksum.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from multilevel.atomic import atomic_path, fresh_folder
+from multilevel.atomic import atomic_path, fresh_folder, renaming, temporary_folder
 from multilevel.errors import DataError
 from multilevel.results import arviz_bridge
 
@@ -85,35 +88,62 @@ def _json_default(value):
     return str(value)
 
 
+_RUN_NAMES = frozenset(FILES.values())
+
+
 def _is_run(path: Path) -> bool:
     return (path / FILES["manifest"]).is_file()
 
 
-def check_target(out) -> Path:
+def check_target(out, *, overwrite: bool = False) -> Path:
     """Check, before any work, that ``out`` can become a run folder.
 
     It may be absent (its parent folder is created when the run is written), an empty
-    folder, or an earlier run folder (replaced when the new run is complete).
+    folder, or, with ``overwrite``, an earlier run folder (its run files are replaced when
+    the new run is complete; other files there are kept). The folder that will hold it must
+    be writable: a temporary folder is created there and removed.
 
     Raises
     ------
     DataError
-        ``out`` is a file, a non-empty folder that is not a run folder, or lies under a file.
+        ``out`` is a file, a non-empty folder that is not a run folder, an earlier run
+        folder without ``overwrite``, lies under a file, or cannot be written.
     """
     out = Path(out)
     if out.exists() or out.is_symlink():
         if not out.is_dir():
             raise DataError(f"--out {str(out)!r} is a file; give a folder name for the run")
-        if any(out.iterdir()) and not _is_run(out):
+        if _is_run(out):
+            if not overwrite:
+                raise DataError(
+                    f"--out {str(out)!r} already holds a run (it has {FILES['manifest']}); add "
+                    "--overwrite to replace its run files (other files there are kept), or "
+                    "choose a new folder name"
+                )
+        elif any(out.iterdir()):
             raise DataError(
                 f"--out {str(out)!r} is a folder that is not empty and holds no run (no "
                 f"{FILES['manifest']}); choose a new folder name so that nothing is overwritten"
             )
-    for parent in out.absolute().parents:
+    first = out.absolute()  # the first folder on the way to ``out`` that must be created
+    for parent in first.parents:
         if parent.exists():
             if not parent.is_dir():
                 raise DataError(f"--out {str(out)!r}: {str(parent)!r} is a file, not a folder")
             break
+        first = parent
+    places = [first]
+    if out.is_dir() and any(p.name not in _RUN_NAMES for p in out.iterdir()):
+        places.append(out / "run")  # the user's files there move with the run
+    for place in places:
+        try:
+            fresh_folder(place, "probe").rmdir()
+        except OSError as err:
+            raise DataError(
+                f"--out {str(out)!r} cannot be written: creating a folder in "
+                f"{str(place.parent)!r} failed ({err.strerror or err}); choose a folder you "
+                "can write to, or change its permissions"
+            ) from None
     return out
 
 
@@ -125,6 +155,7 @@ def write_run(
     log_info: Mapping,
     report_kwargs: Mapping | None = None,
     progress: Callable[[str], None] | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Write the run folder of ``fit`` at ``out``, atomically (see the module docstring).
 
@@ -141,6 +172,9 @@ def write_run(
         Passed to :func:`multilevel.report.build_report`.
     progress : callable, optional
         Called with a label before each file.
+    overwrite : bool
+        Replace the run files of an earlier run folder at ``out`` (other files there are
+        kept); without it, an earlier run there is an error.
 
     Returns
     -------
@@ -150,10 +184,9 @@ def write_run(
     from multilevel.report import write_report
 
     step = progress or (lambda label: None)
-    out = check_target(out)
+    out = check_target(out, overwrite=overwrite)
     out.absolute().parent.mkdir(parents=True, exist_ok=True)
-    tmp = fresh_folder(out, "partial")
-    try:
+    with temporary_folder(out, "partial") as tmp:
         step("summary.csv")
         fit.summary().to_csv(tmp / FILES["summary"])
         point = not hasattr(fit, "posterior")  # a REML / ML PointFit: no draws
@@ -179,26 +212,38 @@ def write_run(
             manifest["not_written"] = {FILES["posterior"]: POINT_FIT_NOTE}
         _write_json(tmp / FILES["manifest"], manifest)
         _swap_in(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
 def _swap_in(tmp: Path, out: Path) -> None:
-    """Rename the complete folder ``tmp`` to ``out``; an earlier run there is moved aside
-    first and deleted last."""
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    old = fresh_folder(out, "old")
-    os.replace(out, old / "run")  # rename within one filesystem: atomic
-    try:
-        os.replace(tmp, out)
-    except BaseException:
-        os.replace(old / "run", out)  # put the earlier run back
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+    """Rename the complete folder ``tmp`` to ``out``. An earlier run there is replaced: the
+    files that are not a run's (:data:`FILES`) move into the new folder, the earlier folder
+    is moved aside, the new one renamed into place and the earlier one deleted last; on any
+    failure everything goes back. The renames hold :func:`~multilevel.atomic.renaming`, so
+    an exit on interrupt waits for them."""
+    with renaming():
+        if not out.exists():
+            os.replace(tmp, out)
+            return
+        old = fresh_folder(out, "old")
+        moved = []
+        try:
+            for path in sorted(out.iterdir()):
+                if path.name not in _RUN_NAMES:
+                    os.replace(path, tmp / path.name)
+                    moved.append(path.name)
+            os.replace(out, old / "run")  # rename within one filesystem: atomic
+            try:
+                os.replace(tmp, out)
+            except BaseException:
+                os.replace(old / "run", out)  # put the earlier run back
+                raise
+        except BaseException:
+            for name in moved:  # and the user's files
+                os.replace(tmp / name, out / name)
+            old.rmdir()
+            raise
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _spec_json(fit) -> dict:

@@ -105,7 +105,7 @@ def test_fit_replaces_an_earlier_run(exact, tmp_path):
     assert run_cli(*args, "--seed", "1").status == 0
     seed_of = lambda: json.loads((first / "run.json").read_text())["seed"]  # noqa: E731
     assert seed_of() == 1
-    assert run_cli(*args, "--seed", "2").status == 0
+    assert run_cli(*args, "--seed", "2", "--overwrite").status == 0
     assert seed_of() == 2
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
 
@@ -130,7 +130,7 @@ def test_interrupted_write_leaves_no_run_and_keeps_the_earlier_one(exact, tmp_pa
     before = {p.name: p.read_bytes() for p in earlier.iterdir()}
     monkeypatch.setattr(report, "write_report", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        rundir.write_run(fit, earlier, spec_info={}, log_info={})
+        rundir.write_run(fit, earlier, spec_info={}, log_info={}, overwrite=True)
     assert {p.name: p.read_bytes() for p in earlier.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["earlier"]
 

@@ -22,6 +22,9 @@ Exit status: 0 on success, 2 for a user error (bad arguments, or any
 :class:`~multilevel.errors.MultilevelError`, printed as one ``error: ...`` message without a
 traceback), 130 when interrupted, 141 when the reader of standard output went away
 (``multilevel summary RUN | head``). Anything else is a bug and keeps its traceback.
+Run as the program (``main()`` without ``argv``: the console script, ``python -m
+multilevel.cli``), Ctrl-C ends it at once, whenever it comes, with status 130, the line
+``interrupted`` and nothing half-written (:mod:`multilevel.cli._interrupt`).
 
 Examples
 --------
@@ -41,13 +44,13 @@ import warnings
 
 from multilevel import __version__
 from multilevel.cli import check, demo, fit, predict, report, summary
-from multilevel.cli._common import Command, parse_prior_options
+from multilevel.cli._common import Command, parse_prior_options, speak_cli
+from multilevel.cli._interrupt import INTERRUPTED, end_on_interrupt
 from multilevel.errors import MultilevelError
 
 __all__ = ["Command", "COMMANDS", "build_parser", "main", "parse_prior_options"]
 
 USER_ERROR = 2
-INTERRUPTED = 130
 #: Exit status when the reader of standard output went away (128 + SIGPIPE, as a shell reports)
 BROKEN_PIPE = 141
 
@@ -79,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    if argv is None:  # the program itself: Ctrl-C ends the process cleanly, at once
+        end_on_interrupt()
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -97,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.flush()  # here, where a closed pipe is handled, not at exit
             return status
     except MultilevelError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {speak_cli(str(err))}", file=sys.stderr)
         return USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -108,7 +113,29 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
-    print(f"warning: {message}", file=sys.stderr if file is None else file)
+    """Our warnings as ``warning: ...`` lines in the command line's words; another
+    package's (a notice of ArviZ, a deprecation in NumPy) as Python shows it, with its
+    category and source, so that it does not read as ours."""
+    stream = sys.stderr if file is None else file
+    if _is_ours(category, filename):
+        print(f"warning: {speak_cli(str(message))}", file=stream)
+    else:
+        stream.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def _is_ours(category, filename) -> bool:
+    """A warning of one of our classes, or issued from the multilevel package."""
+    from multilevel import errors
+
+    if issubclass(
+        category, (errors.ConvergenceWarning, errors.DataWarning, errors.UnsafeFileWarning)
+    ):
+        return True
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        return os.path.commonpath([package, os.path.abspath(filename)]) == package
+    except ValueError:  # another drive, or no file name
+        return False
 
 
 def _silence_stdout() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import sys
 import warnings
 from collections.abc import Callable
@@ -25,6 +26,7 @@ __all__ = [
     "report_warnings",
     "run_dir_option",
     "show_progress",
+    "speak_cli",
     "steps",
 ]
 
@@ -178,6 +180,48 @@ def print_table(table, *, float_digits: int = 4) -> None:
         print(table.to_string(float_format=lambda v: f"{v:.{float_digits}g}", na_rep=""))
 
 
+#: What the Python API's messages say -> what the command line calls it.
+_CLI_WORDS = (
+    (re.compile(r"\bnew_groups=['\"](\w+)['\"]"), r"--new-groups \1"),
+    (re.compile(r"\bmethod=['\"](\w+)['\"](?: or ['\"](\w+)['\"])?"), None),
+    (re.compile(r"\btarget_accept\b"), "--target-accept"),
+    (re.compile(r"\bmax_tree_depth\b"), "--max-tree-depth"),
+    (re.compile(r"`priors`"), "--prior"),
+    (re.compile(r"Run more warmup and draws\b"), "Run more warmup and draws (--warmup, --draws)"),
+    (re.compile(r"Run more draws\b"), "Run more draws (--draws)"),
+    (re.compile(r"\bsee fit\.diagnostics\(\)"), "see 'multilevel summary RUN_DIR'"),
+)
+
+
+def _method_words(match: re.Match) -> str:
+    first, second = match.groups()
+    return f"--method {first}" + (f" or --method {second}" if second else "")
+
+
+def speak_cli(text: str, *, run_dir=None) -> str:
+    """A library message in the command line's words: ``new_groups='population'`` becomes
+    ``--new-groups population``, ``target_accept`` ``--target-accept``, ``see
+    fit.diagnostics()`` ``see 'multilevel summary RUN_DIR'`` (with the run folder's name
+    when given), and so on.
+
+    Examples
+    --------
+    >>> speak_cli("pass new_groups='population' to predict them")
+    'pass --new-groups population to predict them'
+    >>> speak_cli("Increase target_accept (e.g. 0.95). Run more draws.")
+    'Increase --target-accept (e.g. 0.95). Run more draws (--draws).'
+    >>> speak_cli("use method='exact' or 'nuts' for a posterior")
+    'use --method exact or --method nuts for a posterior'
+    >>> speak_cli("2 problem(s), see fit.diagnostics()", run_dir="run")
+    "2 problem(s), see 'multilevel summary run'"
+    """
+    for pattern, words in _CLI_WORDS:
+        text = pattern.sub(_method_words if words is None else words, text)
+    if run_dir is not None:
+        text = text.replace("'multilevel summary RUN_DIR'", f"'multilevel summary {run_dir}'")
+    return text
+
+
 def report_warnings(caught) -> list[str]:
     """Print the library's own warnings as ``warning: ...`` lines and return them; pass
     other packages' warnings on to the usual filters."""
@@ -187,7 +231,7 @@ def report_warnings(caught) -> list[str]:
     for w in caught:
         if issubclass(w.category, (ConvergenceWarning, DataWarning)):
             messages.append(f"{w.category.__name__}: {w.message}")
-            err(f"warning: {w.message}")
+            err(f"warning: {speak_cli(str(w.message))}")
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return messages
@@ -203,26 +247,9 @@ def show_progress(args) -> bool:
 
 @contextlib.contextmanager
 def steps(enabled: bool, title: str):
-    """A progress display for a sequence of labelled steps (rich, on stderr): yields
-    ``step(label)``."""
-    if not enabled:
-        yield lambda label: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    """A progress display for a sequence of labelled steps (on stderr: a spinner on a
+    terminal, else a line per step): yields ``step(label)``."""
+    from multilevel.engines._progress import stages
 
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    with progress:
-        task = progress.add_task(title, total=None)
-
-        def step(label: str) -> None:
-            progress.update(task, description=f"{title}: {label}")
-
+    with stages(enabled, title) as step:
         yield step

@@ -20,6 +20,7 @@ from multilevel.cli._common import (
     progress_option,
     report_warnings,
     show_progress,
+    speak_cli,
     steps,
 )
 from multilevel.errors import DataError
@@ -31,8 +32,8 @@ VERSIONED = ("numpy", "scipy", "pandas", "jax", "numpyro", "arviz", "matplotlib"
 
 
 def options(parser: argparse.ArgumentParser) -> None:
-    """``DATA FORMULA --family --prior --out --method --chains --draws --warmup --seed
-    --target-accept --progress``."""
+    """``DATA FORMULA --family --prior --out --overwrite --method --chains --draws --warmup
+    --seed --target-accept --max-tree-depth --progress``."""
     from multilevel.engines import METHODS
 
     data_options(parser)
@@ -42,7 +43,13 @@ def options(parser: argparse.ArgumentParser) -> None:
         type=Path,
         required=True,
         help="the run folder to write (summary.csv, posterior.nc, fit.mlfit, "
-        "spec.json, run.json, report.html); an earlier run there is replaced",
+        "spec.json, run.json, report.html); checked before the fit",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier run in RUN_DIR: its run files are replaced once the new "
+        "run is complete, any other file there is kept",
     )
     parser.add_argument(
         "--method",
@@ -70,6 +77,12 @@ def options(parser: argparse.ArgumentParser) -> None:
         default=0.8,
         help="NUTS target acceptance rate, Stan's adapt_delta (default 0.8)",
     )
+    parser.add_argument(
+        "--max-tree-depth",
+        type=int,
+        default=10,
+        help="NUTS maximum tree depth, Stan's max_treedepth (default 10)",
+    )
     progress_option(parser)
 
 
@@ -82,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     from multilevel.tables import read_table
 
     start = time.perf_counter()
-    rundir.check_target(args.out)  # before the (long) fit
+    rundir.check_target(args.out, overwrite=args.overwrite)  # before reading and fitting
     priors = parse_prior_options(args.prior)
     frame = read_table(args.data)
     read_seconds = time.perf_counter() - start
@@ -103,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
             seed=seed,
             progress=show,
             target_accept=args.target_accept,
+            max_tree_depth=args.max_tree_depth,
         )
     fit_seconds = time.perf_counter() - fit_start
     messages = report_warnings(caught)
@@ -132,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
             "draws": args.draws,
             "warmup": args.draws if args.warmup is None else args.warmup,
             "target_accept": args.target_accept,
+            "max_tree_depth": args.max_tree_depth,
         },
         "versions": _versions(),
         "timings": {
@@ -160,12 +175,13 @@ def run(args: argparse.Namespace) -> int:
                 log_info=log_info,
                 report_kwargs=report_kwargs,
                 progress=step,
+                overwrite=args.overwrite,
             )
     except OSError as err:
         raise DataError(f"cannot write the run folder {str(args.out)!r}: {err}") from None
     write_seconds = time.perf_counter() - write_start
 
-    print(repr(fit))
+    print(speak_cli(repr(fit), run_dir=args.out))
     print(f"\nseed {seed}; fit {fit_seconds:.1f} s, files {write_seconds:.1f} s")
     print(f"wrote {args.out}/ (report: {args.out / rundir.FILES['report']})")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from multilevel.cli._common import Command, print_table, run_dir_option
+from multilevel.cli._common import Command, print_table, run_dir_option, speak_cli
 
 __all__ = ["COMMAND", "options", "run"]
 
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     problems = log.get("diagnostics") or []
     print("convergence: no problems found" if not problems else "convergence problems:")
     for problem in problems:
-        print(f"  - {problem}")
+        print(f"  - {speak_cli(problem)}")
     return 0
 
 

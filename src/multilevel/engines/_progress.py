@@ -1,19 +1,77 @@
-"""A terminal progress bar fed from inside compiled sampling loops.
+"""Progress of the long steps of a fit: a bar fed from inside compiled sampling loops, and
+labelled stages (compiling, sampling, drawing group effects, writing) for the rest.
 
 The compiled loop (:mod:`._driver`) calls :func:`tick` through ``jax.debug.callback`` about a
 hundred times per chain with the iteration number; the callback always exists in the compiled
 code (so fits with and without a bar share it) and does nothing unless a bar is open. Chains
 may run one after another (threads), side by side (devices) or in one vectorized loop, so the
 bar counts iterations summed over chains.
+
+On a terminal (or in Jupyter) both are rich displays on standard error that vanish when done;
+elsewhere (a log file, a pipe) each stage and phase is one line, ``LABEL: what``. A sampling
+bar opened while :func:`stages` shows pauses the stages' display.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 
-__all__ = ["sampling_progress", "tick"]
+__all__ = ["sampling_progress", "stages", "tick"]
 
 _HANDLER = None  # the open bar's update function, or None
+_LIVE = None  # the rich display of the open stages, or None
+
+
+def _console():
+    """The rich console on standard error, and whether it can show live displays."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    return console, console.is_terminal or console.is_jupyter
+
+
+def _line(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def stages(progress: bool, label: str):
+    """Show which step of a long task runs (if ``progress``): yields ``step(text)``.
+
+    Examples
+    --------
+    >>> with stages(False, "exact") as step:
+    ...     step("compiling")
+    """
+    global _LIVE
+    if not progress:
+        yield lambda text: None
+        return
+    console, live = _console()
+    if not live:
+        yield lambda text: _line(f"{label}: {text}")
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    display = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    task = display.add_task(label, total=None)
+
+    def step(text: str) -> None:
+        display.update(task, description=f"{label}: {text}")
+
+    outer, _LIVE = _LIVE, display
+    try:
+        with display:
+            yield step
+    finally:
+        _LIVE = outer
 
 
 def tick(iterations: int, iteration) -> None:
@@ -48,7 +106,10 @@ def sampling_progress(progress: bool, label: str, warmup: int, draws: int, chain
     if not progress:
         yield
         return
-    from rich.console import Console
+    console, live = _console()
+    if not live:
+        yield from _sampling_lines(label, warmup, draws, chains)
+        return
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -65,7 +126,7 @@ def sampling_progress(progress: bool, label: str, warmup: int, draws: int, chain
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
+        console=console,
         transient=True,
     )
     task = bar.add_task(f"{label}: compiling", total=total)
@@ -77,9 +138,36 @@ def sampling_progress(progress: bool, label: str, warmup: int, draws: int, chain
         phase = "warmup" if iteration <= warmup else "sampling"
         bar.update(task, completed=done, description=f"{label}: {phase}")
 
-    with bar:
-        _HANDLER = update
-        try:
-            yield
-        finally:
-            _HANDLER = None
+    paused = _LIVE
+    if paused is not None:
+        paused.stop()  # one live display at a time
+    try:
+        with bar:
+            _HANDLER = update
+            try:
+                yield
+            finally:
+                _HANDLER = None
+    finally:
+        if paused is not None:
+            paused.start()
+
+
+def _sampling_lines(label: str, warmup: int, draws: int, chains: int):
+    """:func:`sampling_progress` away from a terminal: a line per phase."""
+    global _HANDLER
+    _line(f"{label}: compiling")
+    shown = {"compiling"}
+
+    def update(iterations: int, iteration: int) -> None:
+        # each phase once, in order (chains in threads report in any order)
+        for phase in ("warmup", "sampling")[: 1 if iteration <= warmup else 2]:
+            if phase not in shown:
+                shown.add(phase)
+                _line(f"{label}: {phase}")
+
+    _HANDLER = update
+    try:
+        yield
+    finally:
+        _HANDLER = None

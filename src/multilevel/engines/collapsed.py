@@ -297,6 +297,7 @@ class CollapsedGaussian:
 
     def __init__(self, settings: SamplerSettings):
         self.settings = settings
+        self._step = lambda text: None  # shows the stage under way (see fit)
 
     def _model(self, spec, layout):
         import jax.numpy as jnp
@@ -375,6 +376,16 @@ class CollapsedGaussian:
     def fit(self, spec, *, reason) -> Posterior:
         """Draws of every parameter: independence Metropolis–Hastings on the collapsed
         posterior when its proposal fits (see :meth:`_independence`), NUTS otherwise."""
+        from multilevel.engines._progress import stages
+
+        with stages(self.settings.progress, "exact") as step:
+            self._step = step
+            try:
+                return self._fit(spec, reason=reason)
+            finally:
+                self._step = lambda text: None
+
+    def _fit(self, spec, *, reason) -> Posterior:
         import jax
         import jax.numpy as jnp
 
@@ -384,6 +395,7 @@ class CollapsedGaussian:
         chains, draws, warmup = settings.chains, settings.draws, settings.warmup
         seed, progress = settings.seed, settings.progress
         start = time.perf_counter()
+        self._step("cross-products of the data")
         data_np, layout = collapsed_data(spec)
         prepared = time.perf_counter() - start
         with jax.enable_x64(True):
@@ -408,6 +420,7 @@ class CollapsedGaussian:
             samples, stats, extra_settings = result
             sampled = time.perf_counter() - t0
             t0 = time.perf_counter()
+            self._step(f"drawing the group effects ({chains * draws} draws)")
             effects = self._group_effects(spec, layout, data, samples, effects_key, chains, draws)
             drawn = time.perf_counter() - t0
         reason = f"{reason}; variance parameters by {sampler}"
@@ -425,6 +438,7 @@ class CollapsedGaussian:
         for block, values in zip(spec.covariance, effects, strict=True):
             out[block.key] = values
         t0 = time.perf_counter()
+        self._step("pointwise log-likelihood")
         loglik = _log_likelihood(spec, out, chains * draws)
         return Posterior(
             draws=out,
@@ -516,6 +530,7 @@ class CollapsedGaussian:
         (_, _, logp, value_grad, template, constrain), x0 = self._cached(
             spec, layout, data_np, data, priors
         )
+        self._step("compiling the collapsed posterior and finding its mode")
 
         def negative(x):
             value, grad = value_grad(jnp.asarray(x), data, priors)
@@ -539,6 +554,7 @@ class CollapsedGaussian:
         # proposals per round when they are cheap); the last round's draws then set the
         # weight of the defensive part
         size = max(warmup, 200, min(_REFINE, _CHEAP_WORK // (4 * _work_per_draw(layout))))
+        self._step("fitting the proposal (importance weighting)")
         for _ in range(2):
             x = proposal.sample(rng, size)
             log_p = np.asarray(logp(jnp.asarray(x), data, priors), dtype=float)
@@ -599,6 +615,7 @@ class CollapsedGaussian:
 
         target = _MIN_ESS * chains
         thin = 1
+        self._step(f"sampling: {chains} chains x {draws} draws (independence Metropolis-Hastings)")
         proposals = scored(draws + 1)
         kept, accept, lp, ess = run(*proposals, thin)
         while (wanted := self._thin(ess, thin, target, chains * draws, layout)) > thin:
@@ -607,6 +624,7 @@ class CollapsedGaussian:
             more = scored(draws * (wanted - thin))
             proposals = [np.concatenate(pair, axis=1) for pair in zip(proposals, more, strict=True)]
             thin = wanted
+            self._step(f"sampling: {thin} proposals per kept draw")
             kept, accept, lp, ess = run(*proposals, thin)
         if ess < target:
             return None

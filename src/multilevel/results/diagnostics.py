@@ -41,10 +41,11 @@ def ebfmi(energy: np.ndarray) -> np.ndarray:
         return np.where(finite, num / den, np.nan)  # NaN: a chain with a non-finite energy
 
 
-def _worst(series: pd.Series, largest: bool, k: int = 3) -> str:
+def _worst(series: pd.Series, largest: bool, k: int = 3, spec: str = ".3g") -> str:
+    """The ``k`` worst of ``series`` (only the values passed: those past the threshold)."""
     s = series.dropna()
     s = s.sort_values(ascending=not largest).head(k)
-    return ", ".join(f"{name} ({value:.3g})" for name, value in s.items())
+    return ", ".join(f"{name} ({value:{spec}})" for name, value in s.items())
 
 
 def convergence_messages(
@@ -106,8 +107,9 @@ def convergence_messages(
         if bad.any():
             messages.append(
                 f"R-hat above {RHAT_MAX} for {int(bad.sum())} parameter(s), worst "
-                f"{_worst(summary['r_hat'], True)}: the chains have not mixed. Run more "
-                "warmup and draws, and check the model for non-identified parameters."
+                f"{_worst(summary['r_hat'][bad], True, spec='.4f')}: the chains have not "
+                "mixed. Run more warmup and draws, and check the model for non-identified "
+                "parameters."
             )
     limit = ESS_PER_CHAIN_MIN * chains
     for column, kind in (("ess_bulk", "bulk"), ("ess_tail", "tail")):
@@ -117,7 +119,7 @@ def convergence_messages(
                 messages.append(
                     f"{kind} effective sample size below {limit} ({ESS_PER_CHAIN_MIN} per chain) "
                     f"for {int(bad.sum())} parameter(s), lowest "
-                    f"{_worst(summary[column], False)}: {'means and SDs' if kind == 'bulk' else 'the quantiles and intervals'} "  # noqa: E501
+                    f"{_worst(summary[column][bad], False)}: {'means and SDs' if kind == 'bulk' else 'the quantiles and intervals'} "  # noqa: E501
                     "are unreliable. Run more draws."
                 )
     return messages

@@ -107,6 +107,8 @@ FORMAT = "multilevel-fit"
 VERSION = 2
 #: The version whose ``model.pkl`` is a pickle: loaded only with ``trust=True``.
 PICKLE_VERSION = 1
+#: The fit file inside a run folder of ``multilevel fit`` (``multilevel.rundir.FILES["fit"]``).
+RUN_FIT_FILE = "fit.mlfit"
 #: ``version -> function`` turning a ``metadata.json`` of that version into one of the next
 #: (each a pure function of the JSON; the arrays table is part of it). When the format
 #: changes, bump :data:`VERSION`, add the step from the previous version here, and add golden
@@ -256,10 +258,16 @@ def save_fit(fit, path) -> Path:
     Raises
     ------
     DataError
-        Something of the fit that a data-only file cannot hold (grouping labels that are
-        dates or other objects: convert them to text before fitting).
+        ``path`` is a folder, or something of the fit that a data-only file cannot hold
+        (grouping labels that are dates or other objects: convert them to text before
+        fitting).
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(
+            f"cannot save the fit to {str(path)!r}: it is a folder; give a file name, e.g. "
+            f"{str(path / RUN_FIT_FILE)!r}"
+        )
     try:
         meta, arrays = _contents(fit)
         table: dict[str, dict] = {}
@@ -646,6 +654,8 @@ def load_fit(path, *, trust: bool = False):
     Parameters
     ----------
     path : str or os.PathLike
+        A fit file, or a run folder written by ``multilevel fit`` (its ``fit.mlfit`` is
+        read).
     trust : bool
         Also read files of the old format (version 1), whose model is a Python pickle:
         unpickling runs whatever code the file holds, so pass True only for a file from a
@@ -659,7 +669,8 @@ def load_fit(path, *, trust: bool = False):
     Raises
     ------
     DataError
-        A missing file, one that is not a multilevel fit, truncated or damaged, of a newer
+        A missing file, a folder without ``fit.mlfit``, a file that is not a multilevel
+        fit, truncated or damaged, of a newer
         format version, of the old pickle format without ``trust=True``, or whose
         description does not match its arrays; one message naming the path and what is
         wrong.
@@ -674,8 +685,16 @@ def load_fit(path, *, trust: bool = False):
     >>> import multilevel as ml
     >>> fit.save("model.mlfit")  # doctest: +SKIP
     >>> same = ml.load("model.mlfit")  # doctest: +SKIP
+    >>> run = ml.load("run")  # a run folder of 'multilevel fit ... --out run'  # doctest: +SKIP
     """
     path = Path(path)
+    if path.is_dir():  # a run folder of ``multilevel fit``: its fit file
+        if not (path / RUN_FIT_FILE).is_file():
+            raise DataError(
+                f"cannot load a fit from {str(path)!r}: it is a folder without "
+                f"{RUN_FIT_FILE}; give a fit file or a run folder written by 'multilevel fit'"
+            )
+        path = path / RUN_FIT_FILE
     if not path.is_file():
         raise DataError(f"cannot load a fit from {str(path)!r}: no such file")
     try:
