@@ -166,8 +166,9 @@ def prior_sources(spec, priors) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- printing
 def err(*parts) -> None:
-    """Print to standard error."""
-    print(*parts, file=sys.stderr)
+    """Print to standard error, as ``print`` does but in one write (a line is never cut in
+    half by an interrupt, which silences the output)."""
+    sys.stderr.write(" ".join(map(str, parts)) + "\n")
 
 
 def print_table(table, *, float_digits: int = 4) -> None:

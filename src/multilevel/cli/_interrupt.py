@@ -10,10 +10,12 @@ lost.
 
 So the program (``main()`` run as the process's entry point) takes SIGINT over: the Python
 handler does nothing, and the signal's byte, written by the C-level handler to a pipe
-(:func:`signal.set_wakeup_fd`), wakes a watcher thread. The watcher waits for a rename into
-place that is under way, removes every half-written temporary file and folder
-(:func:`multilevel.atomic.abandon`), prints ``interrupted`` and ends the process with status
-130 through :func:`os._exit`: no unwinding, no interpreter shutdown, no C++ destructor.
+(:func:`signal.set_wakeup_fd`), wakes a watcher thread. The watcher points standard output
+and error at the null device (the main thread runs on until the end: nothing it prints may
+follow), waits for a rename into place that is under way, removes every half-written
+temporary file and folder (:func:`multilevel.atomic.abandon`), prints ``interrupted`` and
+ends the process with status 130 through :func:`os._exit`: no unwinding, no interpreter
+shutdown, no C++ destructor.
 """
 
 from __future__ import annotations
@@ -59,23 +61,38 @@ def _watch(read_end: int) -> None:
 
 
 def exit_interrupted() -> None:
-    """Remove what is half-written, say so and end the process with status 130, without
-    running Python's or C++'s shutdown (see the module docstring)."""
+    """Silence the rest of the program, remove what is half-written, say so and end the
+    process with status 130, without running Python's or C++'s shutdown (see the module
+    docstring)."""
     from multilevel.atomic import abandon
 
+    try:
+        sys.stdout.flush()
+    except Exception:  # noqa: BLE001 - a closed pipe, a detached stream: nothing to flush
+        pass
+    terminal = _mute_output()  # the main thread runs on meanwhile: no line of its after ours
     removed = abandon()
     message = "interrupted"
     if removed:
         message += ": the files being written were removed; what was already complete is unchanged"
     try:
-        sys.stdout.flush()
-    except Exception:  # noqa: BLE001 - a closed pipe, a detached stream: nothing to flush
-        pass
-    try:
-        if sys.stderr.isatty():  # past a progress bar, with the cursor it hid shown again
-            sys.stderr.write("\r\x1b[2K\x1b[?25h")
-        sys.stderr.write(message + "\n")
-        sys.stderr.flush()
-    except Exception:  # noqa: BLE001
+        if terminal is not None and os.isatty(terminal):  # past a progress bar, cursor shown
+            message = "\r\x1b[2K\x1b[?25h" + message
+        os.write(terminal if terminal is not None else 2, (message + "\n").encode())
+    except OSError:
         pass
     os._exit(INTERRUPTED)
+
+
+def _mute_output() -> int | None:
+    """Point standard output and error at the null device; return a descriptor of the
+    original standard error (None if that failed)."""
+    try:
+        saved = os.dup(2)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        os.close(null)
+    except OSError:  # pragma: no cover - no descriptors left
+        return None
+    return saved

@@ -32,7 +32,10 @@ def _console():
 
 
 def _line(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    # one write per line (print writes the text and its newline apart): an interrupt that
+    # silences the output between them would leave half a line
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
 
 
 @contextlib.contextmanager
