@@ -42,8 +42,8 @@ table.ml-table{border-collapse:collapse;font-size:13px;margin:8px 0}
 .note{color:#666;font-size:13px}
 figure{margin:10px 0}figure img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:13px;color:#555;margin-top:4px}
-dl{display:grid;grid-template-columns:max-content auto;gap:2px 16px;font-size:14px}
-dt{color:#666}dd{margin:0;overflow-wrap:anywhere}
+dl{display:grid;grid-template-columns:fit-content(45%) minmax(0,1fr);gap:2px 16px;font-size:14px}
+dt{color:#666}dd{margin:0;overflow-wrap:break-word}
 .cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(260px,1fr));gap:0 24px}
 h3{font-size:15px;color:#444;margin:10px 0 4px}
 #ml-broken{display:none;background:#fde2e2;color:#8a1f11;padding:8px 32px}
