@@ -12,8 +12,10 @@ MODULES = [
     "multilevel.design._evaluate",
     "multilevel.design._groups",
     "multilevel.design._labels",
+    "multilevel.design._rank",
     "multilevel.design._structure",
     "multilevel.design._types",
+    "multilevel.frame",
 ]
 
 

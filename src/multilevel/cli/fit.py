@@ -31,8 +31,8 @@ VERSIONED = ("numpy", "scipy", "pandas", "jax", "numpyro", "arviz", "matplotlib"
 
 
 def options(parser: argparse.ArgumentParser) -> None:
-    """``DATA FORMULA --family --prior --out --method --chains --draws --warmup --seed
-    --target-accept --progress``."""
+    """``DATA FORMULA --family --prior --na-action --sep --out --method --chains --draws
+    --warmup --seed --target-accept --progress``."""
     # point estimates (reml, ml) are the Python API's only: a run folder holds draws
     from multilevel.engines import METHODS, POINT_METHODS
 
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     rundir.check_target(args.out)  # before the (long) fit
     priors = parse_prior_options(args.prior)
-    frame = read_table(args.data)
+    frame = read_table(args.data, sep=args.sep)
     read_seconds = time.perf_counter() - start
     seed = resolve_seed(args.seed)
     show = show_progress(args)
@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
             seed=seed,
             progress=show,
             target_accept=args.target_accept,
+            na_action=args.na_action,
         )
     fit_seconds = time.perf_counter() - fit_start
     messages = report_warnings(caught)
@@ -118,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
             "path": str(args.data),
             "sha256": _file_sha256(args.data),
             "rows": int(len(frame)),
+            "rows_used": int(fit.spec.design.n),
             "columns": [str(c) for c in frame.columns],
             "summary": _json_table(summary),
         },
@@ -132,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
             "draws": args.draws,
             "warmup": args.draws if args.warmup is None else args.warmup,
             "target_accept": args.target_accept,
+            "na_action": args.na_action,
         },
         "versions": _versions(),
         "timings": {

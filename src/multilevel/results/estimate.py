@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
 from multilevel import naming
-from multilevel.errors import DataError
+from multilevel.errors import DataError, DataWarning
+from multilevel.frame import row_list, to_pandas
 from multilevel.posterior import Estimate
 from multilevel.spec.model import ModelSpec
 
@@ -103,17 +106,32 @@ class PointFit:
 
     def predict(self, newdata=None, *, new_groups: str = "error") -> pd.Series:
         """Fitted means ``X b + Z r`` at the estimates (new levels: ``"population"`` uses
-        the population part only, ``"error"`` raises)."""
+        the population part only, ``"error"`` raises); NaN, with a DataWarning, for rows of
+        ``newdata`` with a missing value in a column the predictions need (as lme4)."""
         if new_groups not in ("error", "population"):
             raise DataError(
                 f"new_groups={new_groups!r}: point estimates predict with 'error' or "
                 "'population'; use method='exact' for draws of new groups"
             )
-        design = (
-            self.spec.design
-            if newdata is None
-            else self.spec.design.info.transform(newdata, new_groups=new_groups)
-        )
+        if newdata is None:
+            return pd.Series(self._fitted(self.spec.design), name="estimate")
+        frame = to_pandas(newdata)
+        design, missing = self.spec.design.info.transform_complete(frame, new_groups=new_groups)
+        if missing.any():
+            warnings.warn(
+                f"{row_list(frame.index, missing)} of the new data "
+                f"{'have' if missing.sum() > 1 else 'has'} missing values (NA) in columns"
+                " the predictions need: their predictions are NaN (as predict() in lme4)",
+                DataWarning,
+                stacklevel=2,
+            )
+        out = np.full(len(frame), np.nan)
+        if design is not None:
+            out[~missing] = self._fitted(design)
+        return pd.Series(out, name="estimate")
+
+    def _fitted(self, design) -> np.ndarray:
+        """``X b + Z r`` of a design at the estimates."""
         beta = np.array([self.estimate.estimates[n] for n in self.spec.b_names])
         eta = design.X @ beta + design.offset
         for block, values in zip(design.blocks, self.estimate.group_effects, strict=True):
@@ -122,7 +140,7 @@ class PointFit:
             weights = np.where(known, block.weights, 0.0)
             for k in range(index.shape[1]):
                 eta = eta + weights[:, k] * np.sum(block.Z * values[index[:, k]], axis=1)
-        return pd.Series(eta, name="estimate")
+        return eta
 
     def __repr__(self) -> str:
         spec, est = self.spec, self.estimate
