@@ -116,15 +116,16 @@ def numeric_column(frame: pd.DataFrame, name: str) -> np.ndarray:
     return values
 
 
-def label_column(frame: pd.DataFrame, name: str) -> pd.Series:
+def label_column(frame: pd.DataFrame, name: str, *, grouping: bool = False) -> pd.Series:
     """A column of labels (a grouping factor, a categorical predictor); DataError if it has
     missing values."""
     column = frame[name]
     missing = column.isna().to_numpy()
     if missing.any():
+        what = "missing labels" if grouping else "missing values (NA)"
         raise DataError(
-            f"column {name!r} has missing values (NA) in {row_list(frame.index, missing)}; "
-            "drop or impute those rows first"
+            f"{'grouping column' if grouping else 'column'} {name!r} has {what} in "
+            f"{row_list(frame.index, missing)}; drop or impute those rows first"
         )
     return column
 

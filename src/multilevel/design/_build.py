@@ -336,9 +336,8 @@ def _response(
             info, matrix = learn_factor(text, node, ctx.frame, formula.text, numeric_only=True)
         except DataError as err:
             hint = " (code a two-category outcome as 0/1 or True/False)"
-            raise DataError(
-                f"the response {err}{hint if 'holds labels' in str(err) else ''}"
-            ) from None
+            labels = "holds labels" in str(err) and "write NA" not in str(err)
+            raise DataError(f"the response {err}{hint if labels else ''}") from None
         return info, matrix[:, 0]
     if known.response is None or not set(_columns_of(formula, text)) <= set(ctx.frame.columns):
         return known.response, None
