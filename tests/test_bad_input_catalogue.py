@@ -6,7 +6,14 @@ that nothing was written or changed: each case runs in its own folder, whose eve
 compared before and after. Through the command line a mistake exits with status 2 and one
 ``error: ...`` message, never a traceback.
 
-To add a case, append an ``api(...)`` or ``cli(...)`` line to :data:`CASES`.
+Data that can be fitted but deserve a word (rows left out for missing values, collinear or
+constant columns dropped, integer codes used as numbers, a response with one value, missing
+values in new data) are cases too: ``warn(...)`` asserts that the call gives a
+:class:`~multilevel.errors.DataWarning` naming the offender and what to do, ``note(...)``
+that ``multilevel check`` lists it under "Data problems" (and exits with status 0).
+
+To add a case, append an ``api(...)``, ``cli(...)``, ``warn(...)`` or ``note(...)`` line to
+:data:`CASES`.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import hashlib
 import io
 import os
 import shutil
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +37,9 @@ from _cli_runs import EXACT_FORMULA, exact_run, simulated
 from multilevel.cli import COMMANDS, build_parser, main
 from multilevel.cli._common import speak_cli
 from multilevel.errors import (
+    ConvergenceWarning,
     DataError,
+    DataWarning,
     EngineError,
     FormulaError,
     FormulaSyntaxError,
@@ -78,8 +88,8 @@ class Workspace:
 @dataclass(frozen=True)
 class Case:
     id: str
-    kind: str  # "api" or "cli"
-    action: Callable  # Workspace -> None (api: raises) or -> argv (cli)
+    kind: str  # "api", "cli", "warn" or "note"
+    action: Callable  # Workspace -> None (api: raises; warn: warns) or -> argv (cli, note)
     error: type
     names: tuple[str, ...]
     prepare: Callable | None = None  # Workspace -> None, before the snapshot
@@ -91,6 +101,35 @@ def api(id_, action, error, *names, prepare=None) -> Case:
 
 def cli(id_, argv, error, *names, prepare=None) -> Case:
     return Case(id_, "cli", argv, error, names, prepare)
+
+
+def warn(id_, action, *names, prepare=None) -> Case:
+    return Case(id_, "warn", action, DataWarning, names, prepare)
+
+
+def note(id_, argv, *names, prepare=None) -> Case:
+    return Case(id_, "note", argv, DataWarning, names, prepare)
+
+
+def _csv(name: str, change: Callable, **to_csv):
+    """A ``prepare`` that writes the workspace's data, changed by ``change``, to ``name``."""
+
+    def prepare(ws: Workspace):
+        change(ws.data.copy()).to_csv(ws.path(name), index=False, **to_csv)
+
+    return prepare
+
+
+def _with_na(d: pd.DataFrame) -> pd.DataFrame:
+    """x missing in rows 3, 7 (NaN) and 11 (".": text, as SAS writes it)."""
+    x = d["x"].astype(object)
+    x[[3, 7]] = np.nan
+    x[11] = "."
+    return d.assign(x=x)
+
+
+def _dates(d: pd.DataFrame) -> pd.DataFrame:
+    return d.assign(d=pd.date_range("2024-01-01", periods=len(d), freq="D"))
 
 
 def _fit(formula=FORMULA, data=None, **kwargs):
@@ -136,8 +175,9 @@ CASES = [
     api("empty data", _fit(data=lambda d: d.iloc[:0]), DataError, "no rows"),
     api("all-NaN column", _fit(data=lambda d: d.assign(x=np.nan)), DataError,
         "'x'", "only missing values"),
-    api("NaN in the response", _fit(data=lambda d: d.assign(y=[np.nan] + [1.0] * (len(d) - 1))),
-        DataError, "'y'", "missing values", "row 0"),
+    api("NaN in the response under na_action='error'",
+        _fit(data=lambda d: d.assign(y=[np.nan] + [1.0] * (len(d) - 1)), na_action="error"),
+        DataError, "'y'", "missing values", "row 0", "na_action='omit'"),
     api("infinite value", _fit(data=lambda d: d.assign(x=[np.inf] + [0.0] * (len(d) - 1))),
         DataError, "'x'", "infinite", "row 0"),
     api("continuous response, bernoulli family", _fit(family="bernoulli"), DataError,
@@ -174,6 +214,56 @@ CASES = [
         "'logit'", "identity"),
     api("unknown method", _fit(method="vi"), EngineError, "'vi'", "auto"),
     api("zero chains", _fit(method="nuts", chains=0), EngineError, "chains", "0"),
+    # ------------------------------------------------------------------ the first hour (API)
+    api("missing values under na_action='error'",
+        _fit(data=_with_na, na_action="error"), DataError,
+        "column 'x'", "rows 3, 7, 11", "na_action='omit'"),
+    api("every row has a missing value", _fit(data=lambda d: d.assign(x=[np.nan, 1.0] * 40)
+                                             .assign(y=[1.0, np.nan] * 40)),
+        DataError, "every row", "'x'", "'y'"),
+    api("one row per level of a grouping factor (gaussian)",
+        _fit("y ~ x + (1 | id)", data=lambda d: d.assign(id=np.arange(len(d)))), DataError,
+        "grouping factor id has 80 levels for 80 rows", "lme4 refuses", "remove (1 | id)"),
+    api("as many group effects as rows (gaussian)",
+        _fit("y ~ x + (1 + x | id)", data=lambda d: d.assign(id=np.arange(len(d)) // 2)),
+        DataError, "(1 + x | id)", "80 group effects", "simplify the term", "(1 | id)"),
+    api("a date column as a predictor", _fit("y ~ d + (1 | g)", data=_dates), DataError,
+        "column 'd'", "dates", "convert", "factor(d)"),
+    api("dates written as text as a predictor",
+        _fit("y ~ d + (1 | g)", data=lambda d: _dates(d).assign(d=lambda e: e["d"].astype(str))),
+        DataError, "column 'd'", "dates written as text", "'2024-01-01'", "factor(d)"),
+    api("cbind() response with the gaussian family", _fit("cbind(k, 4 - k) ~ x + (1 | g)"),
+        FormulaError, "cbind(k, 4 - k)", "binomial", "family='binomial'", "--family binomial"),
+    api("cbind() response with one column", _fit("cbind(k) ~ x + (1 | g)", family="binomial"),
+        FormulaError, "cbind(k)", "cbind(successes, failures)"),
+    api("trials() with the poisson family",
+        _fit("k | trials(4) ~ x + (1 | g)", family="poisson"), FormulaError,
+        "trials()", "poisson", "family='binomial'", "--family binomial"),
+    api("family that is not in the list", _fit(family="beta_binomial"), EngineError,
+        "'beta_binomial'", "did you mean 'binomial'?", "valid families: gaussian"),
+    api("relevel() without the reference level", _fit("y ~ relevel(g) + (1 | k)"),
+        FormulaError, "relevel(g)", 'ref = "b"'),
+    api("relevel() to a level the data do not have",
+        _fit("y ~ relevel(g, ref = 'g9') + (1 | k)"), DataError, "'g9'", "g1, g2"),
+    api("a number column with a word in it",
+        _fit(data=lambda d: d.assign(y=["?"] + list(d["y"].astype(str)[1:]))), DataError,
+        "y must be numeric", "'?'", "row 0", "write NA"),
+    warn("rows with missing values are left out", _fit(data=_with_na, method="reml"),
+         "3 of 80 rows are left out", "column 'x'", "rows 3, 7, 11", "na_action='error'"),
+    warn("integer codes used as a number", _fit("y ~ k + (1 | g)", method="reml"),
+         "k is used as a number", "4 distinct whole numbers (0, 1, 2, 3)", "factor(k)"),
+    warn("collinear predictors", _fit("y ~ x + I(2 * x) + (1 | g)", method="reml"),
+         "I(2 * x) (= 2 * x)", "rank deficient", "dropped, as lme4 does", "remove it"),
+    warn("constant predictor", _fit("y ~ x + c + (1 | g)", data=lambda d: d.assign(c=3.0),
+                                    method="reml"),
+         "column c (= 3 * Intercept) is constant", "dropped", "remove it"),
+    warn("a binomial response without a success",
+         _fit("z | trials(n) ~ 1 + (1 | g)", data=lambda d: d.assign(z=0, n=4),
+              family="binomial"),
+         "the response z is 0 in every row", "no successes", "check the data"),
+    warn("missing values in new data", lambda ws: ws.fit().predict(
+        pd.DataFrame({"g": ["g1", None, "g2"]})),
+         "row 1", "missing values", "predictions are NaN", prepare=lambda ws: ws.run_dir()),
     # ------------------------------------------------------------------ results (API)
     api("new level under the default policy",
         lambda ws: ws.fit().predict(pd.DataFrame({"g": ["g1", "Atlantis"]})),
@@ -220,6 +310,39 @@ CASES = [
         DataError, "'data.csv'", "is a file"),
     cli("zero chains", lambda ws: ["fit", "data.csv", FORMULA, "--method", "nuts", "--chains",
                                    "0", "--out", "run"], EngineError, "chains", "0"),
+    cli("--na-action error with missing values",
+        lambda ws: ["check", "na.csv", FORMULA, "--na-action", "error"], DataError,
+        "column 'x'", "rows 3, 7, 11", "--na-action omit", prepare=_csv("na.csv", _with_na)),
+    cli("cbind() response without --family binomial",
+        lambda ws: ["fit", "data.csv", "cbind(k, 4 - k) ~ x + (1 | g)", "--out", "run"],
+        FormulaError, "cbind(k, 4 - k)", "--family binomial"),
+    cli("trials() without --family binomial",
+        lambda ws: ["check", "data.csv", "k | trials(4) ~ x + (1 | g)"], FormulaError,
+        "trials()", "gaussian", "--family binomial"),
+    cli("--family that is not in the list",
+        lambda ws: ["check", "data.csv", FORMULA, "--family", "beta_binomial"], EngineError,
+        "'beta_binomial'", "did you mean 'binomial'?"),
+    cli("--sep of two characters", lambda ws: ["check", "data.csv", FORMULA, "--sep", "::"],
+        DataError, "'::'", "semicolon", "tab"),
+    cli("one row per level of a grouping factor (gaussian)",
+        lambda ws: ["fit", "ids.csv", "y ~ x + (1 | id)", "--out", "run"], DataError,
+        "grouping factor id has 80 levels for 80 rows", "remove (1 | id)",
+        prepare=_csv("ids.csv", lambda d: d.assign(id=np.arange(len(d))))),
+    cli("dates in a CSV file as a predictor",
+        lambda ws: ["check", "dates.csv", "y ~ d + (1 | g)"], DataError, "column 'd'",
+        "dates written as text", "factor(d)", prepare=_csv("dates.csv", _dates)),
+    note("missing values spelled NA, n/a and '.' in a CSV file",
+         lambda ws: ["check", "na.csv", FORMULA], "3 of 80 rows are left out", "column 'x'",
+         "rows 3, 7, 11", prepare=_csv("na.csv", _with_na, na_rep="n/a")),
+    note("integer codes used as a number", lambda ws: ["check", "data.csv", "y ~ k + (1 | g)"],
+         "k is used as a number", "factor(k)"),
+    note("one row per level of a grouping factor, in check",
+         lambda ws: ["check", "ids.csv", "y ~ x + (1 | id)"], "the model cannot be fitted",
+         "80 levels for 80 rows", "remove (1 | id)",
+         prepare=_csv("ids.csv", lambda d: d.assign(id=np.arange(len(d))))),
+    note("collinear predictors, in check",
+         lambda ws: ["check", "data.csv", "y ~ x + I(2 * x) + (1 | g)"],
+         "I(2 * x) (= 2 * x)", "dropped, as lme4 does"),
     # ------------------------------------------------------------------ command line: run folders
     cli("missing run folder", lambda ws: ["summary", "no_such_run"], DataError,
         "'no_such_run'", "does not exist"),
@@ -300,6 +423,12 @@ def test_bad_input(case: Case, workspace: Workspace):
     if case.prepare is not None:
         case.prepare(workspace)
     before = _snapshot(workspace.root)
+    if case.kind in ("warn", "note"):
+        message = _warned(case, workspace)
+        for name in case.names:
+            assert name in message, f"{name!r} not in the message: {message}"
+        assert _snapshot(workspace.root) == before, "the call wrote or changed files"
+        return
     if case.kind == "api":
         with pytest.raises(case.error) as info:
             case.action(workspace)
@@ -324,6 +453,26 @@ def test_bad_input(case: Case, workspace: Workspace):
     for name in case.names:
         assert name in message, f"{name!r} not in the message: {message}"
     assert _snapshot(workspace.root) == before, "the failed call wrote or changed files"
+
+
+def _warned(case: Case, workspace: Workspace) -> str:
+    """The DataWarning (``warn``) or data problem listed by ``check`` (``note``) that names
+    the case's first offender."""
+    if case.kind == "warn":
+        with pytest.warns(DataWarning) as record, warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # the cases' runs are short
+            case.action(workspace)
+        messages = [str(w.message) for w in record if issubclass(w.category, DataWarning)]
+    else:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = main([str(a) for a in case.action(workspace)])
+        assert status == 0, err.getvalue()
+        listed = out.getvalue().split("Data problems:", 1)[1]
+        messages = [line[4:] for line in listed.splitlines() if line.startswith("  - ")]
+    found = [m for m in messages if case.names[0] in m]
+    assert found, f"{case.names[0]!r} in none of {messages}"
+    return found[0]
 
 
 def test_argument_errors_exit_2_without_traceback(workspace, capsys):
@@ -360,7 +509,9 @@ def test_exact_formula_is_the_shared_run():
 def test_missing_response_values_get_no_unrelated_hint(workspace):
     """The 0/1 coding hint belongs to a text response only, not to missing values."""
     with pytest.raises(DataError) as info:
-        _fit(data=lambda d: d.assign(y=[np.nan] + [1.0] * (len(d) - 1)))(workspace)
+        _fit(data=lambda d: d.assign(y=[np.nan] + [1.0] * (len(d) - 1)), na_action="error")(
+            workspace
+        )
     assert "two-category" not in str(info.value)
     with pytest.raises(DataError, match="two-category"):
         _fit(data=lambda d: d.assign(y="high"))(workspace)

@@ -9,9 +9,10 @@ from collections.abc import Mapping
 # the point-estimate path (method="reml" / "ml") is imported with the package: its first fit
 # then costs what later ones do. The sampling engines (JAX, NumPyro) load on first use.
 import multilevel.engines.reml  # noqa: F401
+from multilevel.checks import data_warnings, require_identifiable
 from multilevel.design import design as make_design
 from multilevel.engines import POINT_METHODS, SamplerSettings, select_engine, select_estimator
-from multilevel.errors import FormulaError
+from multilevel.errors import DataWarning, FormulaError
 from multilevel.formula import parse
 from multilevel.results.estimate import PointFit
 from multilevel.spec.families import get_family
@@ -35,6 +36,7 @@ def fit(
     progress: bool = True,
     target_accept: float = 0.8,
     max_tree_depth: int = 10,
+    na_action: str = "omit",
 ):
     """Fit a Bayesian multilevel model written as an lme4/brms formula.
 
@@ -71,6 +73,9 @@ def fit(
         Show a progress bar.
     target_accept, max_tree_depth
         NUTS settings (Stan's ``adapt_delta`` and ``max_treedepth``).
+    na_action : {"omit", "error"}
+        Rows with a missing value in a column the model uses: left out with a warning that
+        counts them (default, as lme4 and brms), or a DataError naming them.
 
     Returns
     -------
@@ -79,9 +84,16 @@ def fit(
     Raises
     ------
     FormulaSyntaxError, FormulaError, DataError, PriorError, EngineError
+        A DataError also when the model is not identifiable, where lme4 refuses it too
+        (:func:`multilevel.checks.identifiability`: a gaussian model with one row per level
+        of a grouping factor).
 
     Warns
     -----
+    DataWarning
+        Rows left out for missing values, collinear columns dropped, a numeric predictor
+        that looks like category codes, a response with one value
+        (:func:`multilevel.checks.data_warnings`).
     ConvergenceWarning
         When R-hat, ESS, divergences, tree depth or E-BFMI show a problem.
 
@@ -99,7 +111,8 @@ def fit(
                 UserWarning,
                 stacklevel=2,
             )
-        spec = _spec(formula, data, family, None, dpars, with_priors=False)
+        spec = _spec(formula, data, family, None, dpars, with_priors=False, na_action=na_action)
+        _check_data(spec)
         estimator, _ = select_estimator(spec, method)
         return PointFit(spec, estimator.estimate(spec, method=method))
     settings = SamplerSettings(
@@ -111,7 +124,8 @@ def fit(
         target_accept=target_accept,
         max_tree_depth=max_tree_depth,
     )
-    spec = _spec(formula, data, family, priors, dpars)
+    spec = _spec(formula, data, family, priors, dpars, na_action=na_action)
+    _check_data(spec)
 
     from multilevel.results.diagnostics import warn_convergence
     from multilevel.results.fit import Fit
@@ -144,19 +158,37 @@ def _formula(formula, dpars):
     )
 
 
-def _spec(formula, data, family, priors, dpars=None, *, with_priors=True):
+def _spec(formula, data, family, priors, dpars=None, *, with_priors=True, na_action="omit"):
     """parse -> design -> build_spec."""
     fam = get_family(family)
     parsed = _formula(formula, dpars)
-    design = make_design(parsed, data, family=fam.name)
+    design = make_design(parsed, data, family=fam.name, na_action=na_action)
     return build_spec(design, fam, priors, with_priors=with_priors)
 
 
-def default_priors(formula, data, *, family="gaussian", priors: Mapping | None = None, dpars=None):
+def _check_data(spec) -> None:
+    """Refuse what lme4 refuses; warn about the rest of :func:`checks.data_warnings` (the
+    design stage has given its own notes already)."""
+    require_identifiable(spec)
+    for message in data_warnings(spec, notes=False):
+        warnings.warn(message, DataWarning, stacklevel=3)
+
+
+def default_priors(
+    formula,
+    data,
+    *,
+    family="gaussian",
+    priors: Mapping | None = None,
+    dpars=None,
+    na_action: str = "omit",
+):
     """The prior of every parameter that :func:`fit` would use, as a table.
 
     Defaults are weakly informative and scaled to the data (see
-    :mod:`multilevel.spec.defaults`); ``priors`` shows the effect of your own.
+    :mod:`multilevel.spec.defaults`); ``priors`` shows the effect of your own. The data are
+    read as :func:`fit` reads them (``na_action``: rows with missing values left out or
+    refused).
 
     Returns
     -------
@@ -174,7 +206,7 @@ def default_priors(formula, data, *, family="gaussian", priors: Mapping | None =
     """
     import pandas as pd
 
-    spec = _spec(formula, data, family, priors, dpars)
+    spec = _spec(formula, data, family, priors, dpars, na_action=na_action)
     table = pd.DataFrame(
         {"prior": [p.to_stan() for p in spec.priors.values()]}, index=list(spec.priors)
     )

@@ -2,24 +2,38 @@
 that name the file and say what to do.
 
 Parquet needs ``pyarrow`` (``pip install pyarrow``); CSV and TSV need nothing beyond pandas.
+
+A CSV file's separator is read from its header line when it is not a comma: a semicolon (as
+R's ``write.csv2`` and spreadsheets in locales with a decimal comma write, then with decimal
+commas read as such when the numbers have them) or a tab; ``sep=`` (``--sep``) says it
+explicitly. Missing values are written as R and SAS write them: ``NA``, ``N/A``, ``n/a``,
+``NaN``, ``null``, ``.``, or an empty cell (:data:`multilevel.frame.NA_STRINGS`).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
 
 from multilevel.atomic import atomic_path
 from multilevel.errors import DataError
+from multilevel.frame import NA_STRINGS
 
 __all__ = [
     "CSV_EXACT_FLOATS",
+    "SEPARATORS",
     "read_table",
     "write_table",
     "table_format",
     "FORMATS",
 ]
+
+#: Separators a CSV file may use, by the name ``sep=`` (and ``--sep``) also accepts.
+SEPARATORS = {"comma": ",", "semicolon": ";", "tab": "\t"}
+
+_DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d*(,\d+)?([eE][-+]?\d+)?\s*$")
 
 #: ``read_csv`` options that parse every number to the nearest double, so a file gives the
 #: same data with every supported pandas: pandas 2's default parser is off by one unit in the
@@ -67,17 +81,81 @@ def _pyarrow(path, action: str) -> None:
         ) from None
 
 
-def read_table(path) -> pd.DataFrame:
+def _separator(sep: str | None) -> str | None:
+    """A separator from ``sep=``: a name of :data:`SEPARATORS` or one character."""
+    if sep is None:
+        return None
+    value = SEPARATORS.get(sep.lower(), "\t" if sep in ("\\t", "\t") else sep)
+    if len(value) != 1:
+        raise DataError(
+            f"the separator {sep!r} is not one character; use one of "
+            + ", ".join(SEPARATORS)
+            + " or a single character"
+        )
+    return value
+
+
+def _sniff(path: Path) -> str:
+    """The separator of a CSV file from its header line: a comma unless the header has no
+    comma and has semicolons or tabs."""
+    import gzip
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as handle:
+            header = handle.readline()
+    except (OSError, EOFError):
+        return ","  # the reader says what is wrong with the file
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
+    if counts[","] or not (counts[";"] or counts["\t"]):
+        return ","
+    return ";" if counts[";"] >= counts["\t"] else "\t"
+
+
+def _decimal_commas(frame: pd.DataFrame) -> bool:
+    """Whether a text column holds numbers written with a decimal comma (``"1,5"``)."""
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_numeric_dtype(column.dtype):
+            continue
+        values = column.dropna().astype(str)
+        if (
+            len(values)
+            and values.str.contains(",", regex=False).any()
+            and values.map(lambda v: bool(_DECIMAL_COMMA.match(v))).all()
+        ):
+            return True
+    return False
+
+
+def _read_csv(path: Path, sep: str) -> pd.DataFrame:
+    options = {"sep": sep, "na_values": list(NA_STRINGS), **CSV_EXACT_FLOATS}
+    frame = pd.read_csv(path, **options)
+    if sep == ";" and _decimal_commas(frame):
+        frame = pd.read_csv(path, decimal=",", **options)
+    return frame
+
+
+def read_table(path, *, sep: str | None = None) -> pd.DataFrame:
     """Read a CSV, TSV or Parquet file into a data frame.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    sep : str, optional
+        The separator of a CSV or TSV file: ``"comma"``, ``"semicolon"``, ``"tab"`` or one
+        character. Default: a tab for ``.tsv``, else read from the header line (see the
+        module docstring).
 
     Raises
     ------
     DataError
         A missing or unreadable file, an unknown format, a file without rows or columns,
-        Parquet without pyarrow.
+        Parquet without pyarrow, a separator that is not one character.
     """
     path = Path(path)
     kind = table_format(path)
+    separator = _separator(sep)
     if not path.exists():
         raise DataError(f"data file {str(path)!r} does not exist")
     if path.is_dir():
@@ -87,7 +165,9 @@ def read_table(path) -> pd.DataFrame:
             _pyarrow(path, "reading")
             frame = pd.read_parquet(path)
         else:
-            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", **CSV_EXACT_FLOATS)
+            if separator is None:
+                separator = "\t" if kind == "tsv" else _sniff(path)
+            frame = _read_csv(path, separator)
     except DataError:
         raise
     except pd.errors.EmptyDataError:

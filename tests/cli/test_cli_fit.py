@@ -156,3 +156,26 @@ def test_user_error_from_a_subprocess_has_no_traceback(tmp_path):
     assert done.stderr.startswith("error: column 'gg' (did you mean 'g'?)")
     assert "Traceback" not in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_fit_leaves_out_rows_with_missing_values_and_says_so(tmp_path):
+    data = simulated().astype({"y": object})
+    data.loc[[4, 9], "y"] = "NA"
+    data.loc[20, "y"] = "."
+    path = tmp_path / "na.csv"
+    data.to_csv(path, index=False, sep=";")  # and a semicolon file
+    out = tmp_path / "run"
+    result = run_cli("fit", path, EXACT_FORMULA, "--draws", "100", "--seed", "1", "--out", out)
+    assert result.status == 0, result.err
+    message = (
+        "3 of 80 rows are left out because column 'y' has missing values (NA) in rows 4, 9, 20"
+    )
+    assert f"warning: {message}" in result.err
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["settings"]["na_action"] == "omit"
+    assert any(message in w for w in manifest["warnings"])
+    spec = json.loads((out / "spec.json").read_text())
+    assert spec["data"]["rows"] == 80 and spec["data"]["rows_used"] == 77
+    refused = run_cli("fit", path, EXACT_FORMULA, "--na-action", "error", "--out", tmp_path / "r2")
+    assert refused.status == 2 and "na_action='error' refuses them" in refused.err
+    assert not (tmp_path / "r2").exists()

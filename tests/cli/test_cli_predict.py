@@ -33,3 +33,15 @@ def test_predict_to_stdout_and_parquet(exact, tmp_path):
     result = run_cli("predict", out, tmp_path / "new.csv", "--out", tmp_path / "p.parquet")
     assert result.status == 0, result.err
     assert list(pd.read_parquet(tmp_path / "p.parquet")["g"]) == ["g2"]
+
+
+def test_rows_with_missing_values_get_empty_predictions(exact, tmp_path):
+    _, run = exact
+    new = tmp_path / "new.csv"
+    new.write_text("g\ng1\nNA\ng2\n")
+    out = tmp_path / "pred.csv"
+    result = run_cli("predict", run, new, "--out", out)
+    assert result.status == 0, result.err
+    assert "warning: row 1 of the new data has missing values (NA)" in result.err
+    table = pd.read_csv(out)
+    assert table["pred_mean"].isna().tolist() == [False, True, False]

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from multilevel.design import design
-from multilevel.errors import DataError, FormulaError
+from multilevel.errors import DataError, DataWarning, FormulaError
 
 
 @pytest.fixture
@@ -71,7 +71,11 @@ def test_missing_values_in_a_used_column_list_the_rows(data, column):
     if column in ("x", "y"):
         bad[column] = bad[column].astype(float)
     with pytest.raises(DataError, match=rf"'{column}' has missing .* rows 1, 4"):
-        design("y ~ x + cat + (1 | g)", bad)
+        design("y ~ x + cat + (1 | g)", bad, na_action="error")
+    # by default the rows are left out, and a warning counts them (lme4, brms)
+    with pytest.warns(DataWarning, match=rf"2 of 6 rows .* '{column}' has missing .* rows 1, 4"):
+        d = design("y ~ x + cat + (1 | g)", bad)
+    assert d.n == 4 and d.info.n_train == 4
 
 
 def test_unused_columns_are_not_checked(data):

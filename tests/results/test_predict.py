@@ -365,3 +365,27 @@ def test_a_nuts_fit_with_a_sigma_formula_predicts_what_the_engine_fitted():
     new = pd.DataFrame({"x": [-1.5, 1.5], "g": ["g0", "g0"]})
     table = fit.predict(new, kind="response", seed=2)
     assert table["sd"].iloc[1] > 2 * table["sd"].iloc[0]  # true ratio exp(1.5) = 4.5
+
+
+def test_missing_values_in_new_data_give_nan_predictions(poisson_fit):
+    """As R's predict() with na.action = na.pass (lme4, brms): the rows stay, their
+    predictions are NaN, and a warning names them; the response column is not read."""
+    new = DATA.iloc[:5].copy().astype({"x": object, "g": object})
+    new.loc[1, "x"] = np.nan
+    new.loc[3, "g"] = None
+    new.loc[4, "x"] = "n/a"
+    new["y"] = np.nan  # not needed to predict
+    with pytest.warns(ml.DataWarning, match=r"rows 1, 3, 4 of the new data have missing values"):
+        draws = poisson_fit.predict(new, kind="linear", summary=False)
+    assert draws.shape == (flat(poisson_fit.posterior.draws["b_x"]).shape[0], 5)
+    assert np.isnan(draws[:, [1, 3, 4]]).all()
+    complete = DATA.iloc[[0, 2]]
+    np.testing.assert_allclose(draws[:, [0, 2]], _hand_linear(poisson_fit, complete))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ml.DataWarning)
+        table = poisson_fit.predict(new)
+    assert list(table.index) == list(new.index)
+    assert table.loc[[1, 3, 4]].isna().all().all() and table.loc[[0, 2]].notna().all().all()
+    with pytest.warns(ml.DataWarning, match="row 0 of the new data has missing"):
+        only = poisson_fit.predict(new.iloc[[1]].reset_index(drop=True))
+    assert only.isna().all().all()

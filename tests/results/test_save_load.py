@@ -245,6 +245,26 @@ def test_a_fit_without_log_likelihood_with_correlations_and_new_data(tmp_path):
     )
 
 
+def test_dropped_columns_and_the_designs_notes_survive(tmp_path):
+    data = simulated(40)
+    data["x2"] = 2 * data["x"]  # collinear with x: dropped, as lme4 drops it
+    data.loc[data.index[:3], "x"] = np.nan  # three incomplete rows: left out, with a note
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ml.DataWarning)
+        fit = fake_fit("y ~ 1 + x + x2 + (1 | g)", data, draws=20)
+    assert fit.spec.design.info.parts[0].dropped == ("x2",)
+    assert fit.spec.design.info.notes
+    back = ml.load(fit.save(tmp_path / "dropped.mlfit"))
+    assert back.spec.design.info.parts[0].dropped == ("x2",)
+    assert back.spec.design.info.notes == fit.spec.design.info.notes
+    assert back.spec.design.X_names == fit.spec.design.X_names == ("Intercept", "x")
+    new = data.drop(columns="y").iloc[3:10]
+    np.testing.assert_array_equal(
+        back.predict(new, kind="linear", summary=False),
+        fit.predict(new, kind="linear", summary=False),
+    )
+
+
 @pytest.mark.parametrize("method", ["reml", "ml"])
 def test_a_point_fit_survives(tmp_path, method):
     fit = engine_fit(method)

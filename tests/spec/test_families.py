@@ -359,3 +359,26 @@ def test_get_family_with_link_argument_and_family_objects():
 def test_unknown_family_or_link(call, match):
     with pytest.raises(EngineError, match=match):
         call()
+
+
+@pytest.mark.parametrize(
+    "typed, suggested",
+    [
+        ("beta_binomial", "binomial"),  # not 'neg_binomial', an alias the list does not show
+        ("neg_binomail", "negbinomial"),  # close to an alias: its family is suggested
+        ("negative_binomal", "negbinomial"),
+        ("gausian", "gaussian"),
+        ("studentt2", "student_t"),
+        ("zero_inflated_poisson", None),
+    ],
+)
+def test_suggestions_come_from_the_printed_list(typed, suggested):
+    with pytest.raises(EngineError) as err:
+        get_family(typed)
+    message = str(err.value)
+    listed = message.split("valid families: ")[1].split(", ")
+    assert listed == list(FAMILIES)
+    if suggested is None:
+        assert "did you mean" not in message
+    else:
+        assert f"(did you mean {suggested!r}?)" in message and suggested in listed

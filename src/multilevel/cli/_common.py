@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from multilevel.errors import PriorError
+from multilevel.frame import NA_ACTIONS
 
 __all__ = [
     "trust_option",
@@ -47,12 +48,14 @@ class Command:
 
 # --------------------------------------------------------------------------- options
 def data_options(parser: argparse.ArgumentParser) -> None:
-    """``DATA FORMULA --family --prior``: the model and its data (``fit``, ``check``)."""
+    """``DATA FORMULA --family --prior --na-action --sep``: the model and its data (``fit``,
+    ``check``)."""
     parser.add_argument(
         "data",
         metavar="DATA",
         type=Path,
-        help="the data: a .csv, .tsv or .parquet file (Parquet needs pyarrow)",
+        help="the data: a .csv, .tsv or .parquet file (Parquet needs pyarrow); missing values "
+        "written NA, N/A, n/a, NaN, null, '.' or left empty",
     )
     parser.add_argument(
         "formula", metavar="FORMULA", help='an lme4/brms formula in quotes, e.g. "y ~ x + (1 | g)"'
@@ -71,6 +74,20 @@ def data_options(parser: argparse.ArgumentParser) -> None:
         help="a prior in Stan's notation, repeatable: --prior 'sd=normal(0, 1)'"
         " --prior 'b_x=normal(0, 5)' (targets: Intercept, b, sd, sd_<group>, "
         "cor, sigma, or a parameter name; see 'multilevel check')",
+    )
+    parser.add_argument(
+        "--na-action",
+        choices=NA_ACTIONS,
+        default="omit",
+        help="rows with a missing value in a column the model uses: omit (default: leave "
+        "them out and say how many, as lme4 and brms) or error (refuse them)",
+    )
+    parser.add_argument(
+        "--sep",
+        default=None,
+        metavar="SEP",
+        help="the separator of a CSV file: comma, semicolon, tab or one character "
+        "(default: read from the header line)",
     )
 
 

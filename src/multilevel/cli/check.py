@@ -18,7 +18,7 @@ __all__ = ["COMMAND", "options", "run"]
 
 
 def options(parser: argparse.ArgumentParser) -> None:
-    """``DATA FORMULA --family --prior --method``."""
+    """``DATA FORMULA --family --prior --na-action --sep --method``."""
     from multilevel.engines import METHODS
 
     data_options(parser)
@@ -42,11 +42,11 @@ def run(args: argparse.Namespace) -> int:
     from multilevel.tables import read_table
 
     priors = parse_prior_options(args.prior)
-    frame = read_table(args.data)
+    frame = read_table(args.data, sep=args.sep)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         family = get_family(args.family)
-        design = ml.design(args.formula, frame, family=family.name)
+        design = ml.design(args.formula, frame, family=family.name, na_action=args.na_action)
         spec = ml.build_spec(design, family, priors or None)
     formula = design.info.formula
     print(f"Formula: {formula.text}")
@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"\nEngine: {engine.name}: {reason}")
     problems = [m.split(": ", 1)[1] for m in report_warnings(caught)]
     problems += data_problems(spec, structure=structure)
+    problems = list(dict.fromkeys(problems))  # the design's notes come both ways
     print("\nData problems:" if problems else "\nData problems: none found")
     for problem in problems:
         print(f"  - {problem}")

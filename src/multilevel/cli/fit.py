@@ -32,8 +32,8 @@ VERSIONED = ("numpy", "scipy", "pandas", "jax", "numpyro", "arviz", "matplotlib"
 
 
 def options(parser: argparse.ArgumentParser) -> None:
-    """``DATA FORMULA --family --prior --out --overwrite --method --chains --draws --warmup
-    --seed --target-accept --max-tree-depth --progress``."""
+    """``DATA FORMULA --family --prior --na-action --sep --out --overwrite --method --chains
+    --draws --warmup --seed --target-accept --max-tree-depth --progress``."""
     from multilevel.engines import METHODS
 
     data_options(parser)
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     rundir.check_target(args.out, overwrite=args.overwrite)  # before reading and fitting
     priors = parse_prior_options(args.prior)
-    frame = read_table(args.data)
+    frame = read_table(args.data, sep=args.sep)
     read_seconds = time.perf_counter() - start
     seed = resolve_seed(args.seed)
     show = show_progress(args)
@@ -117,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
             progress=show,
             target_accept=args.target_accept,
             max_tree_depth=args.max_tree_depth,
+            na_action=args.na_action,
         )
     fit_seconds = time.perf_counter() - fit_start
     messages = report_warnings(caught)
@@ -132,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
             "path": str(args.data),
             "sha256": _file_sha256(args.data),
             "rows": int(len(frame)),
+            "rows_used": int(fit.spec.design.n),
             "columns": [str(c) for c in frame.columns],
             "summary": _json_table(summary),
         },
@@ -147,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
             "warmup": args.draws if args.warmup is None else args.warmup,
             "target_accept": args.target_accept,
             "max_tree_depth": args.max_tree_depth,
+            "na_action": args.na_action,
         },
         "versions": _versions(),
         "timings": {

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
-from multilevel.cli._common import Command, print_table, run_dir_option, trust_option
+from multilevel.cli._common import (
+    Command,
+    print_table,
+    report_warnings,
+    run_dir_option,
+    trust_option,
+)
 from multilevel.errors import DataError
 
 __all__ = ["COMMAND", "options", "run"]
@@ -63,7 +70,10 @@ def run(args: argparse.Namespace) -> int:
     folder = open_run(args.run_dir)
     newdata = read_table(args.newdata)
     fit = folder.fit(trust=args.trust)
-    table = fit.predict(newdata, kind=args.kind, new_groups=args.new_groups, seed=args.seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = fit.predict(newdata, kind=args.kind, new_groups=args.new_groups, seed=args.seed)
+    report_warnings(caught)  # rows with missing values: their predictions are empty (NaN)
     if table.ndim == 1:  # a point fit (reml, ml): one estimate per row
         table = table.to_frame()
     out = newdata.copy()
@@ -86,7 +96,8 @@ COMMAND = Command(
         "Predict the rows of NEWDATA from the fit in RUN_DIR: posterior mean, SD and 5%, "
         "50%, 95% quantiles of the expected response (--kind mean), the linear predictor "
         "or replicated responses. Grouping levels the fit has not seen are an error "
-        "unless --new-groups says otherwise."
+        "unless --new-groups says otherwise; rows with a missing value get empty "
+        "predictions, with a warning."
     ),
     configure=options,
     run=run,

@@ -22,7 +22,12 @@ Conventions
 - ``(1 | a/b)`` gives blocks ``a`` and ``a:b`` whose labels are ``"a_level:b_level"``;
   ``mm(g1, g2)`` has the union of the columns' levels and the weighted SUM of their effects
   (weights 1 by default; brms averages by default, write ``scale = TRUE`` for that).
-- Nothing is dropped: a missing or infinite value in a used column is a DataError listing rows.
+- Missing values: rows with a missing value in a used column are left out with a
+  DataWarning that counts them (``na_action="omit"``, lme4's and brms's default) or refused
+  (``na_action="error"``); an infinite value is always a DataError listing rows.
+- Collinear population-level columns are dropped as lme4 drops them (a column that is a
+  linear combination of the columns before it; :mod:`multilevel.design._rank`), with a
+  DataWarning naming them; the notes are in ``Design.info.notes``.
 
 Examples
 --------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -12,6 +13,7 @@ import pandas as pd
 from multilevel.design._coding import TermCoding, build_columns, plan_terms
 from multilevel.design._evaluate import FactorInfo, apply_factor, learn_factor
 from multilevel.design._groups import NEW_GROUPS, GroupingInfo, apply_grouping, learn_grouping
+from multilevel.design._rank import aliased_columns, describe_aliased
 from multilevel.design._types import (
     BlockInfo,
     Design,
@@ -20,15 +22,21 @@ from multilevel.design._types import (
     GroupBlock,
     PartInfo,
 )
-from multilevel.errors import DataError, FormulaError
+from multilevel.errors import DataError, DataWarning, FormulaError
 from multilevel.families import FAMILY_ADDITIONS, REGISTRY, takes
 from multilevel.family_names import read_family
 from multilevel.formula import parse
 from multilevel.formula.ast import variables as expression_variables
 from multilevel.formula.terms import Formula, GroupTerm
-from multilevel.frame import require_columns, row_list, to_pandas
+from multilevel.frame import (
+    check_na_action,
+    missing_values,
+    require_columns,
+    row_list,
+    to_pandas,
+)
 
-__all__ = ["design", "transform", "block_plan"]
+__all__ = ["design", "transform", "transform_complete", "missing_rows", "block_plan"]
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
@@ -56,19 +64,36 @@ def _family_name(family) -> str | None:
 
 def _check_additions(formula: Formula, family: str | None) -> None:
     """Refuse an addition term that the family's record does not take (unknown families are
-    left to the family lookup)."""
+    left to the family lookup), naming the family that takes it."""
     record = REGISTRY.get(family)
     if record is None:
         return
     for kind, _ in formula.additions:
         if kind in FAMILY_ADDITIONS and kind not in record.additions:
+            families = takes(kind)
+            use = f"family='{families[0]}' (--family {families[0]} on the command line)"
+            pair = formula.binomial_pair
+            if kind == "trials" and pair is not None:
+                raise FormulaError(
+                    f"{pair} is lme4's binomial response (successes, failures): fit it with "
+                    f"{use}, not the {family} family"
+                )
             raise FormulaError(
                 f"the addition term {kind}() is not used by the {family} family (it is for "
-                f"{', '.join(sorted(takes(kind)))}); remove it from '{formula.text}'"
+                f"{', '.join(families)}): use {use}, or remove it from '{formula.text}'"
             )
 
 
-def _check_addition_values(kind: str, text: str, values: np.ndarray, frame: pd.DataFrame) -> None:
+def _check_addition_values(
+    kind: str, text: str, values: np.ndarray, frame: pd.DataFrame, pair: str | None = None
+) -> None:
+    if kind == "trials" and pair is not None:
+        bad = (values < 0) | (values != np.round(values))
+        if bad.any():
+            raise DataError(
+                f"successes + failures of {pair} must be non-negative whole numbers, but they "
+                f"are {values[bad][0]:g} in {row_list(frame.index, bad)}"
+            )
     if kind == "trials":
         bad = (values < 0) | (values != np.round(values))
         need = "non-negative whole numbers"
@@ -97,6 +122,7 @@ class _Context:
     frame: pd.DataFrame
     learn: bool
     new_groups: str = "error"
+    notes: list[str] = field(default_factory=list)
     groupings: dict[str, GroupingInfo] = field(default_factory=dict)
     grouping_values: dict[str, tuple[np.ndarray, np.ndarray, pd.Index]] = field(
         default_factory=dict
@@ -235,6 +261,39 @@ def _block_columns(coding, population, X, infos, values, n) -> np.ndarray:
     return build_columns(coding, infos, values, n)
 
 
+def _aliased(formula: Formula, X: np.ndarray, population, ctx: _Context) -> tuple[str, ...]:
+    """Names of the population-level columns to drop because they are linear combinations of
+    the columns before them (lme4's ``check.rankX = "message+drop.cols"``), with a
+    DataWarning naming them."""
+    if X.shape[1] < 2:
+        return ()
+    aliased, coefficients = aliased_columns(X)
+    if not aliased:
+        return ()
+    names = [name for plan in population for name in plan.names]
+    what = describe_aliased(names, aliased, coefficients, X)
+    where = "" if formula.parameter == "mu" else f" of the formula for {formula.parameter}"
+    if len(aliased) == 1:
+        j = aliased[0]
+        constant = X.shape[0] > 1 and np.ptp(X[:, j]) == 0 and np.any(X[:, j])
+        kind = "is constant" if constant else "is a linear combination of the columns before it"
+        note = (
+            f"population-level column {what[0]}{where} {kind}, which makes the model matrix "
+            "rank deficient: it cannot be estimated and is dropped, as lme4 does ('dropping 1 "
+            "column / coefficient'); remove it from the formula to fit without this message"
+        )
+    else:
+        note = (
+            f"population-level columns {', '.join(what[:-1])} and {what[-1]}{where} are linear "
+            "combinations of the columns before them, which makes the model matrix rank "
+            f"deficient: they cannot be estimated and are dropped, as lme4 does ('dropping "
+            f"{len(aliased)} columns / coefficients'); remove them from the formula to fit "
+            "without this message"
+        )
+    ctx.notes.append(note)
+    return tuple(names[j] for j in aliased)
+
+
 def _part(
     formula: Formula, ctx: _Context, known: PartInfo | None
 ) -> tuple[PartInfo, np.ndarray, np.ndarray, tuple[GroupBlock, ...]]:
@@ -247,6 +306,10 @@ def _part(
     offset_infos, offset = _offset(formula, ctx, known)
     X = _readonly(X)
     block_infos, blocks = _blocks(formula, ctx, infos, values, known, population, X)
+    dropped = _aliased(formula, X, population, ctx) if known is None else known.dropped
+    if dropped:
+        names = [name for plan in population for name in plan.names]
+        X = _readonly(np.delete(X, [names.index(name) for name in dropped], axis=1))
     info = PartInfo(
         parameter=formula.parameter,
         intercept=formula.intercept,
@@ -254,6 +317,7 @@ def _part(
         population=population,
         offsets=offset_infos,
         blocks=block_infos,
+        dropped=dropped,
     )
     return info, X, offset, blocks
 
@@ -277,9 +341,8 @@ def _response(
             info, matrix = learn_factor(text, node, ctx.frame, formula.text, numeric_only=True)
         except DataError as err:
             hint = " (code a two-category outcome as 0/1 or True/False)"
-            raise DataError(
-                f"the response {err}{hint if 'holds labels' in str(err) else ''}"
-            ) from None
+            labels = "holds labels" in str(err) and "write NA" not in str(err)
+            raise DataError(f"the response {err}{hint if labels else ''}") from None
         return info, matrix[:, 0]
     if known.response is None or not set(_columns_of(formula, text)) <= set(ctx.frame.columns):
         return known.response, None
@@ -303,7 +366,7 @@ def _additions(
                 infos.append((kind, info))
                 continue
             matrix = apply_factor(info, node, ctx.frame, formula.text)
-        _check_addition_values(kind, text, matrix[:, 0], ctx.frame)
+        _check_addition_values(kind, text, matrix[:, 0], ctx.frame, formula.binomial_pair)
         infos.append((kind, info))
         values[kind] = matrix[:, 0]
     return tuple(infos), values
@@ -363,6 +426,7 @@ def _assemble(
             parts=tuple(part_infos),
             groupings=MappingProxyType(dict(ctx.groupings)),
             n_train=len(ctx.frame),
+            notes=tuple(ctx.notes),
         )
     else:
         design_info = known
@@ -384,7 +448,50 @@ def _assemble(
     )
 
 
-def design(formula: Formula | str, data, *, family=None) -> Design:
+def _used_columns(formula: Formula, frame: pd.DataFrame) -> list:
+    """The columns of ``frame`` that the formula reads, in the frame's order."""
+    variables = formula.variables()
+    return [c for c in frame.columns if c in variables]
+
+
+def _complete_rows(
+    formula: Formula, frame: pd.DataFrame, na_action: str
+) -> tuple[pd.DataFrame, str | None]:
+    """The rows of ``frame`` without a missing value in a column the formula uses (with text
+    columns of numbers and NA spellings read as numbers), and the note saying how many were
+    dropped; DataError under ``na_action="error"`` or when no row is left."""
+    used = _used_columns(formula, frame)
+    missing = missing_values(frame, used)
+    if not missing.columns:
+        if missing.numbers:
+            frame = frame[used].assign(**missing.numbers)
+        return frame, None
+    n, dropped = len(frame), int(missing.rows.sum())
+    if na_action == "error":
+        raise DataError(
+            f"{missing.describe(frame.index)}, and na_action='error' refuses them: drop or "
+            "impute those rows, or use na_action='omit' (--na-action omit on the command "
+            "line; the default, as in lme4 and brms) to leave them out"
+        )
+    if dropped == n:
+        raise DataError(
+            f"every row has a missing value (NA) in a column the model uses "
+            f"({missing.describe(frame.index)}): no row is left to fit"
+        )
+    where = missing.describe(frame.index)
+    keep = ~missing.rows
+    frame = frame.loc[keep, used]
+    if missing.numbers:
+        frame = frame.assign(**{name: col[keep] for name, col in missing.numbers.items()})
+    note = (
+        f"{dropped:,} of {n:,} rows are left out because {where}; the model is fitted to the "
+        f"other {n - dropped:,} rows (as lme4 and brms do; na_action='error' refuses them "
+        "instead)"
+    )
+    return frame, note
+
+
+def design(formula: Formula | str, data, *, family=None, na_action: str = "omit") -> Design:
     """Evaluate a formula on data: response, population-level matrix and group blocks.
 
     Parameters
@@ -397,18 +504,32 @@ def design(formula: Formula | str, data, *, family=None) -> Design:
     family : str or family object, optional
         Only used to check the addition terms: ``trials()`` needs a binomial family and
         ``se()`` a gaussian or Student-t one.
+    na_action : {"omit", "error"}
+        Rows with a missing value (NaN, None, NA; in a text column of numbers also ``"NA"``,
+        ``"n/a"``, ``"."``, ``""``...) in a column the formula uses: ``"omit"`` (default, as
+        lme4's and brms's ``na.omit``) leaves them out with a
+        :class:`~multilevel.errors.DataWarning` that counts them; ``"error"`` raises a
+        DataError naming the columns and rows.
 
     Returns
     -------
     Design
 
+    Warns
+    -----
+    DataWarning
+        Rows left out for missing values; population-level columns dropped because they are
+        linear combinations of earlier ones (lme4's rank check: ``y ~ x + I(2 * x)`` drops
+        ``I(2 * x)``). The messages are also in ``Design.info.notes``.
+
     Raises
     ------
     DataError
-        Missing columns (with the closest names), NaN or infinite values in a used column
-        (the rows are listed; nothing is dropped), a grouping factor with fewer than 2
-        levels, a categorical predictor with one level, values outside a transform's domain
-        (``log`` of non-positive values), invalid ``trials``/``se``/``weights``.
+        Missing columns (with the closest names), missing values under ``na_action="error"``
+        (the rows are listed), a column with only missing values, infinite values in a used
+        column, a grouping factor with fewer than 2 levels, a categorical predictor with one
+        level, a date column used as a predictor, values outside a transform's domain (``log``
+        of non-positive values), invalid ``trials``/``se``/``weights``.
     FormulaError
         Unknown functions or contrasts, an addition term the family does not use.
     FormulaSyntaxError
@@ -432,12 +553,64 @@ def design(formula: Formula | str, data, *, family=None) -> Design:
         raise TypeError(
             f"formula must be formula text or a parsed Formula, not {type(formula).__name__}"
         )
+    check_na_action(na_action)
     family_name = _family_name(family)
     _check_additions(formula, family_name)
     frame = to_pandas(data)
     require_columns(frame, sorted(formula.variables()), role="column")
-    ctx = _Context(frame=frame, learn=True)
-    return _assemble(formula, ctx, family_name, None)
+    frame, note = _complete_rows(formula, frame, na_action)
+    ctx = _Context(frame=frame, learn=True, notes=[note] if note else [])
+    result = _assemble(formula, ctx, family_name, None)
+    for message in result.info.notes:
+        warnings.warn(message, DataWarning, stacklevel=2)
+    return result
+
+
+def _required_columns(formula: Formula, frame: pd.DataFrame) -> list:
+    """The columns new data must have (those of the response and addition terms are
+    optional), checked."""
+    required = sorted(formula.variables() - _optional_columns(formula))
+    require_columns(frame, required, role="column")
+    return required
+
+
+def _prediction_columns(formula: Formula, frame: pd.DataFrame) -> list:
+    """The columns of ``frame`` that predictions read: not those read only by the response
+    or ``weights()``."""
+    unused = set(_columns_of(formula, formula.response)) if formula.response else set()
+    weights = formula.addition("weights")
+    if weights is not None:
+        unused |= set(_columns_of(formula, weights))
+    for _, text in formula.additions:
+        if text != weights:
+            unused -= set(_columns_of(formula, text))
+    unused -= set(formula.variables() - _optional_columns(formula))
+    return [c for c in _used_columns(formula, frame) if c not in unused]
+
+
+def missing_rows(info: DesignInfo, newdata) -> np.ndarray:
+    """:meth:`DesignInfo.missing_rows`."""
+    frame = to_pandas(newdata)
+    _required_columns(info.formula, frame)
+    columns = _prediction_columns(info.formula, frame)
+    return missing_values(frame, columns, all_missing=True).rows
+
+
+def transform_complete(
+    info: DesignInfo, newdata, *, new_groups: str = "error"
+) -> tuple[Design | None, np.ndarray]:
+    """:meth:`DesignInfo.transform_complete`."""
+    frame = to_pandas(newdata)
+    _required_columns(info.formula, frame)
+    columns = _prediction_columns(info.formula, frame)
+    found = missing_values(frame, columns, all_missing=True)
+    missing = found.rows
+    if missing.all():
+        return None, missing
+    kept = frame[columns].assign(**found.numbers)
+    if missing.any():
+        kept = kept.loc[~missing]
+    return transform(info, kept, new_groups=new_groups), missing
 
 
 def transform(info: DesignInfo, newdata, *, new_groups: str = "error") -> Design:
@@ -448,8 +621,9 @@ def transform(info: DesignInfo, newdata, *, new_groups: str = "error") -> Design
         )
     formula = info.formula
     frame = to_pandas(newdata)
-    optional = _optional_columns(formula)
-    required = sorted(formula.variables() - optional)
-    require_columns(frame, required, role="column")
+    _required_columns(formula, frame)
+    numbers = missing_values(frame, _used_columns(formula, frame)).numbers
+    if numbers:
+        frame = frame.assign(**numbers)
     ctx = _Context(frame=frame, learn=False, new_groups=new_groups, groupings=dict(info.groupings))
     return _assemble(formula, ctx, info.family, info)

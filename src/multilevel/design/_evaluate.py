@@ -17,11 +17,18 @@ Functions
 ``plogis`` / ``expit``, ``I(...)``; stateful ``center(x)``, ``scale(x, center = TRUE, scale =
 TRUE)`` (R's ``scale``: SD with n - 1), ``poly(x, degree = 1, raw = FALSE)`` (R's orthogonal
 polynomials); categorical ``C(x)``, ``C(x, Treatment("b"))``, ``C(x, levels = ["b", "a"])``,
-``factor(x)``, ``as.factor(x)``. Operators ``+ - * / // % %% ** ^``, comparisons, ``& | !``.
+``factor(x)``, ``as.factor(x)``, ``factor(x, levels = c("b", "a"))`` and R's ``relevel(x, ref =
+"b")`` (treatment contrasts against level ``b``). Operators ``+ - * / // % %% ** ^``,
+comparisons, ``& | !``.
+
+Dates (a datetime column, or text such as ``"2021-03-04"``) are not turned into categories or
+numbers silently: used as they are in a term they are a DataError that says how to convert
+them (``factor(date)`` asks for one category per date).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -90,7 +97,7 @@ _DOMAINS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], str]] = {
     "qlogis": ((lambda v: (v > 0) & (v < 1)), "values strictly between 0 and 1"),
 }
 
-_CATEGORICAL_CALLS = ("C", "factor", "as.factor")
+_CATEGORICAL_CALLS = ("C", "factor", "as.factor", "relevel")
 _STATEFUL = ("center", "scale", "poly")
 #: Every function a formula may call in a population-level or varying term.
 FUNCTIONS = tuple(sorted({*_ELEMENTWISE, "I", *_STATEFUL, *_CATEGORICAL_CALLS}))
@@ -98,6 +105,8 @@ _TREATMENT = frozenset({"Treatment", "contr.treatment", "treatment"})
 _OTHER_CONTRASTS = frozenset(
     {"Sum", "Helmert", "Poly", "Diff", "contr.sum", "contr.helmert", "contr.poly", "contr.SAS"}
 )
+#: Text that is a date or a date and time (ISO 8601), as a CSV file holds dates.
+_DATE_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
 _TRUE = frozenset({"TRUE", "True", "T"})
 _FALSE = frozenset({"FALSE", "False", "F"})
 
@@ -225,6 +234,8 @@ class _Evaluator:
 
             require_columns(self.frame, [name])
         column = self.frame[name]
+        if _is_date_dtype(column.dtype):
+            raise _date_error(name, f"dates ({column.dtype})", self.text)
         if pd.api.types.is_bool_dtype(column.dtype):
             label_column(self.frame, name)
             return column.to_numpy(dtype=bool)
@@ -451,8 +462,17 @@ class _Evaluator:
 
     # -- categorical ----------------------------------------------------------------------
     def categorical(self, node: Call) -> _Labels:
-        keywords = ("levels",) if node.func != "C" else ("levels", "contrast")
-        self.arity(node, 2 if node.func == "C" else 1, keywords)
+        if node.func == "relevel":
+            keywords: tuple[str, ...] = ("ref",)
+            self.arity(node, 2, keywords)
+            if len(node.args) + len(node.keywords) != 2:
+                raise self.formula_error(
+                    f'relevel() needs the reference level: relevel(x, ref = "b") in {node.source}',
+                    node,
+                )
+        else:
+            keywords = ("levels",) if node.func != "C" else ("levels", "contrast")
+            self.arity(node, 2 if node.func == "C" else 1, keywords)
         argument = node.args[0]
         if isinstance(argument, Name) and argument.name in self.frame.columns:
             raw = label_column(self.frame, argument.name)
@@ -480,8 +500,15 @@ class _Evaluator:
         level_node = node.keyword("levels")
         if level_node is not None:
             levels = self.level_list(level_node, node)
-        contrast = node.args[1] if len(node.args) > 1 else node.keyword("contrast")
         reference, has_reference = None, False
+        if node.func == "relevel":
+            ref = node.args[1] if len(node.args) > 1 else node.keyword("ref")
+            if not isinstance(ref, String | Number):
+                raise self.formula_error(
+                    f'the reference level in {node.source} must be a label such as "b"', ref
+                )
+            return _Labels(labels.values, levels, ref.value, True)
+        contrast = node.args[1] if len(node.args) > 1 else node.keyword("contrast")
         if contrast is not None:
             reference, has_reference = self.contrast(contrast, node)
         return _Labels(labels.values, levels, reference, has_reference)
@@ -524,6 +551,36 @@ class _Evaluator:
             f"unknown contrast {value.source} in {node.source}; write C(x) or C(x, Treatment('b'))",
             value,
         )
+
+
+def _is_date_dtype(dtype) -> bool:
+    return (
+        pd.api.types.is_datetime64_any_dtype(dtype)
+        or pd.api.types.is_timedelta64_dtype(dtype)
+        or isinstance(dtype, pd.PeriodDtype)
+    )
+
+
+def _date_error(name: str, what: str, term: str) -> DataError:
+    return DataError(
+        f"column {name!r} holds {what}, which the term {term} cannot use as they are: convert "
+        "the column explicitly before fitting, to a number (such as days since the first date, "
+        f"or the year) or to categories with factor({name}) in the formula (one coefficient per "
+        "distinct value)"
+    )
+
+
+def _date_text(labels: _Labels) -> str | None:
+    """The first value of a text column whose values all look like dates, else None."""
+    values = labels.values
+    if labels.levels is not None or not (
+        pd.api.types.is_object_dtype(values.dtype) or pd.api.types.is_string_dtype(values.dtype)
+    ):
+        return None
+    sample = values.iloc[:1000].tolist()
+    if sample and all(isinstance(v, str) and _DATE_TEXT.match(v) for v in sample):
+        return sample[0]
+    return None
 
 
 def _used_categories(column: pd.Series) -> tuple:
@@ -580,6 +637,10 @@ def _evaluate(
     evaluator = _Evaluator(frame, text, formula, state, learn)
     value = evaluator.value(node)
     n = len(frame)
+    if isinstance(value, _Labels) and isinstance(node, Name):
+        first = _date_text(value)
+        if first is not None:
+            raise _date_error(node.name, f"dates written as text (such as {first!r})", text)
     if isinstance(value, _Labels | _Columns):
         return value
     if isinstance(value, str) or np.ndim(value) == 0:
@@ -644,10 +705,7 @@ def learn_factor(
     frozen = tuple(state.items())
     if isinstance(value, _Labels):
         if numeric_only:
-            raise DataError(
-                f"{text} must be numeric, but it holds labels such as "
-                f"{label_text(value.values.iloc[0])!r}"
-            )
+            raise DataError(_not_numeric(text, value.values, frame))
         info, codes = _learn_levels(text, value, frame, frozen)
         return info, codes
     if isinstance(value, _Columns):
@@ -657,6 +715,20 @@ def learn_factor(
         return FactorInfo(text, NUMERIC, value.suffixes, state=frozen), value.values
     _check_finite(text, frame, value)
     return FactorInfo(text, NUMERIC, ("",), state=frozen), value[:, None]
+
+
+def _not_numeric(text: str, values: pd.Series, frame: pd.DataFrame) -> str:
+    """Why a column of labels is not a number: its first value that is not one, where."""
+    numbers = pd.to_numeric(values.astype(object), errors="coerce")
+    bad = (numbers.isna() & values.notna()).to_numpy()
+    if bad.all() or not bad.any():  # words, or a categorical of numbers
+        return f"{text} must be numeric, but it holds labels such as {label_text(values.iloc[0])!r}"
+    first = values[bad].iloc[0]
+    return (
+        f"{text} must be numeric, but it holds labels such as {label_text(first)!r} in "
+        f"{row_list(frame.index, bad)}; if that marks a missing value, write NA or leave the "
+        "cell empty"
+    )
 
 
 def _learn_levels(

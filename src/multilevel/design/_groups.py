@@ -54,7 +54,7 @@ def _interaction_labels(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.Ser
     """Row labels ``"a_level:b_level"`` of an interaction of grouping columns."""
     parts = []
     for column in columns:
-        values = label_column(frame, column)
+        values = label_column(frame, column, grouping=True)
         codes, uniques = pd.factorize(values, sort=False)
         texts = np.array([label_text(u) for u in uniques], dtype=object)
         parts.append(texts[codes])
@@ -69,7 +69,7 @@ def _interaction_levels(frame: pd.DataFrame, columns: tuple[str, ...]):
     key = np.zeros(len(frame), dtype=np.int64)
     components = []
     for column in columns:
-        codes, levels = factorize_sorted(label_column(frame, column))
+        codes, levels = factorize_sorted(label_column(frame, column, grouping=True))
         key = key * len(levels) + codes
         components.append(levels)
     distinct, inverse = np.unique(key, return_inverse=True)
@@ -124,7 +124,10 @@ def learn_grouping(
     membership = term.membership
     if membership is not None:
         stacked = pd.concat(
-            [label_column(frame, c).reset_index(drop=True) for c in membership.columns],
+            [
+                label_column(frame, c, grouping=True).reset_index(drop=True)
+                for c in membership.columns
+            ],
             ignore_index=True,
         )
         if len({str(frame[c].dtype) for c in membership.columns}) > 1:
@@ -139,7 +142,7 @@ def learn_grouping(
         index = codes[:, None]
         info = GroupingInfo(term.name, term.group, levels)
     else:
-        codes, levels = factorize_sorted(label_column(frame, term.group[0]))
+        codes, levels = factorize_sorted(label_column(frame, term.group[0], grouping=True))
         index = codes[:, None]
         info = GroupingInfo(term.name, term.group, levels)
     if len(levels) < 2:
@@ -168,14 +171,14 @@ def apply_grouping(
     """
     n = len(frame)
     if info.membership:
-        raw = [label_column(frame, c) for c in info.columns]
+        raw = [label_column(frame, c, grouping=True) for c in info.columns]
         index = np.column_stack([match_levels(info.levels, r) for r in raw])
         labels = [r.to_numpy(dtype=object) for r in raw]
     else:
         if len(info.columns) > 1:
             values = _interaction_labels(frame, info.columns)
         else:
-            values = label_column(frame, info.columns[0])
+            values = label_column(frame, info.columns[0], grouping=True)
         index = match_levels(info.levels, values)[:, None]
         labels = [values.to_numpy(dtype=object)]
     new = index < 0

@@ -18,6 +18,8 @@ def label_text(level: object) -> str:
     """
     if isinstance(level, bool | np.bool_):
         return str(bool(level))
+    if isinstance(level, pd.Timestamp) and level == level.normalize():
+        return level.strftime("%Y-%m-%d")  # a date without a time of day
     if isinstance(level, float | np.floating) and float(level).is_integer():
         return str(int(level))
     if isinstance(level, np.generic):

@@ -304,6 +304,7 @@ def encode_info(info: DesignInfo) -> dict:
                 "factors": [_encode_factor(f) for f in part.factors.values()],
                 "offsets": [_encode_factor(f) for f in part.offsets],
                 "population": [_encode_coding(plan) for plan in part.population],
+                "dropped": list(part.dropped),
                 "blocks": [
                     {
                         "group": block.grouping,
@@ -322,6 +323,7 @@ def encode_info(info: DesignInfo) -> dict:
         "response": None if info.response is None else _encode_factor(info.response),
         "additions": [{"kind": kind, "factor": _encode_factor(f)} for kind, f in info.additions],
         "parts": parts,
+        "notes": list(info.notes),
         "groupings": [
             {"name": g.name, **_grouping_fields_of(g), "levels": encode_index(g.levels)}
             for g in info.groupings.values()
@@ -363,6 +365,12 @@ def _decode_part(data, formula: Formula, k: int) -> PartInfo:
     )
     population = plan_terms(formula.terms, formula.intercept, factors)
     _check_codings(data.get("population"), population, f"{where}, population-level columns")
+    dropped = data.get("dropped", [])  # absent in files written before columns were dropped
+    columns = [name for plan in population for name in plan.names]
+    _require(
+        isinstance(dropped, list) and all(isinstance(d, str) and d in columns for d in dropped),
+        f"{where}: the dropped columns {dropped!r} are not population-level columns",
+    )
     blocks_data = data.get("blocks")
     _require(
         isinstance(blocks_data, list) and len(blocks_data) == len(formula.groups),
@@ -384,7 +392,16 @@ def _decode_part(data, formula: Formula, k: int) -> PartInfo:
         population=population,
         offsets=offsets,
         blocks=tuple(blocks),
+        dropped=tuple(dropped),
     )
+
+
+def _notes(notes) -> list[str]:
+    _require(
+        isinstance(notes, list) and all(isinstance(n, str) for n in notes),
+        "the design's notes must be a list of text",
+    )
+    return notes
 
 
 def decode_info(data) -> DesignInfo:
@@ -482,6 +499,7 @@ def decode_info(data) -> DesignInfo:
         parts=parts,
         groupings=MappingProxyType(groupings),
         n_train=rows,
+        notes=tuple(_notes(data.get("notes", []))),
     )
 
 

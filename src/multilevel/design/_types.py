@@ -136,7 +136,11 @@ class BlockInfo:
 
 @dataclass(frozen=True, eq=False)
 class PartInfo:
-    """Encodings of one formula: the main one (``mu``) or a distributional one."""
+    """Encodings of one formula: the main one (``mu``) or a distributional one.
+
+    ``dropped`` names the population-level columns left out of ``X`` because they are linear
+    combinations of earlier columns (lme4's rank check; new data lose them too).
+    """
 
     parameter: str
     intercept: bool
@@ -144,14 +148,19 @@ class PartInfo:
     population: tuple[TermCoding, ...]
     offsets: tuple[FactorInfo, ...]
     blocks: tuple[BlockInfo, ...]
+    dropped: tuple[str, ...] = ()
 
     @property
     def X_names(self) -> tuple[str, ...]:
-        return tuple(name for plan in self.population for name in plan.names)
+        return tuple(
+            name for plan in self.population for name in plan.names if name not in self.dropped
+        )
 
     @property
     def X_terms(self) -> tuple[str, ...]:
-        return tuple(plan.term for plan in self.population for _ in plan.names)
+        return tuple(
+            plan.term for plan in self.population for name in plan.names if name not in self.dropped
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -173,7 +182,12 @@ class DesignInfo:
     groupings : Mapping of str to GroupingInfo
         Every grouping factor by name.
     n_train : int
-        Number of training rows.
+        Number of training rows (after rows with missing values were left out).
+    notes : tuple of str
+        What the design stage changed, in words, each also given as a
+        :class:`~multilevel.errors.DataWarning`: rows left out for missing values, collinear
+        population-level columns dropped. :func:`multilevel.checks.data_warnings` lists them
+        with the other warnings about the data.
     """
 
     formula: Formula
@@ -183,6 +197,7 @@ class DesignInfo:
     parts: tuple[PartInfo, ...]
     groupings: Mapping[str, GroupingInfo]
     n_train: int
+    notes: tuple[str, ...] = ()
 
     @property
     def X_names(self) -> tuple[str, ...]:
@@ -250,6 +265,62 @@ class DesignInfo:
 
         return transform(self, newdata, new_groups=new_groups)
 
+    def missing_rows(self, newdata) -> np.ndarray:
+        """bool per row of ``newdata``: True where a column that predictions read is missing.
+
+        Missing are NaN, None, ``pd.NA`` and, in a text column that otherwise holds numbers,
+        the usual spellings (``"NA"``, ``"n/a"``, ``"."``, ...). Predictions read the
+        predictors, grouping factors, offsets and, when ``newdata`` has them, the columns of
+        ``trials()`` and ``se()``; not the response or ``weights()``. Predictions are NaN in
+        these rows (:meth:`transform_complete`); :meth:`transform` refuses them.
+
+        Raises
+        ------
+        DataError
+            A column the prediction needs is absent.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> from multilevel.design import design
+        >>> d = design("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
+        >>> d.info.missing_rows({"Days": [1.0, None, 3.0], "Subject": [308, 308, None]})
+        array([False,  True,  True])
+        """
+        from multilevel.design._build import missing_rows
+
+        return missing_rows(self, newdata)
+
+    def transform_complete(
+        self, newdata, *, new_groups: str = "error"
+    ) -> tuple[Design | None, np.ndarray]:
+        """:meth:`transform` of the rows of ``newdata`` that predictions can use.
+
+        Rows with a missing value in a column that predictions read (:meth:`missing_rows`)
+        are left out, and the columns read only by the response or ``weights()`` are
+        ignored, so that predictions can be NaN in those rows, as R's ``predict()`` with
+        ``na.action = na.pass`` gives them (lme4's default for new data, and brms's).
+
+        Returns
+        -------
+        design : Design or None
+            Of the complete rows, in order; None when no row is complete.
+        missing : numpy.ndarray
+            bool per row of ``newdata``: True for the rows left out.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> from multilevel.design import design
+        >>> d = design("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
+        >>> new, missing = d.info.transform_complete({"Days": [1.0, None], "Subject": [308, 308]})
+        >>> new.X.tolist(), missing.tolist()
+        ([[1.0, 1.0]], [False, True])
+        """
+        from multilevel.design._build import transform_complete
+
+        return transform_complete(self, newdata, new_groups=new_groups)
+
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         formula = state.pop("formula")
@@ -257,7 +328,15 @@ class DesignInfo:
         state["_dpar_texts"] = {name: sub.text for name, sub in formula.dpars.items()}
         state["groupings"] = dict(self.groupings)
         state["parts"] = tuple(
-            PartInfo(p.parameter, p.intercept, dict(p.factors), p.population, p.offsets, p.blocks)
+            PartInfo(
+                p.parameter,
+                p.intercept,
+                dict(p.factors),
+                p.population,
+                p.offsets,
+                p.blocks,
+                p.dropped,
+            )
             for p in self.parts
         )
         return state
@@ -277,6 +356,7 @@ class DesignInfo:
                 p.population,
                 p.offsets,
                 p.blocks,
+                p.dropped,
             )
             for p in state["parts"]
         )

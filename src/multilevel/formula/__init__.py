@@ -3,8 +3,9 @@
 Supported syntax (lme4 and brms):
 
 - response and addition terms: ``y ~ ...``, ``log(y) ~ ...``, ``y | trials(n) ~ ...``,
-  ``y | se(s) ~ ...``, ``y | weights(w) ~ ...``, ``y | se(s) + weights(w) ~ ...``; a one-sided
-  ``~ x`` has no response.
+  ``y | se(s) ~ ...``, ``y | weights(w) ~ ...``, ``y | se(s) + weights(w) ~ ...``; lme4's
+  binomial ``cbind(successes, failures) ~ ...`` (read as ``successes | trials(successes +
+  failures) ~ ...``); a one-sided ``~ x`` has no response.
 - population-level terms: ``a``, ``a:b``, ``a*b``, ``(a + b + c)^2``, ``a/b``, ``a %in% b``,
   ``1``, ``0 +``, ``+ 0``, ``- 1``, ``- a``, transforms (any call, stored as its exact source
   text: ``log(x)``, ``poly(x, 2)``, ``I(x^2)``, ``C(cat, Treatment('b'))``), ``offset(log(n))``,
@@ -16,7 +17,7 @@ Supported syntax (lme4 and brms):
   ``dpars=["sigma ~ 1 + (1 | g)"]``.
 
 Rejected with a :class:`~multilevel.errors.FormulaError` that says what to write instead:
-``cbind(s, f) ~`` responses, brms's ``(1 | ID | g)`` correlation IDs, ``.``, brms special
+brms's ``(1 | ID | g)`` correlation IDs, ``.``, brms special
 terms (``s()``, ``gp()``, ``mo()``, ``ar()``...), ``x^2`` on a single term (it means ``x``),
 numbers other than 0 and 1 as terms, and crossed factors inside one bar (``(1 | a + b)``).
 """

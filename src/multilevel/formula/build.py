@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from multilevel.formula._diagnostics import formula_error
-from multilevel.formula.ast import Bar, BinOp, Call, Name, Node, Paren, iter_nodes
+from multilevel.formula.ast import Bar, BinOp, Call, Name, Node, Number, Paren, iter_nodes
 from multilevel.formula.ast import variables as expression_variables
 from multilevel.formula.groups import build_groups
 from multilevel.formula.lexer import OP, tokenize
@@ -104,20 +104,51 @@ def _response(lhs: Node, ctx: Context) -> tuple[str, tuple[tuple[str, str], ...]
         return ctx.register(node.name, node), additions
     if isinstance(node, Call):
         if node.func == "cbind":
-            hint = ""
-            if len(node.args) == 2:
-                s, f = node.args[0].source, node.args[1].source
-                hint = f", e.g. '{s} | trials({s} + {f}) ~ ...' with a column n = {s} + {f}"
-            raise ctx.error(
-                f"{node.source} responses are not supported; for a binomial response write "
-                f"'successes | trials(n) ~ ...'{hint}",
-                node,
-            )
+            return _binomial_pair(node, additions, ctx)
         reject_special(node, ctx, "response")
         return ctx.register(node.source, node), additions
     raise ctx.error(
         f"the response {node.source} must be one column or one transform such as log(y)", node
     )
+
+
+def _binomial_pair(
+    node: Call, additions: tuple[tuple[str, str], ...], ctx: Context
+) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """lme4's binomial response ``cbind(successes, failures)``: the response is the
+    successes and ``trials(successes + failures)`` an addition term (brms's spelling)."""
+    if len(node.args) != 2 or node.keywords:
+        raise ctx.error(
+            f"a cbind() response has two columns, successes and failures, as in lme4: "
+            f"cbind(successes, failures) ~ ..., not {node.source}",
+            node,
+        )
+    if any(kind == "trials" for kind, _ in additions):
+        raise ctx.error(
+            f"{node.source} gives the number of trials (successes + failures); remove trials()",
+            node,
+        )
+    successes, failures = node.args
+    for part in node.args:
+        if isinstance(part, Number):
+            raise ctx.error(
+                f"{node.source}: successes and failures are columns of the data, not the "
+                f"number {part.source}",
+                part,
+            )
+    right = failures if isinstance(failures, Name | Number | Call | Paren) else None
+    if right is None:
+        right = Paren(span=failures.span, source=f"({failures.source})", body=failures)
+    total = BinOp(
+        span=node.span,
+        source=f"{successes.source} + {right.source}",
+        op="+",
+        left=successes,
+        right=right,
+    )
+    response = ctx.register(expression_key(successes), successes)
+    trials = ctx.register(expression_key(total), total)
+    return response, (("trials", trials), *additions)
 
 
 def _additions(node: Node, ctx: Context) -> tuple[tuple[str, str], ...]:

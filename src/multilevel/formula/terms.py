@@ -291,6 +291,27 @@ class Formula:
                 return value
         return None
 
+    @property
+    def binomial_pair(self) -> str | None:
+        """The ``cbind(successes, failures)`` response as written, when the formula has one
+        (it is read as ``successes | trials(successes + failures)``), else None.
+
+        Examples
+        --------
+        >>> from multilevel.formula import parse
+        >>> f = parse("cbind(incidence, size - incidence) ~ period + (1 | herd)")
+        >>> f.binomial_pair, f.response, f.additions
+        ('cbind(incidence, size - incidence)', 'incidence', (('trials', 'incidence + (size - incidence)'),))
+        >>> parse("incidence | trials(size) ~ 1").binomial_pair is None
+        True
+        """  # noqa: E501
+        trials = self.addition("trials")
+        node = self.expressions.get(trials) if trials is not None else None
+        if node is None:
+            return None
+        written = self.text[node.span.start : node.span.end]
+        return written if written.startswith("cbind") and written != node.source else None
+
     def variables(self) -> set[str]:
         """Every data column the formula reads, its distributional formulas included.
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from multilevel import naming
-from multilevel.errors import DataError
+from multilevel.errors import DataError, DataWarning
+from multilevel.frame import row_list, to_pandas
 from multilevel.posterior import Estimate
 from multilevel.results.lme4 import per_group, varcorr_table
 from multilevel.spec.model import ModelSpec
@@ -159,11 +161,26 @@ class PointFit:
                 f"new_groups={new_groups!r}: point estimates predict with 'error' or "
                 "'population'; use method='exact' for draws of new groups"
             )
-        design = (
-            self.spec.design
-            if newdata is None
-            else self.spec.design.info.transform(newdata, new_groups=new_groups)
-        )
+        if newdata is None:
+            return pd.Series(self._fitted(self.spec.design, kind), name="estimate")
+        frame = to_pandas(newdata)
+        design, missing = self.spec.design.info.transform_complete(frame, new_groups=new_groups)
+        if missing.any():
+            warnings.warn(
+                f"{row_list(frame.index, missing)} of the new data "
+                f"{'have' if missing.sum() > 1 else 'has'} missing values (NA) in columns"
+                " the predictions need: their predictions are NaN (as predict() in lme4)",
+                DataWarning,
+                stacklevel=2,
+            )
+        out = np.full(len(frame), np.nan)
+        if design is not None:
+            out[~missing] = self._fitted(design, kind)
+        index = frame.index.copy() if isinstance(newdata, pd.DataFrame) else None
+        return pd.Series(out, index=index, name="estimate")
+
+    def _fitted(self, design, kind: str = "linear") -> np.ndarray:
+        """``X b + Z r`` of a design at the estimates, or its inverse link (``kind="mean"``)."""
         beta = np.array([self.estimate.estimates[n] for n in self.spec.b_names])
         eta = design.X @ beta + design.offset
         for block, values in zip(design.blocks, self.estimate.group_effects, strict=True):
@@ -174,8 +191,7 @@ class PointFit:
                 eta = eta + weights[:, k] * np.sum(block.Z * values[index[:, k]], axis=1)
         if kind == "mean":
             eta = self.spec.family.inverse_link(eta)
-        index = newdata.index.copy() if isinstance(newdata, pd.DataFrame) else None
-        return pd.Series(eta, index=index, name="estimate")
+        return eta
 
     def save(self, path) -> Path:
         """Save the point fit to one file of data only; read it back with

@@ -13,6 +13,14 @@ the same sum the NumPyro model evaluates. A family parameter with its own formul
 row by row; the other family parameters are their draws, and ``sigma`` of ``y | se(s)`` is
 the ``se`` column.
 
+Rows of new data with a missing value in a column that predictions read (a predictor, a
+grouping factor, an offset, ``trials()`` or ``se()``; not the response or ``weights()``) are
+neither dropped nor refused: their predictions are NaN, with a
+:class:`~multilevel.errors.DataWarning` naming them, as R's ``predict()`` passes missing values
+through for new data (``na.action = na.pass``: lme4's ``predict.merMod``, and brms, whose NA
+numeric predictors give NA predictions; brms reads an NA category as all its dummies 0,
+which here is NaN too).
+
 Group levels that the training data did not have (:meth:`DesignInfo.transform
 <multilevel.design.DesignInfo.transform>` with ``new_groups="population"`` or ``"sample"``)
 point past the block's training levels. Under ``"population"`` their weight is 0, so they
@@ -25,12 +33,14 @@ known county and a new level of another factor.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from multilevel.errors import DataError
+from multilevel.errors import DataError, DataWarning
+from multilevel.frame import row_list, to_pandas
 from multilevel.spec.families import inverse_link
 
 __all__ = [
@@ -187,7 +197,9 @@ def predict_draws(
     spec : ModelSpec
     posterior : Posterior
     newdata : data frame or dict of columns, optional
-        Rows to predict for; the response column is not needed. None: the training rows.
+        Rows to predict for; the response column is not needed. None: the training rows
+        (those the model was fitted to). Rows with a missing value in a column the
+        predictions read get NaN predictions (see the module docstring).
     kind : {"mean", "linear", "response"}
         ``"linear"``: the linear predictor :math:`\\eta`; ``"mean"``: the expected response
         :math:`E[y \\mid \\theta]` (``Family.mean``: the inverse link of :math:`\\eta`, times
@@ -202,7 +214,12 @@ def predict_draws(
     Returns
     -------
     numpy.ndarray
-        float64 ``(chains * draws, n)``.
+        float64 ``(chains * draws, n)``; NaN in the columns of rows with missing values.
+
+    Warns
+    -----
+    DataWarning
+        Naming the rows of ``newdata`` whose predictions are NaN.
 
     Raises
     ------
@@ -219,12 +236,29 @@ def predict_draws(
         raise ValueError(
             f"new_groups must be one of {', '.join(map(repr, NEW_GROUPS))}, not {new_groups!r}"
         )
-    design = (
-        spec.design
-        if newdata is None
-        else spec.design.info.transform(newdata, new_groups=new_groups)
-    )
     rng = np.random.default_rng(seed)
+    if newdata is None:
+        return _predict(spec, posterior, spec.design, kind, new_groups, rng)
+    frame = to_pandas(newdata)
+    design, missing = spec.design.info.transform_complete(frame, new_groups=new_groups)
+    if missing.any():
+        warnings.warn(
+            f"{row_list(frame.index, missing)} of the new data "
+            f"{'have' if missing.sum() > 1 else 'has'} missing values (NA) in "
+            "columns the predictions need: their predictions are NaN (as predict() in lme4 "
+            "and brms)",
+            DataWarning,
+            stacklevel=3,
+        )
+    n_draws = int(np.prod(np.shape(next(iter(posterior.draws.values())))[:2]))
+    out = np.full((n_draws, len(frame)), np.nan)
+    if design is not None:
+        out[:, ~missing] = _predict(spec, posterior, design, kind, new_groups, rng)
+    return out
+
+
+def _predict(spec, posterior, design, kind: str, new_groups: str, rng) -> np.ndarray:
+    """:func:`predict_draws` for a design without missing values."""
     draws = posterior.draws
     eta = linear_predictor(spec, draws, design, new_groups=new_groups, rng=rng)
     if kind == "linear":

@@ -123,7 +123,7 @@ def _factorize_sorted(labels: pd.Series):
 
 
 def _group_codes(frame, group, allow_single_group=False):
-    codes, uniques = _factorize_sorted(label_column(frame, group))
+    codes, uniques = _factorize_sorted(label_column(frame, group, grouping=True))
     if len(uniques) < 2 and not allow_single_group:
         raise DataError(
             f"grouping column {group!r} has a single level ({uniques[0]!r}): a hierarchical "

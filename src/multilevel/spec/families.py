@@ -405,6 +405,16 @@ def _closest(word: str, options) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def _closest_family(word: str) -> str:
+    """A suggestion from the list of families the message prints: the closest name, else the
+    family of the closest alias (``neg_binomail`` -> ``negbinomial``)."""
+    close = _closest(word, FAMILIES)
+    if close:
+        return close
+    alias = difflib.get_close_matches(word, list(ALIASES), n=1, cutoff=0.6)
+    return f" (did you mean {ALIASES[alias[0]]!r}?)" if alias else ""
+
+
 def get_family(family, link: str | None = None) -> Family:
     """Look up a family by name, optionally with a non-default link for its mean.
 
@@ -449,8 +459,7 @@ def get_family(family, link: str | None = None) -> Family:
         raise EngineError(f"a family must be a name such as 'gaussian', got {family!r}")
     if key not in FAMILIES:
         raise EngineError(
-            f"unknown family {name!r}{_closest(key, [*FAMILIES, *ALIASES])}; valid families: "
-            + ", ".join(FAMILIES)
+            f"unknown family {name!r}{_closest_family(key)}; valid families: " + ", ".join(FAMILIES)
         )
     if text_link is not None and link is not None and text_link != link:
         raise EngineError(f"family {family!r} names link {text_link!r} but link={link!r}")
