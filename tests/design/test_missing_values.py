@@ -167,4 +167,6 @@ def test_point_estimates_predict_nan_for_incomplete_new_rows(data):
     with pytest.warns(DataWarning, match=r"rows 11, 12 of the new data have missing values"):
         predicted = fit.predict(new)
     assert np.isfinite(predicted.iloc[0]) and predicted.iloc[1:].isna().all()
-    np.testing.assert_allclose(predicted.iloc[0], fit.predict(new.iloc[:1].astype({"x": float}))[0])
+    np.testing.assert_allclose(
+        predicted.iloc[0], fit.predict(new.iloc[:1].astype({"x": float})).iloc[0]
+    )

@@ -171,9 +171,8 @@ def test_crafted_text_in_a_consistent_file_is_only_text(tmp_path):
     function outside the whitelist is an error."""
     marker = tmp_path / "marker"
     code = f"__import__('builtins').exec(\"open({str(marker)!r}, 'w').write('ran')\")"
-    good = fake_fit("y ~ 1 + log(z) + (1 | g)", simulated(40).assign(z=2.0), draws=20).save(
-        tmp_path / "good.mlfit"
-    )
+    data = simulated(40).assign(z=np.linspace(1.0, 3.0, 40))  # not constant: not dropped
+    good = fake_fit("y ~ 1 + log(z) + (1 | g)", data, draws=20).save(tmp_path / "good.mlfit")
 
     def edit(meta):
         text = json.dumps(meta).replace("log(z)", "exec(z)").replace("b_logz", "b_execz")

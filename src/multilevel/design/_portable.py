@@ -304,7 +304,6 @@ def encode_info(info: DesignInfo) -> dict:
                 "factors": [_encode_factor(f) for f in part.factors.values()],
                 "offsets": [_encode_factor(f) for f in part.offsets],
                 "population": [_encode_coding(plan) for plan in part.population],
-                "dropped": list(part.dropped),
                 "blocks": [
                     {
                         "group": block.grouping,
@@ -315,7 +314,9 @@ def encode_info(info: DesignInfo) -> dict:
                 ],
             }
         )
-    return {
+        if part.dropped:  # written only when there are some: files without stay as they were
+            parts[-1]["dropped"] = list(part.dropped)
+    encoded = {
         "formula": formula.text,
         "dpars": {name: sub.text for name, sub in formula.dpars.items()},
         "family": info.family,
@@ -323,12 +324,14 @@ def encode_info(info: DesignInfo) -> dict:
         "response": None if info.response is None else _encode_factor(info.response),
         "additions": [{"kind": kind, "factor": _encode_factor(f)} for kind, f in info.additions],
         "parts": parts,
-        "notes": list(info.notes),
         "groupings": [
             {"name": g.name, **_grouping_fields_of(g), "levels": encode_index(g.levels)}
             for g in info.groupings.values()
         ],
     }
+    if info.notes:
+        encoded["notes"] = list(info.notes)
+    return encoded
 
 
 def _grouping_fields_of(info: GroupingInfo) -> dict:
