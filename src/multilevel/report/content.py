@@ -314,14 +314,7 @@ def build_report(
     step("leave-one-out cross-validation")
     loo, pareto_k, loo_note = _loo(fit)
     return Report(
-        title=title or f"multilevel: {spec.design.info.formula.text}",
-        formula=spec.design.info.formula.text,
-        model_words=describe_model(spec),
-        family=str(spec.family),
-        n_obs=spec.design.n,
-        data_source=data_source,
-        data_table=_data_table(spec, data_table),
-        structure=spec.design.group_structure() if fit.groups else pd.DataFrame(),
+        **_model_fields(fit, title, data_source, data_table),
         priors=priors,
         engine=post.engine,
         reason=post.reason,
@@ -333,13 +326,28 @@ def build_report(
         variance=_table(fit, variance),
         figures=tuple(figures),
         versions=dict(versions or {}),
-        created=_dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         problems=_problems(spec),
         levels=_level_tables(fit),
         loo=loo,
         pareto_k=pareto_k,
         loo_note=loo_note,
     )
+
+
+def _model_fields(fit, title, data_source, data_table) -> dict:
+    """The fields every report has: the model, the data and when it was made."""
+    spec = fit.spec
+    return {
+        "title": title or f"multilevel: {spec.design.info.formula.text}",
+        "formula": spec.design.info.formula.text,
+        "model_words": describe_model(spec),
+        "family": str(spec.family),
+        "n_obs": spec.design.n,
+        "data_source": data_source,
+        "data_table": _data_table(spec, data_table),
+        "structure": spec.design.group_structure() if fit.groups else pd.DataFrame(),
+        "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
 
 
 def _problems(spec) -> tuple[str, ...]:
@@ -472,14 +480,7 @@ def _point_report(fit, *, data_source, data_table, timings, versions, title, pro
         "function evaluations": str(est.evaluations),
     }
     return Report(
-        title=title or f"multilevel: {spec.design.info.formula.text}",
-        formula=spec.design.info.formula.text,
-        model_words=describe_model(spec),
-        family=str(spec.family),
-        n_obs=spec.design.n,
-        data_source=data_source,
-        data_table=_data_table(spec, data_table),
-        structure=spec.design.group_structure() if fit.groups else pd.DataFrame(),
+        **_model_fields(fit, title, data_source, data_table),
         priors=pd.DataFrame(),
         engine=f"gaussian ({method})",
         reason=est.reason,
@@ -491,7 +492,6 @@ def _point_report(fit, *, data_source, data_table, timings, versions, title, pro
         variance=variance,
         figures=(),
         versions=dict(versions or {}),
-        created=_dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         kind="point",
         sections=POINT_SECTIONS,
         problems=_problems(spec),
