@@ -30,6 +30,21 @@ GOLDEN = sorted(FITS.glob("v*.mlfit"))
 RTOL = 1e-9
 
 
+#: pandas 2 has no "str" dtype: text labels that pandas 3 wrote as "str" come back as objects
+TEXT_DTYPE_KEPT = int(pd.__version__.split(".")[0]) >= 3
+
+
+def _text_as_object(meta):
+    """The metadata with text level labels spelt "object", as pandas 2 writes them."""
+    if isinstance(meta, dict):
+        if meta.get("dtype") == "str" and isinstance(meta.get("values"), list):
+            return {**meta, "dtype": "object"}
+        return {key: _text_as_object(value) for key, value in meta.items()}
+    if isinstance(meta, list):
+        return [_text_as_object(value) for value in meta]
+    return meta
+
+
 def _version(path: Path) -> int:
     return int(path.name[1:].split("_", 1)[0])
 
@@ -109,4 +124,6 @@ def test_a_golden_file_of_this_version_saves_back_to_the_same_content(path, tmp_
                 assert old.read(name) == new.read(name), name
         meta_old, meta_new = (json.loads(a.read("metadata.json")) for a in (old, new))
     del meta_old["written_by"], meta_new["written_by"]
+    if not TEXT_DTYPE_KEPT:
+        meta_old = _text_as_object(meta_old)
     assert meta_new == meta_old

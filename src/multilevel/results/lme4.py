@@ -60,13 +60,13 @@ def varcorr_table(spec, values: Mapping[str, np.ndarray | float]) -> pd.DataFram
         coefs = [c if block.dpar is None else f"{block.dpar}_{c}" for c in block.coefficients]
         sds = [np.asarray(values[n], dtype=float) for n in block.sd_names]
         for coef, sd in zip(coefs, sds, strict=True):
-            rows.append((block.group, coef, None, mean(sd**2), mean(sd)))
+            rows.append((block.group, coef, np.nan, mean(sd**2), mean(sd)))
         for name, (a, b) in zip(block.cor_names, correlation_pairs(block.q), strict=False):
             cor = np.asarray(values[name], dtype=float)
             rows.append((block.group, coefs[a], coefs[b], mean(cor * sds[a] * sds[b]), mean(cor)))
     if "sigma" in spec.parameter_names and spec.family.name in ("gaussian", "student_t"):
         sigma = np.asarray(values["sigma"], dtype=float)
-        rows.append(("Residual", None, None, mean(sigma**2), mean(sigma)))
+        rows.append(("Residual", np.nan, np.nan, mean(sigma**2), mean(sigma)))
     return pd.DataFrame(rows, columns=list(VARCORR_COLUMNS))
 
 
