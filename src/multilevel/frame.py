@@ -20,10 +20,9 @@ import numpy as np
 import pandas as pd
 
 from multilevel.errors import DataError
+from multilevel.missing import NA_ACTIONS, NA_STRINGS
 
 __all__ = [
-    "NA_ACTIONS",
-    "NA_STRINGS",
     "Missing",
     "check_na_action",
     "label_column",
@@ -34,13 +33,6 @@ __all__ = [
     "row_list",
     "to_pandas",
 ]
-
-#: Values of ``na_action``: drop the rows with a missing value in a column the model uses
-#: (R's ``na.omit``, the default of lme4 and brms), or refuse them (R's ``na.fail``).
-NA_ACTIONS = ("omit", "error")
-
-#: Text read as a missing value, in CSV files and in text columns that otherwise hold numbers.
-NA_STRINGS = ("NA", "N/A", "n/a", "na", "NaN", "nan", ".", "", "null", "NULL", "None", "#N/A")
 
 
 def to_pandas(data) -> pd.DataFrame:

@@ -7,7 +7,7 @@ A CSV file's separator is read from its header line when it is not a comma: a se
 R's ``write.csv2`` and spreadsheets in locales with a decimal comma write, then with decimal
 commas read as such when the numbers have them) or a tab; ``sep=`` (``--sep``) says it
 explicitly. Missing values are written as R and SAS write them: ``NA``, ``N/A``, ``n/a``,
-``NaN``, ``null``, ``.``, or an empty cell (:data:`multilevel.frame.NA_STRINGS`).
+``NaN``, ``null``, ``.``, or an empty cell (:data:`multilevel.missing.NA_STRINGS`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pandas as pd
 
 from multilevel.atomic import atomic_path
 from multilevel.errors import DataError
-from multilevel.frame import NA_STRINGS
+from multilevel.missing import NA_STRINGS
 
 __all__ = [
     "CSV_EXACT_FLOATS",

@@ -28,10 +28,11 @@ _SOURCE = os.pathsep.join(
 )
 
 
-def _interrupt_at(argv, stage: str, cwd, timeout: float = 240.0):
-    """Run ``multilevel ARGV --progress``, send SIGINT when a stderr line contains
-    ``stage``; return (status, stderr, seconds from the signal to the exit)."""
-    command = [sys.executable, "-m", "multilevel.cli", *map(str, argv), "--progress"]
+def _interrupt_at(argv, stage: str, cwd, timeout: float = 240.0, python=()):
+    """Run ``multilevel ARGV --progress`` (with the interpreter options ``python``), send
+    SIGINT when a stderr line contains ``stage``; return (status, stderr, seconds from the
+    signal to the exit)."""
+    command = [sys.executable, *python, "-m", "multilevel.cli", *map(str, argv), "--progress"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": _SOURCE}
     process = subprocess.Popen(
         command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -99,6 +100,30 @@ def test_interrupt_leaves_nothing(data, argv, stage):
     )
     _assert_clean_interrupt(status, stderr, seconds)
     assert sorted(p.name for p in data.iterdir()) == ["data.csv"]  # no run, no partial folder
+
+
+def test_interrupt_while_the_libraries_load(data):
+    """Ctrl-C in the first second, while NumPy, pandas and JAX are still being imported:
+    ``-X importtime`` announces each import as it ends; the signal follows NumPy's."""
+    status, stderr, seconds = _interrupt_at(
+        ["fit", "data.csv", FORMULA, "--method", "nuts", "--out", "run"],
+        " numpy\n",  # the line of the import of numpy itself (not numpy.linalg)
+        data,
+        python=("-X", "importtime"),
+    )
+    _assert_clean_interrupt(status, stderr, seconds)
+    assert sorted(p.name for p in data.iterdir()) == ["data.csv"]
+
+
+def test_the_program_takes_over_ctrl_c_before_loading_numpy():
+    """What the program imports before :func:`multilevel.cli.main` installs its handler is
+    small: the package and the command line, without NumPy, pandas or JAX."""
+    code = (
+        "import sys, multilevel.cli; print(sorted({'numpy', 'pandas', 'jax'} & set(sys.modules)))"
+    )
+    env = {**os.environ, "PYTHONPATH": _SOURCE}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "[]", out.stderr
 
 
 def test_interrupted_overwrite_keeps_the_earlier_run_and_the_users_files(data):

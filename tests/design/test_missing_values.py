@@ -14,7 +14,8 @@ import pytest
 import multilevel as ml
 from multilevel.design import design
 from multilevel.errors import DataError, DataWarning
-from multilevel.frame import NA_STRINGS, missing_values, numbers_from_text
+from multilevel.frame import missing_values, numbers_from_text
+from multilevel.missing import NA_STRINGS
 
 
 @pytest.fixture

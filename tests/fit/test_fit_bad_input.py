@@ -347,10 +347,6 @@ def test_rows_are_named_by_the_frame_index_in_data_errors(data):
         _fit("y ~ x + (1 | g)", data, na_action="error")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="build_spec checks the response without the frame's row labels (positions shown)",
-)
 def test_rows_are_named_by_the_frame_index_in_response_errors(data):
     data.index = [f"r{i}" for i in range(N)]
     data["s"] = data["s"].astype(float)

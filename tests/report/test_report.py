@@ -9,6 +9,7 @@ writes the screenshot kept in ``docs/report-screenshot.png`` (radon, county-leve
 from __future__ import annotations
 
 import base64
+import json
 import re
 import shutil
 import subprocess
@@ -221,6 +222,35 @@ def test_chromium_check_catches_a_broken_image(nuts_dir, tmp_path):
     done = browse(tmp_path / "damaged.html", "--dump-dom", profile=tmp_path / "profile")
     body = outline(done.stdout).body
     assert body.get("data-images-ok") == "3" and body.get("data-images-broken") == "1"
+
+
+@needs_chromium
+def test_search_box_finds_a_level_in_chromium(nuts_dir, tmp_path):
+    """Typing in the per-level table's search box leaves the rows whose label holds the
+    text: the browser types the last level's label and reports the rows left showing."""
+    text = (nuts_dir / "report.html").read_text()
+    typing = """<script>
+var box = document.querySelector(".ml-search");
+var rows = document.getElementById(box.getAttribute("data-table")).tBodies[0].rows;
+var all = Array.prototype.map.call(rows, function (r) { return r.cells[0].textContent; });
+box.value = all[all.length - 1].toUpperCase();
+box.dispatchEvent(new Event("input"));
+var shown = Array.prototype.filter.call(rows, function (r) { return r.style.display !== "none"; });
+document.body.setAttribute("data-typed", box.value);
+document.body.setAttribute("data-all", JSON.stringify(all));
+document.body.setAttribute("data-shown", JSON.stringify(
+  shown.map(function (r) { return r.cells[0].textContent; })));
+</script></body>"""
+    assert text.count("</body>") == 1
+    (tmp_path / "typed.html").write_text(text.replace("</body>", typing))
+    done = browse(tmp_path / "typed.html", "--dump-dom", profile=tmp_path / "profile")
+    assert done.returncode == 0, done.stderr[-2000:]
+    body = outline(done.stdout).body
+    labels, shown = json.loads(body["data-all"]), json.loads(body["data-shown"])
+    typed = body["data-typed"].lower()
+    assert len(labels) > 3 and typed
+    assert shown == [label for label in labels if typed in label.lower()]
+    assert 0 < len(shown) < len(labels)
 
 
 # --------------------------------------------------------------------------- notebooks

@@ -389,3 +389,48 @@ def test_missing_values_in_new_data_give_nan_predictions(poisson_fit):
     with pytest.warns(ml.DataWarning, match="row 0 of the new data has missing"):
         only = poisson_fit.predict(new.iloc[[1]].reset_index(drop=True))
     assert only.isna().all().all()
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        [f"row{i}" for i in range(N)],  # text
+        list(range(100, 100 + N)),  # numbers that are not positions
+        [i // 2 for i in range(N)],  # repeated labels, as after pd.concat
+    ],
+    ids=["text", "numbers", "repeated"],
+)
+def test_training_predictions_keep_the_datas_row_labels(tmp_path, labels):
+    """Predictions for the training rows carry the data's labels of the rows used, so that
+    assigning them back to the data lines each row up with its own prediction, also after
+    rows with missing values were left out; and so after saving and loading."""
+    data = DATA.set_index(pd.Index(labels))
+    data.iloc[[2, 5], data.columns.get_loc("x")] = np.nan  # left out, with a note
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ml.DataWarning)
+        fit = fake_fit("y ~ 1 + x + (1 | g)", data, "poisson", draws=20)
+    kept = data.iloc[[i for i in range(N) if i not in (2, 5)]]
+    table = fit.predict(kind="linear")
+    assert list(table.index) == list(kept.index)
+    by_hand = fit.predict(kept.drop(columns="y"), kind="linear")
+    np.testing.assert_allclose(table["mean"], by_hand["mean"])
+    back = ml.load(fit.save(tmp_path / "labelled.mlfit"))
+    pd.testing.assert_frame_equal(back.predict(kind="linear"), table)
+    if len(set(labels)) == N:  # lined up by label: the dropped rows get NaN
+        lined_up = data.assign(eta=table["mean"])
+        assert lined_up["eta"].isna().tolist() == [i in (2, 5) for i in range(N)]
+        np.testing.assert_allclose(lined_up["eta"].dropna(), by_hand["mean"])
+
+
+def test_point_fit_training_predictions_keep_the_datas_row_labels(tmp_path):
+    data = ml.datasets.load("sleepstudy")
+    data = data.set_index(pd.Index([f"r{i}" for i in range(len(data))]))
+    data.iloc[[0, 7], data.columns.get_loc("Reaction")] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ml.DataWarning)
+        fit = ml.fit("Reaction ~ Days + (Days | Subject)", data, method="reml")
+    fitted = fit.predict()
+    assert list(fitted.index) == [f"r{i}" for i in range(len(data)) if i not in (0, 7)]
+    pd.testing.assert_series_equal(fitted, fit.predict(data.drop(index=["r0", "r7"])))
+    back = ml.load(fit.save(tmp_path / "reml.mlfit"))
+    pd.testing.assert_series_equal(back.predict(), fitted)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from multilevel.errors import PriorError
-from multilevel.frame import NA_ACTIONS
+from multilevel.missing import NA_ACTIONS
 
 __all__ = [
     "trust_option",

@@ -427,6 +427,7 @@ def _assemble(
             groupings=MappingProxyType(dict(ctx.groupings)),
             n_train=len(ctx.frame),
             notes=tuple(ctx.notes),
+            row_labels=_row_labels(ctx.frame.index),
         )
     else:
         design_info = known
@@ -446,6 +447,13 @@ def _assemble(
         dpars=MappingProxyType(dpars),
         info=design_info,
     )
+
+
+def _row_labels(index: pd.Index) -> pd.Index | None:
+    """The training rows' labels, None when they are ``0, ..., n - 1``."""
+    if isinstance(index, pd.RangeIndex) and index.equals(pd.RangeIndex(len(index))):
+        return None
+    return index.copy()
 
 
 def _used_columns(formula: Formula, frame: pd.DataFrame) -> list:

@@ -113,8 +113,9 @@ def encode_index(index: pd.Index) -> dict:
     return {"dtype": dtype, "values": values, "name": name}
 
 
-def decode_index(data) -> pd.Index:
-    """The :class:`pandas.Index` that :func:`encode_index` wrote."""
+def decode_index(data, *, unique: bool = True) -> pd.Index:
+    """The :class:`pandas.Index` that :func:`encode_index` wrote (checked to have distinct
+    labels unless ``unique`` is False)."""
     _require(isinstance(data, dict), f"level labels must be an object, not {data!r}")
     dtype = data.get("dtype")
     _require(dtype in _INDEX_DTYPES, f"unknown dtype {dtype!r} of level labels")
@@ -143,7 +144,7 @@ def decode_index(data) -> pd.Index:
         index = pd.Index(values, dtype=made, name=name)
     except (TypeError, ValueError, OverflowError) as err:
         raise _Mismatch(f"level labels do not fit dtype {dtype}: {err}") from None
-    _require(index.is_unique, f"level labels are not distinct: {values[:10]}")
+    _require(not unique or index.is_unique, f"level labels are not distinct: {values[:10]}")
     return index
 
 
@@ -331,6 +332,11 @@ def encode_info(info: DesignInfo) -> dict:
     }
     if info.notes:
         encoded["notes"] = list(info.notes)
+    if info.row_labels is not None:  # written only when there are some, as the notes
+        try:
+            encoded["row_labels"] = encode_index(info.row_labels)
+        except TypeError:  # dates...: a loaded fit numbers its training rows 0, 1, ...
+            pass
     return encoded
 
 
@@ -397,6 +403,14 @@ def _decode_part(data, formula: Formula, k: int) -> PartInfo:
         blocks=tuple(blocks),
         dropped=tuple(dropped),
     )
+
+
+def _row_labels_of(data, rows: int) -> pd.Index | None:
+    if data is None:
+        return None
+    labels = decode_index(data, unique=False)  # a data frame's index may repeat a label
+    _require(len(labels) == rows, f"{len(labels)} row labels for {rows} training rows")
+    return labels
 
 
 def _notes(notes) -> list[str]:
@@ -503,6 +517,7 @@ def decode_info(data) -> DesignInfo:
         groupings=MappingProxyType(groupings),
         n_train=rows,
         notes=tuple(_notes(data.get("notes", []))),
+        row_labels=_row_labels_of(data.get("row_labels"), rows),
     )
 
 

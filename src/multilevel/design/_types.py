@@ -188,6 +188,10 @@ class DesignInfo:
         :class:`~multilevel.errors.DataWarning`: rows left out for missing values, collinear
         population-level columns dropped. :func:`multilevel.checks.data_warnings` lists them
         with the other warnings about the data.
+    row_labels : pandas.Index or None
+        The labels (index) of the training rows in the data they came from, when they are
+        not ``0, 1, ..., n_train - 1``: predictions for the training rows carry them, so
+        they line up with the data even after rows with missing values were left out.
     """
 
     formula: Formula
@@ -198,6 +202,12 @@ class DesignInfo:
     groupings: Mapping[str, GroupingInfo]
     n_train: int
     notes: tuple[str, ...] = ()
+    row_labels: pd.Index | None = None
+
+    @property
+    def training_index(self) -> pd.Index:
+        """The labels of the training rows: :attr:`row_labels`, else ``0, ..., n_train - 1``."""
+        return pd.RangeIndex(self.n_train) if self.row_labels is None else self.row_labels
 
     @property
     def X_names(self) -> tuple[str, ...]:

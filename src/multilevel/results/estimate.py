@@ -137,7 +137,8 @@ class PointFit:
         Parameters
         ----------
         newdata : data frame or dict of columns, optional
-            Rows to predict for (default: the training rows).
+            Rows to predict for (default: the training rows, labelled as in the data they
+            came from, rows left out for missing values absent).
         kind : {"mean", "linear"}
             ``"linear"``: ``offset + X b + Z r`` (lme4's ``type = "link"``); ``"mean"``: its
             inverse link, the expected response (the same for the identity link). There is
@@ -162,7 +163,9 @@ class PointFit:
                 "'population'; use method='exact' for draws of new groups"
             )
         if newdata is None:
-            return pd.Series(self._fitted(self.spec.design, kind), name="estimate")
+            design = self.spec.design
+            index = design.info.training_index.copy()  # the data's labels of the rows used
+            return pd.Series(self._fitted(design, kind), index=index, name="estimate")
         frame = to_pandas(newdata)
         design, missing = self.spec.design.info.transform_complete(frame, new_groups=new_groups)
         if missing.any():
@@ -227,7 +230,7 @@ class PointFit:
             [
                 f"PointFit ({est.method.upper()}): {spec.design.info.formula.text}",
                 f"  observations: {spec.design.n}   log-likelihood: {est.loglik:.4f}",
-                f"  engine: gaussian ({est.reason})",
+                f"  engine: {est.reason}",
                 table.to_string(float_format=lambda v: f"{v:.5g}"),
             ]
         )

@@ -363,7 +363,8 @@ class Fit:
         -------
         pandas.DataFrame or numpy.ndarray
             ``summary=True``: columns ``mean, sd, q5, q50, q95``, indexed like ``newdata``
-            (a 0-based range for a dict of columns or the training rows). ``summary=False``:
+            (a 0-based range for a dict of columns; for the training rows, their labels in
+            the data they came from, rows left out for missing values absent). ``summary=False``:
             float64 ``(chains * draws, rows)``, chain by chain.
 
         Raises
@@ -394,7 +395,9 @@ class Fit:
         )
         if not summary:
             return draws
-        if isinstance(newdata, pd.DataFrame):
+        if newdata is None:  # the data's labels of the rows used
+            index = self.spec.design.info.training_index.copy()
+        elif isinstance(newdata, pd.DataFrame):
             index = newdata.index.copy()
         else:
             index = pd.RangeIndex(draws.shape[1])

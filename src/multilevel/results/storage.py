@@ -28,7 +28,9 @@ of two kinds of members, neither of which can run code when read:
                        "population": [CODING, ...],
                        "blocks": [{"group": "g", "term": "(1 | g)", "coding": [CODING]}]}],
             "groupings": [{"name": "g", "columns": ["g"], "membership": false,
-                           "weights": null, "scale": false, "levels": LEVELS}]
+                           "weights": null, "scale": false, "levels": LEVELS}],
+            "notes": ["3 of 83 rows are left out ..."],      # only when there are some
+            "row_labels": LEVELS                       # only when not 0, 1, ..., rows - 1
           },
           "posterior": {                               # kind "fit"
             "engine": "exact", "reason": "...", "timings": {...}, "settings": {...},

@@ -228,7 +228,9 @@ def build_spec(
             )
     if design.se is not None and "sigma" in design.dpars:
         raise EngineError("sigma cannot have a formula when se() gives it: drop one of them")
-    family.check_response(design.y, design.trials, name=design.response or "y")
+    family.check_response(
+        design.y, design.trials, name=design.response or "y", index=design.info.training_index
+    )
     if design.se is not None and "sigma" not in family.aux_names:
         raise EngineError(f"se() needs a family with a residual SD, not {family.name}")
 
