@@ -12,7 +12,7 @@ import multilevel.engines.reml  # noqa: F401
 from multilevel.checks import data_warnings, require_identifiable
 from multilevel.design import design as make_design
 from multilevel.engines import POINT_METHODS, SamplerSettings, select_engine, select_estimator
-from multilevel.errors import DataWarning, FormulaError
+from multilevel.errors import DataWarning, EngineError, FormulaError
 from multilevel.formula import parse
 from multilevel.results.estimate import PointFit
 from multilevel.spec.families import get_family
@@ -37,6 +37,7 @@ def fit(
     target_accept: float = 0.8,
     max_tree_depth: int = 10,
     na_action: str = "omit",
+    nagq: int = 1,
 ):
     """Fit a Bayesian multilevel model written as an lme4/brms formula.
 
@@ -58,13 +59,14 @@ def fit(
         group-specific noise (parameters ``b_sigma_Intercept``, ``sd_g__sigma_Intercept``,
         ``r_g__sigma[level,Intercept]``; the parameter takes the family's link for it,
         ``log`` for ``sigma``).
-    method : {"auto", "nuts", "conjugate", "exact", "reml", "ml"}
+    method : {"auto", "nuts", "conjugate", "exact", "reml", "ml", "laplace"}
         The engine; ``"auto"`` picks one and the fit records why: the exact conjugate
         engine for a Normal–Normal hierarchy (``y ~ 1 + (1 | g)``, ``y | se(s) ~ 1 + (1 |
         g)``, gaussian), the exact gaussian engine for other gaussian models (group effects
         integrated out exactly, MCMC on the few remaining parameters, exact draws of the
         group effects), NUTS otherwise. ``"reml"`` and ``"ml"`` give lme4's point
-        estimates from the exact gaussian engine (a :class:`PointFit`).
+        estimates from the exact gaussian engine, ``"laplace"`` lme4's ``glmer`` estimates of
+        bernoulli, binomial, poisson and negative binomial models (a :class:`PointFit`).
     chains, draws, warmup : int
         Number of chains, draws per chain kept, warmup iterations per chain.
     seed : int, optional
@@ -76,6 +78,10 @@ def fit(
     na_action : {"omit", "error"}
         Rows with a missing value in a column the model uses: left out with a warning that
         counts them (default, as lme4 and brms), or a DataError naming them.
+    nagq : int
+        With ``method="laplace"``: 1 (default) for the Laplace approximation, more for
+        adaptive Gauss–Hermite quadrature with that many nodes (one scalar grouping term
+        such as ``(1 | g)``, as glmer's ``nAGQ``).
 
     Returns
     -------
@@ -103,6 +109,11 @@ def fit(
     >>> f = ml.fit("y | se(sigma) ~ 1 + (1 | school)", ml.datasets.load("eight_schools"),
     ...            chains=2, draws=300, warmup=300, seed=1, progress=False)  # doctest: +SKIP
     """
+    if nagq != 1 and method != "laplace":
+        raise EngineError(
+            f"nagq={nagq!r} is an option of method='laplace' (glmer's nAGQ), not of "
+            f"method={method!r}"
+        )
     if method in POINT_METHODS:  # point estimates need no priors and no sampling machinery
         if priors:
             warnings.warn(
@@ -114,7 +125,8 @@ def fit(
         spec = _spec(formula, data, family, None, dpars, with_priors=False, na_action=na_action)
         _check_data(spec)
         estimator, _ = select_estimator(spec, method)
-        return PointFit(spec, estimator.estimate(spec, method=method))
+        options = {"nagq": nagq} if method == "laplace" else {}
+        return PointFit(spec, estimator.estimate(spec, method=method, **options))
     settings = SamplerSettings(
         chains=chains,
         draws=draws,

@@ -84,3 +84,33 @@ def test_ml_and_predict_and_report_again(sleep_csv, reml_run, tmp_path):
     result = run_cli("report", reml_run[1], "--out", tmp_path / "again.html")
     assert result.status == 0, result.err
     assert "Estimates per level" in (tmp_path / "again.html").read_text()
+
+
+def test_laplace_run_with_cbind_and_quadrature(tmp_path):
+    """``--method laplace`` (glmer) on cbpp with lme4's ``cbind`` response: a point-fit run
+    folder whose report says glmer and prints z values; ``--nagq 25`` is adaptive
+    Gauss-Hermite; ``--nagq`` with another method is refused."""
+    data = tmp_path / "cbpp.csv"
+    ml.datasets.load("cbpp").to_csv(data, index=False)
+    formula = "cbind(incidence, size - incidence) ~ factor(period) + (1 | herd)"  # CSV: codes
+    out = tmp_path / "laplace_run"
+    result = run_cli("fit", data, formula, "--family", "binomial", "--method", "laplace",
+                     "--out", out)  # fmt: skip
+    assert result.status == 0, result.err
+    assert "PointFit (LAPLACE)" in result.out and "b_factorperiod4" in result.out
+    fit = ml.load(out / "fit.mlfit")
+    assert fit.fixef()["Intercept"] == pytest.approx(-1.39853, abs=1e-4)  # glmer's
+    assert json.loads((out / "run.json").read_text())["settings"]["nagq"] == 1
+    words = html.unescape(" ".join(re.sub(r"<[^>]+>", " ", (out / "report.html").read_text())
+                                   .split()))  # fmt: skip
+    assert "as lme4's glmer(nAGQ = 1)" in words and "z value" in words
+    assert "Residual" not in words
+    agq = tmp_path / "agq_run"
+    result = run_cli("fit", data, formula, "--family", "binomial", "--method", "laplace",
+                     "--nagq", "25", "--out", agq)  # fmt: skip
+    assert result.status == 0, result.err
+    assert "Gauss-Hermite, 25 nodes" in result.out
+    assert ml.load(agq / "fit.mlfit").loglik() == pytest.approx(-91.98337, abs=1e-4)
+    refused = run_cli("fit", data, formula, "--family", "binomial", "--method", "nuts",
+                      "--nagq", "5", "--out", tmp_path / "nope")  # fmt: skip
+    assert refused.status == 2 and "option of --method laplace" in refused.err

@@ -32,7 +32,7 @@ VERSIONED = ("numpy", "scipy", "pandas", "jax", "numpyro", "arviz", "matplotlib"
 
 
 def options(parser: argparse.ArgumentParser) -> None:
-    """``DATA FORMULA --family --prior --na-action --sep --out --overwrite --method --chains
+    """``DATA FORMULA --family --prior --na-action --sep --out --overwrite --method --nagq --chains
     --draws --warmup --seed --target-accept --max-tree-depth --progress``."""
     from multilevel.engines import METHODS
 
@@ -56,7 +56,17 @@ def options(parser: argparse.ArgumentParser) -> None:
         default="auto",
         choices=list(METHODS),
         help="inference engine (default auto: exact where possible, else NUTS); reml or ml "
-        "give lme4's point estimates (no draws: the run has no posterior.nc)",
+        "give lme4's point estimates, laplace glmer's (no draws: the run has no "
+        "posterior.nc)",
+    )
+    parser.add_argument(
+        "--nagq",
+        type=int,
+        default=1,
+        metavar="K",
+        help="with --method laplace: 1 (default) for the Laplace approximation, K > 1 for "
+        "adaptive Gauss-Hermite quadrature with K nodes (one term such as (1 | g); glmer's "
+        "nAGQ)",
     )
     parser.add_argument("--chains", type=int, default=4, help="number of chains (default 4)")
     parser.add_argument(
@@ -118,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
             target_accept=args.target_accept,
             max_tree_depth=args.max_tree_depth,
             na_action=args.na_action,
+            nagq=args.nagq,
         )
     fit_seconds = time.perf_counter() - fit_start
     messages = report_warnings(caught)
@@ -150,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
             "target_accept": args.target_accept,
             "max_tree_depth": args.max_tree_depth,
             "na_action": args.na_action,
+            "nagq": args.nagq,
         },
         "versions": _versions(),
         "timings": {

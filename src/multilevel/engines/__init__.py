@@ -33,7 +33,10 @@ ENGINES = (
     ("multilevel.engines.nuts", "NutsEngine"),
 )
 #: Point estimators (module, class), asked for by one of their ``methods``.
-POINT_ESTIMATORS = (("multilevel.engines.reml", "RemlEstimator"),)
+POINT_ESTIMATORS = (
+    ("multilevel.engines.reml", "RemlEstimator"),
+    ("multilevel.engines.laplace", "LaplaceEstimator"),
+)
 
 
 def _load(entries):
@@ -43,7 +46,7 @@ def _load(entries):
 #: Values of ``method`` that ask a point estimator (no priors, no draws), and all values:
 #: ``"auto"``, then every engine's and point estimator's ``methods`` (written out, so that
 #: reading them imports no engine; a test checks them against the registry).
-POINT_METHODS = ("reml", "ml")
+POINT_METHODS = ("reml", "ml", "laplace")
 METHODS = ("auto", "nuts", "conjugate", "exact", *POINT_METHODS)
 
 

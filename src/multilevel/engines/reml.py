@@ -99,11 +99,11 @@ class RemlEstimator:
             estimates[name] = float(sol.beta[j])
             errors[name] = float(np.sqrt(vcov[j, j]))
         group_effects = []
-        for i, block in enumerate(design.blocks):
+        for i in range(len(design.blocks)):
             factor = sigma * layout.block_factor(theta, i)
             for name, value in spec.covariance[i].named(factor @ factor.T).items():
                 estimates[name], errors[name] = value, np.nan
-            group_effects.append(_block_modes(sol.b, cp.terms, layout, i, block))
+            group_effects.append(layout.block_modes(sol.b, cp.terms, i))
         if not known:
             estimates["sigma"], errors["sigma"] = sigma, np.nan
         return Estimate(
@@ -354,13 +354,3 @@ def newton_polish(f, x, lower, *, steps: int = 6, tol: float = 1e-10):
             converged = True
             break
     return x, evals, converged
-
-
-def _block_modes(b, terms, layout, i, block) -> np.ndarray:
-    """The conditional modes of design block ``i``, ``(levels, q)``."""
-    for j, k, col, q, _, _ in layout.blocks:
-        if j == i:
-            term = terms[k]
-            values = b[term.offset : term.offset + term.size].reshape(term.levels, term.q)
-            return values[:, col : col + q].copy()
-    raise KeyError(i)  # pragma: no cover

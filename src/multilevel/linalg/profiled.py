@@ -117,6 +117,16 @@ class ThetaLayout:
             return (np.zeros(0, int),) * 3
         return tuple(np.concatenate(a) for a in (rows, cols, source))
 
+    def block_modes(self, b: np.ndarray, terms, block: int) -> np.ndarray:
+        """The ``(levels, q)`` conditional modes of design block ``block`` from the modes
+        ``b`` of all random-effect columns."""
+        for i, k, col, q, _, _ in self.blocks:
+            if i == block:
+                term = terms[k]
+                values = b[term.offset : term.offset + term.size].reshape(term.levels, term.q)
+                return values[:, col : col + q].copy()
+        raise KeyError(block)
+
     def block_factor(self, theta: np.ndarray, block: int) -> np.ndarray:
         """The ``(q, q)`` lower-triangular factor of design block ``block``."""
         for i, _, _, q, correlated, start in self.blocks:

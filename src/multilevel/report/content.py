@@ -460,6 +460,14 @@ def _loo(fit) -> tuple[dict, pd.DataFrame | None, str]:
     return summary, table, note
 
 
+#: method -> (what it is, the lme4 call that gives the same estimates)
+_ESTIMATORS = {
+    "reml": ("restricted maximum likelihood", "lmer(REML = TRUE)"),
+    "ml": ("maximum likelihood", "lmer(REML = FALSE)"),
+    "laplace": ("maximum likelihood, Laplace approximation", "glmer(nAGQ = 1)"),
+}
+
+
 def _point_report(fit, *, data_source, data_table, timings, versions, title, progress) -> Report:
     """The report of a REML / ML :class:`~multilevel.results.estimate.PointFit`."""
     step = progress or (lambda label: None)
@@ -467,14 +475,14 @@ def _point_report(fit, *, data_source, data_table, timings, versions, title, pro
     step("summary")
     summary = fit.summary()
     b = summary.loc[list(spec.b_names), ["estimate", "std_error"]]
-    b["t value"] = b["estimate"] / b["std_error"]
+    statistic = "z value" if est.method == "laplace" else "t value"  # as lme4 prints them
+    b[statistic] = b["estimate"] / b["std_error"]
     variance = fit.VarCorr()
     variance.index = pd.Index(variance.pop("grp"), name="group")
     method = est.method.upper()
-    words = "restricted maximum likelihood" if est.method == "reml" else "maximum likelihood"
+    words, call = _ESTIMATORS[est.method]
     settings = {
-        "estimator": f"{method} ({words}), as lme4's lmer(REML = "
-        + ("TRUE)" if est.method == "reml" else "FALSE)"),
+        "estimator": f"{method} ({words}), as lme4's {call}",
         "log-likelihood" + (" (restricted)" if est.method == "reml" else ""): f"{est.loglik:.2f}",
         "converged": "yes" if est.converged else f"no ({est.message})",
         "function evaluations": str(est.evaluations),
@@ -482,7 +490,7 @@ def _point_report(fit, *, data_source, data_table, timings, versions, title, pro
     return Report(
         **_model_fields(fit, title, data_source, data_table),
         priors=pd.DataFrame(),
-        engine=f"gaussian ({method})",
+        engine=f"{'laplace' if est.method == 'laplace' else 'gaussian'} ({method})",
         reason=est.reason,
         settings=settings,
         timings={**dict(est.timings), **dict(timings or {})},

@@ -248,7 +248,7 @@ def render(report: Report) -> str:
         "population": (
             (
                 "<p>Estimates with standard errors (lme4's <code>vcov</code>, given the "
-                "variance components) and t values.</p>"
+                "variance components) and t values (z values for a GLMM, as glmer).</p>"
                 if point
                 else "<p>Posterior mean, SD, 5%, 50% and 95% quantiles, R-hat and effective "
                 "sample sizes.</p>"

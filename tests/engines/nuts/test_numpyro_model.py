@@ -239,7 +239,7 @@ def test_select_engine_and_support():
     with pytest.raises(EngineError, match="conjugate engine cannot fit"):
         select_engine(radon, "conjugate")
     with pytest.raises(EngineError, match="valid methods"):
-        select_engine(spec, "laplace")
+        select_engine(spec, "inla")
 
 
 def test_diagnostics_messages():

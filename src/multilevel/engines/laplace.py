@@ -1,0 +1,322 @@
+"""Laplace (and adaptive Gauss–Hermite) maximum-likelihood estimates of generalized linear
+mixed models, as lme4's ``glmer`` defines them.
+
+Two stages, as ``glmer``: first the relative covariance parameters :math:`\\theta` (and a
+negative binomial's shape) with :math:`\\beta` found by PIRLS together with the group effects
+(``nAGQ = 0``), then :math:`(\\theta, \\beta)` together, PIRLS finding the group effects only,
+each stage by NLopt's BOBYQA (:func:`multilevel.engines.reml.bobyqa`). The deviance is
+:func:`multilevel.linalg.pirls.laplace_deviance` (``nagq = 1``) or
+:func:`~multilevel.linalg.pirls.agq_deviance`. Standard errors come, as lme4's ``vcov``, from
+the finite-difference Hessian of the deviance over :math:`(\\theta, \\beta)`.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+from multilevel.engines.protocol import Support
+from multilevel.engines.reml import bobyqa, newton_polish
+from multilevel.errors import ConvergenceWarning, EngineError
+from multilevel.linalg.glm import SUPPORTED_FAMILIES, GLMRows
+from multilevel.linalg.pirls import RandomDesign, agq_deviance, find_mode, laplace_deviance
+from multilevel.linalg.threads import THREADED_COLUMNS, optimizer_blas_threads
+from multilevel.posterior import Estimate
+
+__all__ = ["LaplaceEstimator", "laplace_support"]
+
+
+def laplace_support(spec) -> Support:
+    """Binomial, bernoulli, poisson and negative binomial families with their usual links,
+    group terms, no distributional formulas, ``weights()`` or ``se()``."""
+    family = spec.family
+    links = SUPPORTED_FAMILIES.get(family.name)
+    if links is None:
+        names = ", ".join(SUPPORTED_FAMILIES)
+        exact = (
+            " (gaussian models get exact REML / ML estimates: method='reml' or 'ml')"
+            if family.name == "gaussian"
+            else " (method='nuts' fits it)"
+        )
+        return Support(False, f"the {family.name} family is not one of {names}{exact}")
+    if family.link not in links:
+        return Support(
+            False, f"the {family.link} link of {family.name} is not one of {', '.join(links)}"
+        )
+    design = spec.design
+    if design.dpars:
+        return Support(False, "distributional formulas are not supported")
+    if design.weights is not None or design.se is not None:
+        return Support(False, "weights() and se() are not supported")
+    if not design.blocks:
+        return Support(False, "the model has no group-level terms")
+    return Support(True, f"{family.name} with {family.link} link")
+
+
+class LaplaceEstimator:
+    """lme4's ``glmer`` estimates (``nAGQ = 1``: Laplace; ``nagq > 1``: adaptive
+    Gauss–Hermite for one scalar grouping factor)."""
+
+    name = "laplace"
+    methods = ("laplace",)
+
+    def supports(self, spec) -> Support:
+        return laplace_support(spec)
+
+    def estimate(self, spec, *, method: str = "laplace", nagq: int = 1) -> Estimate:
+        """Maximum-likelihood estimates with lme4's definitions.
+
+        Raises
+        ------
+        EngineError
+            A model the engine does not support, ``nagq > 1`` with more than one scalar
+            grouping factor, or PIRLS failing.
+        """
+        if method not in self.methods:
+            raise EngineError(f"method must be 'laplace', got {method!r}")
+        support = self.supports(spec)
+        if not support:
+            raise EngineError(f"the laplace engine cannot fit this model: {support.reason}")
+        nagq = _check_nagq(nagq, spec)
+        start = time.perf_counter()
+        problem = _Problem(spec, nagq)
+        # one BLAS thread even for small factors: PIRLS factors thousands of them, and
+        # OpenBLAS's threads waking on a busy machine made 0.2 ms factors take 0.1 s
+        with optimizer_blas_threads(max(problem.dense_columns, THREADED_COLUMNS)):
+            stage1 = problem.first_stage()
+            first = time.perf_counter() - start
+            result = problem.second_stage(stage1)
+            second = time.perf_counter() - start - first
+            timings = {"stage1": first, "stage2": second}
+            estimate = problem.result(result, support.reason, timings)
+        if not estimate.converged:
+            warnings.warn(
+                f"the Laplace optimizer did not converge ({estimate.message}); the estimates "
+                "may be inaccurate. Check for predictors on very different scales.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return estimate
+
+
+def _check_nagq(nagq, spec) -> int:
+    if isinstance(nagq, bool) or not isinstance(nagq, (int, np.integer)) or not 1 <= nagq <= 100:
+        raise EngineError(f"nagq must be an integer from 1 to 100, got {nagq!r}")
+    blocks = spec.design.blocks
+    if nagq > 1 and (len(blocks) != 1 or blocks[0].q != 1 or blocks[0].multiple_membership):
+        raise EngineError(
+            f"nagq={nagq} (adaptive Gauss-Hermite quadrature) needs a single scalar grouping "
+            "term such as (1 | g), as in lme4; use nagq=1 (the Laplace approximation)"
+        )
+    return int(nagq)
+
+
+class _Problem:
+    """A model's data, its parameter vectors and deviance functions."""
+
+    def __init__(self, spec, nagq: int):
+        self.spec = spec
+        design = spec.design
+        self.rd = RandomDesign(design)
+        self.layout = self.rd.layout
+        self.X = np.asarray(design.X, dtype=float)
+        self.offset = np.asarray(design.offset, dtype=float)
+        self.p = self.X.shape[1]
+        self.nb = spec.family.name == "negbinomial"
+        self.glm = GLMRows.of(spec.family, design.y, design.trials, 1.0 if self.nb else None)
+        self.nagq = nagq
+        self.level = np.asarray(design.blocks[0].index[:, 0], dtype=np.int64) if nagq > 1 else None
+        self.u = np.zeros(self.rd.Q)  # warm start of PIRLS, updated by every evaluation
+        self.beta = _glm_start(self.X, self.offset, self.glm)
+        self.evaluations = 0
+        #: columns of the largest dense matrix factored per PIRLS step
+        rest = len(self.rd.rest) if self.rd.first is not None else self.rd.Q
+        self.dense_columns = rest + self.p
+
+    def _glm_at(self, log_shape):
+        return self.glm.with_shape(float(np.exp(log_shape))) if self.nb else self.glm
+
+    def mode(self, theta, beta, log_shape, *, free_beta: bool):
+        ZL = self.rd.at(theta)
+        mode = find_mode(
+            ZL, self.X, self.offset, self._glm_at(log_shape), self.u, beta, free_beta=free_beta
+        )
+        self.u = mode.u
+        if free_beta:
+            self.beta = mode.beta
+        self.evaluations += 1
+        return mode, ZL
+
+    def deviance(self, mode, ZL, log_shape) -> float:
+        if self.nagq == 1:
+            return laplace_deviance(mode)
+        return agq_deviance(mode, ZL, self._glm_at(log_shape), self.level, self.nagq)
+
+    # -- stage 1: theta (and the shape), beta by PIRLS ------------------------------------
+
+    def first_stage(self):
+        size = self.layout.size
+        low = np.concatenate([self.layout.lower_bounds(), [-np.inf] * self.nb])
+        x0 = np.concatenate([self.layout.initial(), [0.0] * self.nb])
+
+        def objective(x):
+            log_shape = x[size] if self.nb else None
+            try:
+                mode, ZL = self.mode(x[:size], self.beta, log_shape, free_beta=True)
+            except EngineError:
+                return np.inf
+            return laplace_deviance(mode)
+
+        result = bobyqa(objective, x0, low, xtol=1e-6, ftol=1e-8)
+        theta = result.x[:size]
+        log_shape = result.x[size] if self.nb else None
+        mode, _ = self.mode(theta, self.beta, log_shape, free_beta=True)
+        return theta, mode.beta, log_shape, mode.beta_covariance
+
+    # -- stage 2: theta and beta together -------------------------------------------------
+
+    def second_stage(self, stage1):
+        theta0, beta0, log_shape0, covariance = stage1
+        p = self.p
+        scale = np.sqrt(np.diag(covariance)) if covariance is not None else np.ones(p)
+        scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+        self.scale, self.beta0 = scale, beta0
+
+        low = np.concatenate([self.layout.lower_bounds(), [-np.inf] * (p + self.nb)])
+        x0 = np.concatenate([theta0, np.zeros(p), [log_shape0] * self.nb])
+
+        def objective(x):
+            return self.full_deviance(x)
+
+        steps = np.concatenate(
+            [np.maximum(0.02 * np.abs(theta0), 0.005), np.full(p, 0.05), [0.1] * self.nb]
+        )
+        result = bobyqa(objective, x0, low, initial_step=steps, xtol=1e-8)
+        x, converged, evaluations = result.x, bool(result.success), result.nfev
+        if not converged:
+            x, more, converged = newton_polish(objective, x, low)
+            evaluations += more
+        return x, converged, result.message, evaluations
+
+    def unpack(self, x):
+        size, p = self.layout.size, self.p
+        theta = x[:size]
+        beta = self.beta0 + self.scale * x[size : size + p]
+        log_shape = x[size + p] if self.nb else None
+        return theta, beta, log_shape
+
+    def full_deviance(self, x) -> float:
+        theta, beta, log_shape = self.unpack(x)
+        try:
+            mode, ZL = self.mode(theta, beta, log_shape, free_beta=False)
+        except EngineError:
+            return np.inf
+        return self.deviance(mode, ZL, log_shape)
+
+    # -- estimates --------------------------------------------------------------------------
+
+    def result(self, stage2, reason: str, timings: dict) -> Estimate:
+        x, converged, message, evaluations = stage2
+        theta, beta, log_shape = self.unpack(x)
+        mode, ZL = self.mode(theta, beta, log_shape, free_beta=False)
+        deviance = self.deviance(mode, ZL, log_shape)
+        vcov = self.beta_covariance(x)
+        spec, design = self.spec, self.spec.design
+        estimates, errors = {}, {}
+        for j, name in enumerate(spec.b_names):
+            estimates[name] = float(beta[j])
+            errors[name] = float(np.sqrt(vcov[j, j])) if np.isfinite(vcov[j, j]) else np.nan
+        b = self.rd.lam(theta) @ mode.u
+        group_effects = []
+        terms = self.rd.terms
+        for i, _ in enumerate(design.blocks):
+            factor = self.layout.block_factor(theta, i)
+            for name, value in spec.covariance[i].named(factor @ factor.T).items():
+                estimates[name], errors[name] = value, np.nan
+            group_effects.append(self.layout.block_modes(b, terms, i))
+        if self.nb:
+            estimates["shape"], errors["shape"] = float(np.exp(log_shape)), np.nan
+        label = "Laplace" if self.nagq == 1 else f"adaptive Gauss-Hermite, {self.nagq} nodes"
+        return Estimate(
+            method="laplace",
+            estimates=estimates,
+            std_errors=errors,
+            group_effects=tuple(group_effects),
+            theta=np.asarray(theta, dtype=float),
+            loglik=-0.5 * deviance,
+            vcov=vcov,
+            converged=converged,
+            message=str(message),
+            evaluations=int(self.evaluations),
+            timings=timings,
+            reason=f"{label} by the laplace engine: {reason}",
+        )
+
+    def beta_covariance(self, x) -> np.ndarray:
+        """lme4's ``vcov``: the population block of twice the inverse Hessian of the deviance
+        over ``(theta, beta)`` (central differences; ``theta`` entries at their bound of 0
+        held there), the shape of a negative binomial held at its estimate."""
+        size, p = self.layout.size, self.p
+        low = self.layout.lower_bounds()
+        free_theta = [i for i in range(size) if not (np.isfinite(low[i]) and x[i] <= 1e-6)]
+        idx = np.array(free_theta + list(range(size, size + p)), dtype=int)
+        h = np.where(idx < size, 1e-4 * np.maximum(1.0, np.abs(x[idx])), 1e-3)
+        hessian = _hessian(self.full_deviance, x, idx, h)
+        try:
+            inverse = np.linalg.inv(hessian)
+        except np.linalg.LinAlgError:
+            return np.full((p, p), np.nan)
+        k = len(free_theta)
+        block = 2.0 * inverse[k:, k:]  # in units of scale: beta = beta0 + scale * z
+        block = 0.5 * (block + block.T)
+        return block * np.outer(self.scale, self.scale)
+
+
+def _hessian(f, x, idx, h) -> np.ndarray:
+    """Central-difference Hessian of ``f`` over the coordinates ``idx`` of ``x``."""
+    d = len(idx)
+    f0 = f(x)
+    out = np.zeros((d, d))
+
+    def at(*moves):
+        y = np.array(x, dtype=float)
+        for i, step in moves:
+            y[idx[i]] += step
+        return f(y)
+
+    plus = [at((i, h[i])) for i in range(d)]
+    minus = [at((i, -h[i])) for i in range(d)]
+    for i in range(d):
+        out[i, i] = (plus[i] - 2.0 * f0 + minus[i]) / h[i] ** 2
+        for j in range(i + 1, d):
+            value = (
+                at((i, h[i]), (j, h[j]))
+                - at((i, h[i]), (j, -h[j]))
+                - at((i, -h[i]), (j, h[j]))
+                + at((i, -h[i]), (j, -h[j]))
+            ) / (4.0 * h[i] * h[j])
+            out[i, j] = out[j, i] = value
+    return out
+
+
+def _glm_start(X, offset, glm) -> np.ndarray:
+    """Population coefficients of the GLM without group effects (a few Fisher-scoring
+    steps), where PIRLS starts."""
+    p = X.shape[1]
+    beta = np.zeros(p)
+    if not p:
+        return beta
+    for _ in range(25):
+        eta = offset + X @ beta
+        score, w = glm.score_and_weight(eta)
+        info = X.T @ (w[:, None] * X)
+        try:
+            step = np.linalg.solve(info, X.T @ score)
+        except np.linalg.LinAlgError:
+            return np.zeros(p)
+        beta = beta + step
+        if float(np.max(np.abs(step))) < 1e-10:
+            break
+    return beta if np.all(np.isfinite(beta)) else np.zeros(p)

@@ -1,0 +1,112 @@
+"""PIRLS and the Laplace / adaptive Gauss-Hermite deviances against what they approximate:
+the mode is where the penalized log-likelihood's gradient vanishes, the blocked and the
+sparse factorisations give the same numbers, and each level's integral by quadrature matches
+the integral computed by scipy's adaptive quadrature."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import integrate, special
+
+import multilevel as ml
+from multilevel.linalg import pirls
+from multilevel.linalg.glm import GLMRows
+from multilevel.linalg.pirls import RandomDesign, agq_deviance, find_mode, laplace_deviance
+from multilevel.spec.families import get_family
+
+
+def _data(n=300, levels=(12, 7), seed=3):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, levels[0], n)
+    b = rng.integers(0, levels[1], n)
+    x = rng.normal(size=n)
+    eta = -0.3 + 0.8 * x + rng.normal(0, 0.9, levels[0])[a] + rng.normal(0, 0.5, levels[1])[b]
+    return pd.DataFrame(
+        {
+            "y": rng.binomial(1, special.expit(eta)),
+            "k": rng.poisson(np.exp(0.5 + 0.3 * x + rng.normal(0, 0.6, levels[0])[a])),
+            "x": x,
+            "a": [f"a{i}" for i in a],
+            "b": [f"b{i}" for i in b],
+        }
+    )
+
+
+def _setup(formula, family, data):
+    design = ml.design(formula, data, family=family)
+    rd = RandomDesign(design)
+    glm = GLMRows.of(get_family(family), design.y, design.trials)
+    return design, rd, glm
+
+
+def _penalized(design, rd, glm, theta, beta, u):
+    eta = design.offset + design.X @ beta + rd.at(theta).times(u)
+    return glm.log_density(eta) - 0.5 * u @ u
+
+
+def test_the_mode_is_where_the_penalized_likelihood_is_flat():
+    design, rd, glm = _setup("y ~ x + (1 + x | a) + (1 | b)", "bernoulli", _data())
+    theta = np.array([0.9, 0.2, 0.4, 0.6])
+    beta = np.array([-0.2, 0.7])
+    mode = find_mode(rd.at(theta), design.X, design.offset, glm, np.zeros(rd.Q), beta,
+                     free_beta=False)  # fmt: skip
+    h = 1e-5
+    for j in range(rd.Q):
+        e = np.zeros(rd.Q)
+        e[j] = h
+        slope = (
+            _penalized(design, rd, glm, theta, beta, mode.u + e)
+            - _penalized(design, rd, glm, theta, beta, mode.u - e)
+        ) / (2 * h)
+        assert abs(slope) < 1e-6, (j, slope)
+
+
+def test_blocked_and_sparse_factorisations_agree(monkeypatch):
+    design, rd, glm = _setup("y ~ x + (1 + x | a) + (1 | b)", "bernoulli", _data())
+    theta = np.array([0.9, 0.2, 0.4, 0.6])
+    assert rd.first is not None
+    blocked = find_mode(rd.at(theta), design.X, design.offset, glm, np.zeros(rd.Q),
+                        np.zeros(2), free_beta=True)  # fmt: skip
+    rd.first = None  # the whole system as one sparse matrix
+    sparse = find_mode(rd.at(theta), design.X, design.offset, glm, np.zeros(rd.Q),
+                       np.zeros(2), free_beta=True)  # fmt: skip
+    monkeypatch.setattr(pirls, "DENSE_LIMIT", 5)  # and by sparse LU
+    lu = find_mode(rd.at(theta), design.X, design.offset, glm, np.zeros(rd.Q), np.zeros(2),
+                   free_beta=True)  # fmt: skip
+    for other in (sparse, lu):
+        np.testing.assert_allclose(blocked.u, other.u, atol=1e-9)
+        np.testing.assert_allclose(blocked.beta, other.beta, atol=1e-9)
+        np.testing.assert_allclose(blocked.beta_covariance, other.beta_covariance, rtol=1e-8)
+        assert laplace_deviance(blocked) == pytest.approx(laplace_deviance(other), abs=1e-8)
+
+
+@pytest.mark.parametrize("family, response", [("bernoulli", "y"), ("poisson", "k")])
+def test_quadrature_matches_each_levels_integral(family, response):
+    """-2 log of prod_l int p(y_l | u) phi(u) du, by scipy's quad level by level, against
+    agq_deviance with 30 nodes; one node is the Laplace value."""
+    data = _data(n=120, levels=(8, 2))
+    design, rd, glm = _setup(f"{response} ~ x + (1 | a)", family, data)
+    theta, beta = np.array([0.8]), np.array([0.1, 0.4])
+    effects = rd.at(theta)
+    mode = find_mode(effects, design.X, design.offset, glm, np.zeros(rd.Q), beta,
+                     free_beta=False)  # fmt: skip
+    level = design.blocks[0].index[:, 0]
+    fixed = design.offset + design.X @ beta
+    total = 0.0
+    for lv in range(rd.Q):
+        rows = level == lv
+        part = GLMRows.of(glm.family, glm.y[rows], None if glm.trials is None else glm.trials[rows])
+
+        def integrand(u, rows=rows, part=part):
+            return np.exp(part.log_density(fixed[rows] + theta[0] * u) - 0.5 * u * u) / np.sqrt(
+                2 * np.pi
+            )
+
+        value, _ = integrate.quad(integrand, -12, 12, epsabs=0, epsrel=1e-12, limit=200)
+        total += -2 * np.log(value)
+    assert agq_deviance(mode, effects, glm, level, 30) == pytest.approx(total, abs=1e-7)
+    assert agq_deviance(mode, effects, glm, level, 1) == pytest.approx(
+        laplace_deviance(mode), abs=1e-9
+    )
