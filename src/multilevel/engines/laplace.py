@@ -119,15 +119,18 @@ class _Problem:
     def __init__(self, spec, nagq: int):
         self.spec = spec
         design = spec.design
-        self.rd = RandomDesign(design)
-        self.layout = self.rd.layout
-        self.X = np.asarray(design.X, dtype=float)
-        self.offset = np.asarray(design.offset, dtype=float)
+        self.rd = rd = RandomDesign(design)
+        self.layout = rd.layout
+        # every per-row array in the order the random design keeps its rows
+        self.X = rd.rows(np.asarray(design.X, dtype=float))
+        self.offset = rd.rows(np.asarray(design.offset, dtype=float))
         self.p = self.X.shape[1]
         self.nb = spec.family.name == "negbinomial"
-        self.glm = GLMRows.of(spec.family, design.y, design.trials, 1.0 if self.nb else None)
+        shape = 1.0 if self.nb else None
+        self.glm = GLMRows.of(spec.family, rd.rows(design.y), rd.rows(design.trials), shape)
         self.nagq = nagq
-        self.level = np.asarray(design.blocks[0].index[:, 0], dtype=np.int64) if nagq > 1 else None
+        level = np.asarray(design.blocks[0].index[:, 0], dtype=np.int64)
+        self.level = rd.rows(level) if nagq > 1 else None
         self.u = np.zeros(self.rd.Q)  # warm start of PIRLS, updated by every evaluation
         self.beta = _glm_start(self.X, self.offset, self.glm)
         self.evaluations = 0
@@ -169,7 +172,8 @@ class _Problem:
                 return np.inf
             return laplace_deviance(mode)
 
-        result = bobyqa(objective, x0, low, xtol=1e-6, ftol=1e-8)
+        # a start for stage two: 1e-10 of the deviance is far below what moves the estimates
+        result = bobyqa(objective, x0, low, xtol=1e-6, ftol=1e-8, ftol_rel=1e-10)
         theta = result.x[:size]
         log_shape = result.x[size] if self.nb else None
         mode, _ = self.mode(theta, self.beta, log_shape, free_beta=True)

@@ -142,11 +142,14 @@ def bobyqa(
     initial_step=None,
     xtol: float = 1e-10,
     ftol: float = 1e-12,
+    ftol_rel: float = 1e-15,
     maxeval: int = 5000,
 ):
     """Minimise ``f`` from ``x0`` with bounds ``lower`` by NLopt's BOBYQA (as lme4's
     default ``nloptwrap``; ``initial_step`` None: NLopt's, as there), with tighter tolerances
-    than lme4's (whose ``1e-8`` leaves sleepstudy's ML SDs 1e-3 off the optimum).
+    than lme4's (whose ``1e-8`` leaves sleepstudy's ML SDs 1e-3 off the optimum): it stops
+    when a step changes ``x`` by less than ``xtol`` or ``f`` by less than ``ftol`` or
+    ``ftol_rel`` times ``|f|``.
 
     Examples
     --------
@@ -170,7 +173,7 @@ def bobyqa(
     opt.set_lower_bounds(np.asarray(lower, dtype=float))
     opt.set_xtol_abs(xtol)
     opt.set_ftol_abs(ftol)
-    opt.set_ftol_rel(1e-15)
+    opt.set_ftol_rel(ftol_rel)
     opt.set_maxeval(maxeval)
     if initial_step is not None:
         opt.set_initial_step(np.asarray(initial_step, dtype=float))

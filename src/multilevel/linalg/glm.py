@@ -137,6 +137,14 @@ class GLMRows:
 
     def score_and_weight(self, eta) -> tuple[np.ndarray, np.ndarray]:
         """Each row's score ``s`` and Fisher weight ``w`` at ``eta`` (module docstring)."""
+        name, link = self.family.name, self.family.link
+        if link == "logit" and name in ("bernoulli", "binomial"):  # canonical: fewer passes
+            p = special.expit(eta)
+            mp = p if name == "bernoulli" else self.trials * p
+            return self.y - mp, mp * (1.0 - p)
+        if link == "log" and name == "poisson":
+            mu = np.exp(np.minimum(eta, 700.0))
+            return self.y - mu, mu
         ey, dey, var = self._moments(eta)
         return (self.y - ey) * dey / var, dey * dey / var
 

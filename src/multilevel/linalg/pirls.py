@@ -59,6 +59,11 @@ class RandomDesign:
     after the first term is eliminated, when they have at most :data:`DENSE_LIMIT` columns.
     Otherwise the whole system is one sparse matrix.
 
+    With a first term, the rows are kept sorted by its level (:attr:`order`; the engine puts
+    its per-row arrays in this order with :meth:`rows`): a sum over each level's rows is then
+    one pass over contiguous segments and a level's value is spread to its rows by
+    ``np.repeat``, several times faster than scattered sums and gathers at 10^6 rows.
+
     Examples
     --------
     >>> import multilevel as ml
@@ -104,15 +109,42 @@ class RandomDesign:
             if rest
             else np.zeros(0, dtype=np.int64)
         )
-        if self.first is not None and len(self.rest) > DENSE_LIMIT:
-            self.first = None  # too many other columns for a dense border: one sparse system
+        if self.first is not None and (
+            len(self.rest) > DENSE_LIMIT or terms[self.first].size * len(self.rest) > 5e7
+        ):  # too many other columns for a dense border (or coupling block): one sparse system
+            self.first = None
+        self.order = None
         if self.first is not None:
             t1 = terms[self.first]
             self.cols1 = np.arange(t1.offset, t1.offset + t1.size)
-            self.level, self.Z1 = values[self.first]
-            # rows summed by level: (P @ f)[l] = sum of f over the rows of level l
+            level, Z1 = values[self.first]
+            self.order = np.argsort(level, kind="stable")
+            self.level = level[self.order]
+            self.Z1 = np.ascontiguousarray(Z1[self.order].T)  # (q, n), rows sorted
+            self.counts = np.bincount(self.level, minlength=t1.levels)
+            self.starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]])
+            self.levels = t1.levels
+            self.Zrest = self.Z[self.order][:, self.rest].tocsr()
+            # sums over each level's rows of a sparse matrix (the coupling with the rest)
             self.P = sp.csr_matrix((np.ones(n), (self.level, np.arange(n))), shape=(t1.levels, n))
-            self.Zrest = self.Z[:, self.rest].tocsr()
+
+    def rows(self, values):
+        """Per-row ``values`` in the order the design keeps its rows (see the class)."""
+        if values is None or self.order is None:
+            return values
+        return np.asarray(values)[self.order]
+
+    def level_sum(self, values) -> np.ndarray:
+        """The sum over each level's rows of the first term (along the first axis)."""
+        out = np.add.reduceat(values, self.starts, axis=0)
+        empty = self.counts == 0
+        if empty.any():  # reduceat gives the next row's value for an empty segment
+            out[empty] = 0.0
+        return out
+
+    def spread(self, values) -> np.ndarray:
+        """Each level's value on each of its rows."""
+        return np.repeat(values, self.counts)
 
     def lam(self, theta) -> sp.csr_matrix:
         r""":math:`\Lambda_\theta`, ``(Q, Q)``."""
@@ -155,16 +187,18 @@ class _BlockedEffects:
     def __init__(self, rd: RandomDesign, theta):
         self.rd = rd
         factors = rd.layout.factors(theta, rd.terms)
-        self.V1 = rd.Z1 @ factors[rd.first]  # (n, q)
-        self.q = self.V1.shape[1]
-        self.levels = rd.P.shape[0]
+        self.V1 = factors[rd.first].T @ rd.Z1  # (q, n): row i's Lambda_1' z_i, rows sorted
+        self.q = self.V1.shape[0]
+        self.levels = rd.levels
         lam = rd.lam(theta)
         self.ZLr = (rd.Zrest @ lam[rd.rest][:, rd.rest]).tocsr() if len(rd.rest) else None
 
     def times(self, u):
         rd = self.rd
         u1 = u[rd.cols1].reshape(self.levels, self.q)
-        out = np.einsum("ij,ij->i", self.V1, u1[rd.level])
+        out = self.V1[0] * rd.spread(u1[:, 0])
+        for a in range(1, self.q):
+            out += self.V1[a] * rd.spread(u1[:, a])
         if self.ZLr is not None:
             out = out + self.ZLr @ u[rd.rest]
         return out
@@ -172,7 +206,7 @@ class _BlockedEffects:
     def transpose_times(self, v):
         rd = self.rd
         out = np.empty(rd.Q)
-        out[rd.cols1] = (rd.P @ (self.V1 * v[:, None])).reshape(-1)
+        out[rd.cols1] = rd.level_sum((self.V1 * v).T).reshape(-1)
         if self.ZLr is not None:
             out[rd.rest] = self.ZLr.T @ v
         return out
@@ -181,7 +215,7 @@ class _BlockedEffects:
         return _BlockedSystem(self, w, X)
 
     def row_values(self):
-        return self.V1[:, 0]
+        return self.V1[0]
 
 
 class _BlockedSystem:
@@ -191,12 +225,12 @@ class _BlockedSystem:
 
     def __init__(self, effects: _BlockedEffects, w, X):
         rd, V1, q = effects.rd, effects.V1, effects.q
-        P, ZLr = rd.P, effects.ZLr
-        wV = w[:, None] * V1
+        ZLr = effects.ZLr
+        wV = w * V1  # (q, n)
         A = [[None] * q for _ in range(q)]
         for a in range(q):
             for b in range(a + 1):
-                A[a][b] = P @ (wV[:, a] * V1[:, b])
+                A[a][b] = rd.level_sum(wV[a] * V1[b])
             A[a][a] = A[a][a] + 1.0
         self.A11_diagonal = A[0][0]
         self.L = L = blocks.cholesky(A, np)
@@ -212,9 +246,9 @@ class _BlockedSystem:
         for a in range(q):
             parts = []
             if r:
-                parts.append((P @ sp.diags(wV[:, a]) @ ZLr).toarray())
+                parts.append((rd.P @ ZLr.multiply(wV[a][:, None])).toarray())
             if p:
-                parts.append(P @ (wV[:, a][:, None] * X))
+                parts.append(rd.level_sum(wV[a][:, None] * X))
             K.append(np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0])
         self.W = W = blocks.lower_solve(L, K)  # L11^-1 K, per a (levels, r + p)
         M = np.zeros((width, width))

@@ -34,11 +34,19 @@ def _data(n=300, levels=(12, 7), seed=3):
     )
 
 
+class _Rows:
+    """The design's per-row arrays in the order the random design keeps its rows."""
+
+    def __init__(self, design, rd):
+        self.X, self.offset = rd.rows(design.X), rd.rows(design.offset)
+        self.level = rd.rows(design.blocks[0].index[:, 0])
+
+
 def _setup(formula, family, data):
     design = ml.design(formula, data, family=family)
     rd = RandomDesign(design)
-    glm = GLMRows.of(get_family(family), design.y, design.trials)
-    return design, rd, glm
+    glm = GLMRows.of(get_family(family), rd.rows(design.y), rd.rows(design.trials))
+    return _Rows(design, rd), rd, glm
 
 
 def _penalized(design, rd, glm, theta, beta, u):
@@ -64,16 +72,22 @@ def test_the_mode_is_where_the_penalized_likelihood_is_flat():
 
 
 def test_blocked_and_sparse_factorisations_agree(monkeypatch):
-    design, rd, glm = _setup("y ~ x + (1 + x | a) + (1 | b)", "bernoulli", _data())
+    """The first term eliminated level by level (rows sorted by its level) against the whole
+    system as one sparse matrix, factored densely and by sparse LU (rows as in the data)."""
+    formula, family = "y ~ x + (1 + x | a) + (1 | b)", "bernoulli"
+    sorted_rows, rd, glm = _setup(formula, family, _data())
     theta = np.array([0.9, 0.2, 0.4, 0.6])
-    assert rd.first is not None
-    blocked = find_mode(rd.at(theta), design.X, design.offset, glm, np.zeros(rd.Q),
+    assert rd.first is not None and rd.order is not None
+    blocked = find_mode(rd.at(theta), sorted_rows.X, sorted_rows.offset, glm, np.zeros(rd.Q),
                         np.zeros(2), free_beta=True)  # fmt: skip
-    rd.first = None  # the whole system as one sparse matrix
-    sparse = find_mode(rd.at(theta), design.X, design.offset, glm, np.zeros(rd.Q),
+    design = ml.design(formula, _data(), family=family)
+    whole = RandomDesign(design)
+    whole.first, whole.order = None, None  # one sparse system, rows as in the data
+    glm = GLMRows.of(get_family(family), design.y, design.trials)
+    sparse = find_mode(whole.at(theta), design.X, design.offset, glm, np.zeros(rd.Q),
                        np.zeros(2), free_beta=True)  # fmt: skip
     monkeypatch.setattr(pirls, "DENSE_LIMIT", 5)  # and by sparse LU
-    lu = find_mode(rd.at(theta), design.X, design.offset, glm, np.zeros(rd.Q), np.zeros(2),
+    lu = find_mode(whole.at(theta), design.X, design.offset, glm, np.zeros(rd.Q), np.zeros(2),
                    free_beta=True)  # fmt: skip
     for other in (sparse, lu):
         np.testing.assert_allclose(blocked.u, other.u, atol=1e-9)
@@ -92,7 +106,7 @@ def test_quadrature_matches_each_levels_integral(family, response):
     effects = rd.at(theta)
     mode = find_mode(effects, design.X, design.offset, glm, np.zeros(rd.Q), beta,
                      free_beta=False)  # fmt: skip
-    level = design.blocks[0].index[:, 0]
+    level = design.level
     fixed = design.offset + design.X @ beta
     total = 0.0
     for lv in range(rd.Q):
