@@ -262,13 +262,7 @@ class _BlockedSystem:
             M[r:, r:] = X.T @ (w[:, None] * X)
         for a in range(q):
             M -= W[a].T @ W[a]
-        try:
-            self.M = sla.cholesky(M, lower=True, check_finite=False)
-        except np.linalg.LinAlgError:
-            raise EngineError(
-                "the PIRLS system is not positive definite: is the population-level design "
-                "of full rank?"
-            ) from None
+        self.M = _cholesky(M)
         self.logdet += 2.0 * float(np.log(np.diagonal(self.M)[:r]).sum())
 
     @property
@@ -327,13 +321,7 @@ class _System:
             self.B = np.asarray(WZ.T @ X)
             self._AinvB = self._solve_A(self.B)
             S = X.T @ (w[:, None] * X) - self.B.T @ self._AinvB
-            try:
-                self._S = sla.cho_factor(S, lower=True, check_finite=False)
-            except np.linalg.LinAlgError:
-                raise EngineError(
-                    "the PIRLS system is not positive definite: is the population-level "
-                    "design of full rank?"
-                ) from None
+            self._S = (_cholesky(S), True)
 
     def _solve_A(self, rhs):
         if self._lu is None:
@@ -349,6 +337,17 @@ class _System:
 
     def beta_covariance(self) -> np.ndarray:
         return sla.cho_solve(self._S, np.eye(self.p), check_finite=False)
+
+
+def _cholesky(M) -> np.ndarray:
+    """The lower Cholesky factor of the dense part of a PIRLS system, or an EngineError."""
+    try:
+        return sla.cholesky(M, lower=True, check_finite=False)
+    except np.linalg.LinAlgError:
+        raise EngineError(
+            "the PIRLS system is not positive definite: is the population-level design of "
+            "full rank?"
+        ) from None
 
 
 @dataclass(frozen=True)

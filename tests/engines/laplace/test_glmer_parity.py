@@ -60,6 +60,14 @@ def _close(ours, theirs, label, problems, rel=REL):
         problems.append(f"{label}: ours {ours!r} vs lme4 {theirs!r} ({ours / theirs - 1:+.2e})")
 
 
+def _compare_population(table, ref, problems):
+    """Each population-level coefficient and its standard error against lme4's."""
+    for coef, value in ref["beta"].items():
+        name = naming.population(_coef(coef))
+        _close(table.loc[name, "estimate"], value, name, problems)
+        _close(table.loc[name, "std_error"], ref["se_beta"][coef], f"se {name}", problems)
+
+
 @pytest.fixture(scope="module", params=list(MODELS))
 def case(request):
     model = request.param
@@ -76,10 +84,7 @@ def test_estimates_standard_errors_and_loglik_match_glmer(case):
     table = fit.summary()
     problems: list[str] = []
     _close(fit.loglik(), ref["logLik"], "logLik", problems, rel=1e-6)
-    for coef, value in ref["beta"].items():
-        name = naming.population(_coef(coef))
-        _close(table.loc[name, "estimate"], value, name, problems)
-        _close(table.loc[name, "std_error"], ref["se_beta"][coef], f"se {name}", problems)
+    _compare_population(table, ref, problems)
     for row in ref["varcorr"]:
         name = naming.sd(_group(row["grp"]), _coef(row["var1"]))
         _close(table.loc[name, "estimate"], row["sdcor"], name, problems)
@@ -114,10 +119,7 @@ def test_adaptive_gauss_hermite_matches_glmer_nagq25():
     problems: list[str] = []
     # lme4 leaves the saturated log-likelihood out of nAGQ > 1 values: logLik_full adds it
     _close(fit.loglik(), ref["logLik_full"], "logLik", problems, rel=1e-6)
-    for coef, value in ref["beta"].items():
-        name = naming.population(_coef(coef))
-        _close(table.loc[name, "estimate"], value, name, problems)
-        _close(table.loc[name, "std_error"], ref["se_beta"][coef], f"se {name}", problems)
+    _compare_population(table, ref, problems)
     _close(table.loc["sd_herd__Intercept", "estimate"], ref["theta"]["herd.(Intercept)"], "sd",
            problems)  # fmt: skip
     assert not problems, "\n".join(problems)
