@@ -125,6 +125,8 @@ class _Problem:
         self.X = rd.rows(np.asarray(design.X, dtype=float))
         self.offset = rd.rows(np.asarray(design.offset, dtype=float))
         self.p = self.X.shape[1]
+        if rd.first is not None:
+            rd.share_columns(self.X)
         self.nb = spec.family.name == "negbinomial"
         shape = 1.0 if self.nb else None
         self.glm = GLMRows.of(spec.family, rd.rows(design.y), rd.rows(design.trials), shape)

@@ -114,6 +114,7 @@ class RandomDesign:
         ):  # too many other columns for a dense border (or coupling block): one sparse system
             self.first = None
         self.order = None
+        self.X = None
         if self.first is not None:
             t1 = terms[self.first]
             self.cols1 = np.arange(t1.offset, t1.offset + t1.size)
@@ -121,6 +122,8 @@ class RandomDesign:
             self.order = np.argsort(level, kind="stable")
             self.level = level[self.order]
             self.Z1 = np.ascontiguousarray(Z1[self.order].T)  # (q, n), rows sorted
+            self.basis = self.Z1  # the columns weighted_gram sums (share_columns adds X's)
+            self.basis_ones = [bool(np.all(c == 1.0)) for c in self.Z1]
             self.counts = np.bincount(self.level, minlength=t1.levels)
             self.starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]])
             self.levels = t1.levels
@@ -135,12 +138,43 @@ class RandomDesign:
         return np.asarray(values)[self.order]
 
     def level_sum(self, values) -> np.ndarray:
-        """The sum over each level's rows of the first term (along the first axis)."""
-        out = np.add.reduceat(values, self.starts, axis=0)
+        """The sum over each level's rows of the first term (along the last axis)."""
+        out = np.add.reduceat(values, self.starts, axis=-1)
         empty = self.counts == 0
         if empty.any():  # reduceat gives the next row's value for an empty segment
-            out[empty] = 0.0
+            out[..., empty] = 0.0
         return out
+
+    def share_columns(self, X) -> None:
+        """Remember the population design ``X`` (rows in :attr:`order`) and which of its
+        columns repeat the first term's: each PIRLS step then sums ``w c_i c_j`` by level once
+        for each pair of distinct columns (``(1 + x | g)`` with ``~ 1 + x``: three sums
+        instead of thirteen) and has ``X' W X`` as the sum of those over the levels."""
+        columns = [self.Z1[a] for a in range(self.Z1.shape[0])]
+        x_index = []
+        for j in range(X.shape[1]):
+            column = np.ascontiguousarray(X[:, j])
+            match = next((i for i, c in enumerate(columns) if np.array_equal(c, column)), None)
+            if match is None:
+                columns.append(column)
+                match = len(columns) - 1
+            x_index.append(match)
+        self.X = X
+        self.basis = np.stack(columns)  # (k, n)
+        self.basis_ones = [bool(np.all(c == 1.0)) for c in columns]
+        self.x_index = np.array(x_index, dtype=np.intp)
+
+    def weighted_gram(self, w, k: int) -> np.ndarray:
+        """``G[l, i, j]``: the sum over level ``l``'s rows of ``w c_i c_j`` for the first
+        ``k`` columns of the basis (:meth:`share_columns`), ``(levels, k, k)``."""
+        G = np.empty((self.levels, k, k))
+        for i in range(k):
+            wi = w if self.basis_ones[i] else w * self.basis[i]
+            for j in range(i + 1):
+                G[:, i, j] = G[:, j, i] = self.level_sum(
+                    wi if self.basis_ones[j] else wi * self.basis[j]
+                )
+        return G
 
     def spread(self, values) -> np.ndarray:
         """Each level's value on each of its rows."""
@@ -187,7 +221,8 @@ class _BlockedEffects:
     def __init__(self, rd: RandomDesign, theta):
         self.rd = rd
         factors = rd.layout.factors(theta, rd.terms)
-        self.V1 = factors[rd.first].T @ rd.Z1  # (q, n): row i's Lambda_1' z_i, rows sorted
+        self.lam1 = factors[rd.first]
+        self.V1 = self.lam1.T @ rd.Z1  # (q, n): row i's Lambda_1' z_i, rows sorted
         self.q = self.V1.shape[0]
         self.levels = rd.levels
         lam = rd.lam(theta)
@@ -206,7 +241,7 @@ class _BlockedEffects:
     def transpose_times(self, v):
         rd = self.rd
         out = np.empty(rd.Q)
-        out[rd.cols1] = rd.level_sum((self.V1 * v).T).reshape(-1)
+        out[rd.cols1] = rd.level_sum(self.V1 * v).T.reshape(-1)
         if self.ZLr is not None:
             out[rd.rest] = self.ZLr.T @ v
         return out
@@ -226,12 +261,20 @@ class _BlockedSystem:
     def __init__(self, effects: _BlockedEffects, w, X):
         rd, V1, q = effects.rd, effects.V1, effects.q
         ZLr = effects.ZLr
-        wV = w * V1  # (q, n)
-        A = [[None] * q for _ in range(q)]
-        for a in range(q):
-            for b in range(a + 1):
-                A[a][b] = rd.level_sum(wV[a] * V1[b])
-            A[a][a] = A[a][a] + 1.0
+        shared = X is not None and X is rd.X  # X's sums come with the first term's
+        if X is None or shared:
+            k = q if X is None else len(rd.basis)
+            G = rd.weighted_gram(w, k)
+            lam = effects.lam1
+            G_zz = [[np.ascontiguousarray(G[:, a, b]) for b in range(q)] for a in range(q)]
+            A = blocks.congruence(blocks.lower_entries(lam), G_zz)  # Lambda' G Lambda + I
+        else:
+            wV = w * V1  # (q, n)
+            A = [[None] * q for _ in range(q)]
+            for a in range(q):
+                for b in range(a + 1):
+                    A[a][b] = rd.level_sum(wV[a] * V1[b])
+                A[a][a] = A[a][a] + 1.0
         self.A11_diagonal = A[0][0]
         self.L = L = blocks.cholesky(A, np)
         self.logdet = float(blocks.log_det(L, np))
@@ -242,13 +285,20 @@ class _BlockedSystem:
         self.W = None
         if not width:
             return
+        if shared:  # B1 = Lambda_1' (sums of w z x'), per level: (q, levels, p)
+            G_zx = G[:, :q][:, :, rd.x_index]
+            B1 = [sum(lam[b, a] * G_zx[:, b] for b in range(a, q)) for a in range(q)]
+        elif p:
+            B1 = np.stack([rd.level_sum(wV[a] * X.T).T for a in range(q)])
+        if r:
+            wV1 = w * V1
         K = []  # per coefficient a: the first term's rows of [A1r B1], (levels, r + p)
         for a in range(q):
             parts = []
             if r:
-                parts.append((rd.P @ ZLr.multiply(wV[a][:, None])).toarray())
+                parts.append((rd.P @ ZLr.multiply(wV1[a][:, None])).toarray())
             if p:
-                parts.append(rd.level_sum(wV[a][:, None] * X))
+                parts.append(B1[a])
             K.append(np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0])
         self.W = W = blocks.lower_solve(L, K)  # L11^-1 K, per a (levels, r + p)
         M = np.zeros((width, width))
@@ -259,7 +309,10 @@ class _BlockedSystem:
                 M[:r, r:] = np.asarray(wZ.T @ X)
                 M[r:, :r] = M[:r, r:].T
         if p:
-            M[r:, r:] = X.T @ (w[:, None] * X)
+            if shared:
+                M[r:, r:] = G[:, rd.x_index][:, :, rd.x_index].sum(axis=0)
+            else:
+                M[r:, r:] = X.T @ (w[:, None] * X)
         for a in range(q):
             M -= W[a].T @ W[a]
         self.M = _cholesky(M)
