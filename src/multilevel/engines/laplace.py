@@ -25,7 +25,51 @@ from multilevel.linalg.pirls import RandomDesign, agq_deviance, find_mode, lapla
 from multilevel.linalg.threads import THREADED_COLUMNS, optimizer_blas_threads
 from multilevel.posterior import Estimate
 
-__all__ = ["LaplaceEstimator", "laplace_support"]
+__all__ = ["LaplaceEstimator", "approximation_notes", "laplace_support"]
+
+#: Rows per level below which the Laplace approximation of a binary model is known to
+#: underestimate the group-level SDs (Breslow & Lin 1995; Joe 2008).
+FEW_BINARY_ROWS = 5
+
+
+def approximation_notes(spec, nagq: int = 1) -> list[str]:
+    """Where the Laplace approximation is known to be poor for this model, in words with what
+    to use instead: binary responses with few rows per level of a grouping factor, where it
+    underestimates that factor's SDs (adaptive Gauss-Hermite, ``nagq > 1``, fixes it for one
+    scalar term).
+
+    Examples
+    --------
+    >>> import numpy as np, multilevel as ml
+    >>> data = {"y": [0, 1] * 30, "g": np.repeat([f"g{i}" for i in range(20)], 3)}
+    >>> spec = ml.build_spec(ml.design("y ~ 1 + (1 | g)", data, family="bernoulli"),
+    ...                      "bernoulli", with_priors=False)
+    >>> print(approximation_notes(spec)[0])  # doctest: +NORMALIZE_WHITESPACE
+    binary responses with 3.0 rows per level of g on average: the Laplace approximation
+    underestimates sd_g__Intercept with so few rows per level (Breslow & Lin 1995); use
+    nagq=25 (adaptive Gauss-Hermite) or method='nuts' for a posterior
+    """
+    design = spec.design
+    family = spec.family.name
+    binary = family == "bernoulli" or (
+        family == "binomial" and design.trials is not None and float(np.mean(design.trials)) < 2
+    )
+    if not binary or nagq > 1:
+        return []
+    notes = []
+    for block, covariance in zip(design.blocks, spec.covariance, strict=True):
+        rows = design.n / block.n_levels
+        if block.multiple_membership or rows >= FEW_BINARY_ROWS:
+            continue
+        scalar = len(design.blocks) == 1 and block.q == 1
+        instead = "nagq=25 (adaptive Gauss-Hermite) or " if scalar else ""
+        notes.append(
+            f"binary responses with {rows:.1f} rows per level of {block.name} on average: the "
+            f"Laplace approximation underestimates {' and '.join(covariance.sd_names)} with "
+            f"so few rows per level (Breslow & Lin 1995); use {instead}method='nuts' for a "
+            "posterior"
+        )
+    return notes
 
 
 def laplace_support(spec) -> Support:
@@ -98,6 +142,8 @@ class LaplaceEstimator:
                 ConvergenceWarning,
                 stacklevel=3,
             )
+        for note in approximation_notes(spec, nagq):
+            warnings.warn(note, ConvergenceWarning, stacklevel=3)
         return estimate
 
 

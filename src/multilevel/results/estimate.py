@@ -114,13 +114,20 @@ class PointFit:
         return varcorr_table(self.spec, self.estimate.estimates)
 
     def diagnostics(self) -> list[str]:
-        """Problems of the optimisation (empty if none): whether it converged."""
-        if self.estimate.converged:
-            return []
-        return [
-            f"the {self.method.upper()} optimisation did not converge "
-            f"({self.estimate.message}); the estimates may be off"
-        ]
+        """Problems of the optimisation (empty if none): whether it converged, and for a
+        Laplace fit where the approximation is known to be poor
+        (:func:`multilevel.engines.laplace.approximation_notes`)."""
+        out = []
+        if not self.estimate.converged:
+            out.append(
+                f"the {self.method.upper()} optimisation did not converge "
+                f"({self.estimate.message}); the estimates may be off"
+            )
+        if self.method == "laplace" and "Gauss-Hermite" not in self.estimate.reason:
+            from multilevel.engines.laplace import approximation_notes
+
+            out.extend(approximation_notes(self.spec))
+        return out
 
     def fixef(self) -> pd.Series:
         """Population-level estimates, indexed by coefficient (lme4's ``fixef``)."""

@@ -75,7 +75,8 @@ def test_negative_binomial_shape(tmp_path):
 
 def test_adaptive_quadrature_moves_towards_the_integral():
     data = _bernoulli(groups=40, per=4, seed=2, sd=1.5)  # few rows per level: Laplace is off
-    laplace = _fit("y ~ x + (1 | g)", data, "bernoulli")
+    with pytest.warns(ml.ConvergenceWarning, match="underestimates"):
+        laplace = _fit("y ~ x + (1 | g)", data, "bernoulli")
     agq = _fit("y ~ x + (1 | g)", data, "bernoulli", nagq=15)
     agq25 = _fit("y ~ x + (1 | g)", data, "bernoulli", nagq=25)
     assert agq.loglik() == pytest.approx(agq25.loglik(), abs=1e-6)  # converged in the nodes
@@ -103,3 +104,18 @@ def test_nagq_belongs_to_laplace():
     with pytest.raises(EngineError, match="nagq=3 is an option of method='laplace'"):
         ml.fit("y ~ x + (1 | g)", _bernoulli(groups=10, per=5), family="bernoulli",
                method="nuts", nagq=3)  # fmt: skip
+
+
+def test_few_binary_rows_per_level_are_flagged_with_what_to_use_instead():
+    """Laplace underestimates the SD of binary models with few rows per level: the fit warns
+    and its diagnostics say so, naming nagq and NUTS; quadrature does not warn."""
+    data = _bernoulli(groups=40, per=3, seed=4, sd=1.5)
+    with pytest.warns(ml.ConvergenceWarning, match="3.0 rows per level of g"):
+        fit = _fit("y ~ x + (1 | g)", data, "bernoulli")
+    (note,) = fit.diagnostics()
+    assert "sd_g__Intercept" in note and "nagq=25" in note and "method='nuts'" in note
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ml.ConvergenceWarning)
+        agq = _fit("y ~ x + (1 | g)", data, "bernoulli", nagq=25)
+    assert agq.diagnostics() == []
+    assert _fit("y ~ x + (1 | g)", _bernoulli(groups=20, per=10), "bernoulli").diagnostics() == []
