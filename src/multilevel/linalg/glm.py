@@ -23,10 +23,14 @@ Examples
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import special
+
+from multilevel.families.catalogue import softplus
+from multilevel.families.parts import log_binom
 
 __all__ = ["GLMRows", "LINKS", "SUPPORTED_FAMILIES"]
 
@@ -150,7 +154,25 @@ class GLMRows:
 
     def log_density(self, eta) -> float:
         """``sum log p(y | eta)`` over the rows, with every constant (lme4's ``aic`` / -2)."""
+        name, link = self.family.name, self.family.link
+        if link == "logit" and name in ("bernoulli", "binomial"):  # canonical: the part that
+            # depends on eta, plus the constant computed once
+            m = 1.0 if name == "bernoulli" else self.trials
+            return float(np.sum(self.y * eta - m * softplus(eta))) + self._constant
+        if link == "log" and name == "poisson":
+            mu = np.exp(np.minimum(eta, 700.0))
+            return float(np.sum(self.y * eta - mu)) + self._constant
         return float(np.sum(self.log_density_rows(eta)))
+
+    @functools.cached_property
+    def _constant(self) -> float:
+        """The part of the canonical-link log density that does not depend on ``eta``:
+        ``sum log C(m, y)`` (binomial), ``-sum log y!`` (poisson)."""
+        if self.family.name == "binomial":
+            return float(np.sum(log_binom(self.trials, self.y)))
+        if self.family.name == "poisson":
+            return -float(np.sum(special.gammaln(self.y + 1.0)))
+        return 0.0
 
     def log_density_rows(self, eta) -> np.ndarray:
         """``log p(y_i | eta_i)`` of every row."""
