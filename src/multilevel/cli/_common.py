@@ -202,6 +202,7 @@ def print_table(table, *, float_digits: int = 4) -> None:
 _CLI_WORDS = (
     (re.compile(r"\bnew_groups=['\"](\w+)['\"]"), r"--new-groups \1"),
     (re.compile(r"\bmethod=['\"](\w+)['\"](?: or ['\"](\w+)['\"])?"), None),
+    (re.compile(r"\bnagq=(\d+)"), r"--nagq \1"),
     (re.compile(r"\btarget_accept\b"), "--target-accept"),
     (re.compile(r"\bmax_tree_depth\b"), "--max-tree-depth"),
     (re.compile(r"`priors`"), "--prior"),
@@ -230,6 +231,8 @@ def speak_cli(text: str, *, run_dir=None) -> str:
     'Increase --target-accept (e.g. 0.95). Run more draws (--draws).'
     >>> speak_cli("use method='exact' or 'nuts' for a posterior")
     'use --method exact or --method nuts for a posterior'
+    >>> speak_cli("use nagq=25 or method='nuts'")
+    'use --nagq 25 or --method nuts'
     >>> speak_cli("2 problem(s), see fit.diagnostics()", run_dir="run")
     "2 problem(s), see 'multilevel summary run'"
     """
