@@ -294,13 +294,14 @@ class _BlockedSystem:
             wV1 = w * V1
         K = []  # per coefficient a: the first term's rows of [A1r B1], (levels, r + p)
         for a in range(q):
-            parts = []
-            if r:
-                parts.append((rd.P @ ZLr.multiply(wV1[a][:, None])).toarray())
-            if p:
-                parts.append(B1[a])
-            K.append(np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0])
-        self.W = W = blocks.lower_solve(L, K)  # L11^-1 K, per a (levels, r + p)
+            if not r:
+                K.append(B1[a])
+                continue
+            # each level meets few levels of the other terms: sparse, as its solve below
+            coupling = rd.P @ ZLr.multiply(wV1[a][:, None])
+            K.append(sp.hstack([coupling, sp.csr_matrix(B1[a])]).tocsr() if p else coupling)
+        # L11^-1 K, per a (levels, r + p)
+        self.W = W = _sparse_lower_solve(L, K) if r else blocks.lower_solve(L, K)
         M = np.zeros((width, width))
         if r:
             wZ = ZLr.multiply(w[:, None]).tocsr()
@@ -314,7 +315,8 @@ class _BlockedSystem:
             else:
                 M[r:, r:] = X.T @ (w[:, None] * X)
         for a in range(q):
-            M -= W[a].T @ W[a]
+            product = W[a].T @ W[a]
+            M -= product.toarray() if sp.issparse(product) else product
         self.M = _cholesky(M)
         self.logdet += 2.0 * float(np.log(np.diagonal(self.M)[:r]).sum())
 
@@ -390,6 +392,18 @@ class _System:
 
     def beta_covariance(self) -> np.ndarray:
         return sla.cho_solve(self._S, np.eye(self.p), check_finite=False)
+
+
+def _sparse_lower_solve(L, K) -> list:
+    """``L^-1 K`` per level for sparse ``(levels, k)`` right-hand sides ``K[a]`` (``L``: the
+    per-level lower factors, entry by entry, as :func:`multilevel.linalg.blocks.lower_solve`)."""
+    W = []
+    for a in range(len(L)):
+        acc = K[a]
+        for b in range(a):
+            acc = acc - sp.diags(L[a][b]) @ W[b]
+        W.append((sp.diags(1.0 / L[a][a]) @ acc).tocsr())
+    return W
 
 
 def _cholesky(M) -> np.ndarray:
