@@ -314,7 +314,7 @@ class _Problem:
         low = self.layout.lower_bounds()
         free_theta = [i for i in range(size) if not (np.isfinite(low[i]) and x[i] <= 1e-6)]
         idx = np.array(free_theta + list(range(size, size + p)), dtype=int)
-        h = np.where(idx < size, 1e-4 * np.maximum(1.0, np.abs(x[idx])), 1e-3)
+        h = np.where(idx < size, 1e-3 * np.maximum(1.0, np.abs(x[idx])), 1e-3)
         hessian = _hessian(self.full_deviance, x, idx, h)
         try:
             inverse = np.linalg.inv(hessian)

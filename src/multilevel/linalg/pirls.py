@@ -456,12 +456,17 @@ def find_mode(
     beta,
     *,
     free_beta: bool,
-    tol: float = 1e-20,
+    tol: float = 1e-28,
+    step_tol: float = 1e-12,
     max_iterations: int = 100,
 ) -> Mode:
     """PIRLS from ``(u0, beta)``: Fisher scoring steps on the penalized log-likelihood with
-    step halving, until the step's predicted gain falls below ``tol`` (relative to the
-    number of rows) or a step no longer changes anything.
+    step halving, until the next step would move no coordinate by more than ``step_tol``
+    (or its predicted gain falls below ``tol`` relative to the objective, or a step no longer
+    changes anything). The deviance is not flat in ``u`` at the mode (its ``log|L|²`` part
+    moves with the weights), so its error is proportional to the distance from the mode:
+    the steps, not the gain, must be tiny for the finite differences of the deviance over
+    the parameters (the standard errors) to be accurate.
 
     Raises
     ------
@@ -491,7 +496,10 @@ def find_mode(
         gain = float(du @ rhs_u + db @ rhs_b)  # predicted increase of the objective, times 2
         if not np.isfinite(gain):
             raise EngineError("PIRLS diverged: the linear predictor is not finite")
-        if gain <= tol * scale:
+        step_size = float(np.max(np.abs(du), initial=0.0))
+        if free_beta:
+            step_size = max(step_size, float(np.max(np.abs(db), initial=0.0)))
+        if step_size <= step_tol or gain <= tol * scale:
             break  # at the mode: `system` holds its weights
         step = 1.0
         while True:
