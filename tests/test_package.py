@@ -48,3 +48,16 @@ def test_fit_and_design_stay_functions_after_their_submodules_load():
 def test_an_unknown_name_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no_such_name"):
         ml.no_such_name  # noqa: B018
+
+
+def test_a_point_fit_loads_neither_jax_nor_scipy_stats():
+    # scipy.stats takes half a second to import and JAX more: a glmer-style fit needs neither
+    code = (
+        "import sys, multilevel as ml\n"
+        "data = {'y': [0, 1, 1, 0, 1, 0] * 20, 'x': list(range(120)),\n"
+        "        'g': [f'g{i % 12}' for i in range(120)]}\n"
+        "ml.fit('y ~ x + (1 | g)', data, family='bernoulli', method='laplace')\n"
+        "ml.fit('x ~ 1 + (1 | g)', data, method='reml')\n"
+        "print(sorted({'jax', 'scipy.stats', 'scipy.optimize'} & set(sys.modules)))"
+    )
+    assert _run(code) == "[]"

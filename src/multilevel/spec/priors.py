@@ -14,51 +14,58 @@ import re
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy import stats
 
 from multilevel.errors import PriorError
 
 __all__ = ["Prior", "parse_prior", "as_prior", "DISTRIBUTIONS"]
 
 
+def _stats():
+    """scipy.stats, imported when a prior is first evaluated: it takes half a second, and
+    point fits (REML, Laplace) never evaluate one."""
+    from scipy import stats
+
+    return stats
+
+
 def _scipy_normal(mu, sigma):
-    return stats.norm(mu, sigma)
+    return _stats().norm(mu, sigma)
 
 
 def _scipy_student_t(nu, mu, sigma):
-    return stats.t(nu, mu, sigma)
+    return _stats().t(nu, mu, sigma)
 
 
 def _scipy_cauchy(mu, sigma):
-    return stats.cauchy(mu, sigma)
+    return _stats().cauchy(mu, sigma)
 
 
 def _scipy_exponential(rate):
-    return stats.expon(scale=1.0 / rate)
+    return _stats().expon(scale=1.0 / rate)
 
 
 def _scipy_gamma(shape, rate):
-    return stats.gamma(shape, scale=1.0 / rate)
+    return _stats().gamma(shape, scale=1.0 / rate)
 
 
 def _scipy_inv_gamma(shape, scale):
-    return stats.invgamma(shape, scale=scale)
+    return _stats().invgamma(shape, scale=scale)
 
 
 def _scipy_lognormal(mu, sigma):
-    return stats.lognorm(sigma, scale=np.exp(mu))
+    return _stats().lognorm(sigma, scale=np.exp(mu))
 
 
 def _scipy_uniform(lower, upper):
-    return stats.uniform(lower, upper - lower)
+    return _stats().uniform(lower, upper - lower)
 
 
 def _scipy_beta(a, b):
-    return stats.beta(a, b)
+    return _stats().beta(a, b)
 
 
 def _scipy_logistic(mu, sigma):
-    return stats.logistic(mu, sigma)
+    return _stats().logistic(mu, sigma)
 
 
 # name -> (parameter names, scipy factory or None, which parameters must be positive)
