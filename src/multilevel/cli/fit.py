@@ -55,7 +55,8 @@ def options(parser: argparse.ArgumentParser) -> None:
         "--method",
         default="auto",
         choices=list(METHODS),
-        help="inference engine (default auto: exact where possible, else NUTS); reml or ml "
+        help="inference engine (default auto: exact where possible, nested Laplace (inla) for "
+        "GLMMs from 20,000 rows, else NUTS); reml or ml "
         "give lme4's point estimates, laplace glmer's (no draws: the run has no "
         "posterior.nc)",
     )

@@ -30,6 +30,7 @@ __all__ = [
 ENGINES = (
     ("multilevel.engines.conjugate.adapter", "ConjugateEngine"),
     ("multilevel.engines.gaussian", "GaussianEngine"),
+    ("multilevel.engines.inla", "InlaEngine"),
     ("multilevel.engines.nuts", "NutsEngine"),
 )
 #: Point estimators (module, class), asked for by one of their ``methods``.
@@ -47,7 +48,7 @@ def _load(entries):
 #: ``"auto"``, then every engine's and point estimator's ``methods`` (written out, so that
 #: reading them imports no engine; a test checks them against the registry).
 POINT_METHODS = ("reml", "ml", "laplace")
-METHODS = ("auto", "nuts", "conjugate", "exact", *POINT_METHODS)
+METHODS = ("auto", "nuts", "conjugate", "exact", "inla", *POINT_METHODS)
 
 
 def _check_method(method: str) -> None:
@@ -61,8 +62,11 @@ def select_engine(spec, method: str = "auto") -> tuple[Engine, str]:
     ``"auto"`` walks :data:`ENGINES` in order and takes the first that supports the spec:
     the exact conjugate engine for a Normal–Normal hierarchy (``y ~ 1 + (1 | g)``,
     ``y | se(s) ~ 1 + (1 | g)``, gaussian), the exact gaussian engine (group effects
-    integrated out) for other gaussian models, NUTS otherwise. A method name asks for the
-    engine that lists it.
+    integrated out) for other gaussian models, the nested Laplace for large GLMMs (from
+    :data:`multilevel.engines.inla.AUTO_ROWS` rows), NUTS otherwise. An engine may define
+    ``auto_supports(spec)`` (see :class:`~.protocol.Engine`): ``auto`` then asks it instead
+    of ``supports``, for a model the engine supports, and its reason for declining is the
+    one shown. A method name asks for the engine that lists it.
 
     Returns
     -------
@@ -90,6 +94,10 @@ def select_engine(spec, method: str = "auto") -> tuple[Engine, str]:
         declined = None
         for k, engine in enumerate(engines):
             support = engine.supports(spec)
+            if support and hasattr(engine, "auto_supports"):
+                support = engine.auto_supports(spec)
+            elif hasattr(engine, "auto_supports"):
+                continue  # cannot fit it at all: the reason before stands
             if support:
                 label = engine.auto_label
                 if k == len(engines) - 1 and declined is not None:

@@ -107,7 +107,11 @@ class SamplerSettings:
 class Engine(Protocol):
     """A sampling engine: says what it supports, and fits a spec to a Posterior.
 
-    ``methods`` are the values of ``fit(method=...)`` that ask for it by name.
+    ``methods`` are the values of ``fit(method=...)`` that ask for it by name;
+    ``auto_label`` starts the reason when ``method="auto"`` picks it. Optionally,
+    ``auto_supports(spec) -> Support``: whether ``method="auto"`` should pick it for a spec it
+    supports (the nested Laplace only for large models); without it ``auto`` asks
+    ``supports``.
     """
 
     name: str

@@ -21,7 +21,7 @@ definite).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg as sla
@@ -206,8 +206,8 @@ class _SparseEffects:
     def transpose_times(self, v):
         return self.ZL.T @ v
 
-    def system(self, w, X):
-        return _System(self.ZL, X, w)
+    def system(self, w, X, precision=None):
+        return _System(self.ZL, X, w, precision)
 
     def row_values(self):
         r"""Each row's one entry of :math:`Z\Lambda` (one scalar term)."""
@@ -246,8 +246,8 @@ class _BlockedEffects:
             out[rd.rest] = self.ZLr.T @ v
         return out
 
-    def system(self, w, X):
-        return _BlockedSystem(self, w, X)
+    def system(self, w, X, precision=None):
+        return _BlockedSystem(self, w, X, precision)
 
     def row_values(self):
         return self.V1[0]
@@ -256,9 +256,10 @@ class _BlockedEffects:
 class _BlockedSystem:
     """The PIRLS system with the first term eliminated level by level: per-level ``q x q``
     factors of ``A11`` (entries, :mod:`multilevel.linalg.blocks`), then one dense factor of
-    the rest's columns and ``X`` after elimination."""
+    the rest's columns and ``X`` after elimination. ``precision`` (``p x p``) is added to the
+    ``X' W X`` block: the curvature of a prior on ``beta`` (nested Laplace)."""
 
-    def __init__(self, effects: _BlockedEffects, w, X):
+    def __init__(self, effects: _BlockedEffects, w, X, precision=None):
         rd, V1, q = effects.rd, effects.V1, effects.q
         ZLr = effects.ZLr
         shared = X is not None and X is rd.X  # X's sums come with the first term's
@@ -283,6 +284,8 @@ class _BlockedSystem:
         self.r, self.p, self.q, self.rd = r, p, q, rd
         width = r + p
         self.W = None
+        self.M = None
+        self.full_logdet = self.logdet
         if not width:
             return
         if shared:  # B1 = Lambda_1' (sums of w z x'), per level: (q, levels, p)
@@ -314,11 +317,15 @@ class _BlockedSystem:
                 M[r:, r:] = G[:, rd.x_index][:, :, rd.x_index].sum(axis=0)
             else:
                 M[r:, r:] = X.T @ (w[:, None] * X)
+            if precision is not None:
+                M[r:, r:] += precision
         for a in range(q):
             product = W[a].T @ W[a]
             M -= product.toarray() if sp.issparse(product) else product
         self.M = _cholesky(M)
-        self.logdet += 2.0 * float(np.log(np.diagonal(self.M)[:r]).sum())
+        diagonal = np.log(np.diagonal(self.M))
+        self.full_logdet = self.logdet + 2.0 * float(diagonal.sum())
+        self.logdet += 2.0 * float(diagonal[:r].sum())
 
     @property
     def diagonal(self):
@@ -343,6 +350,27 @@ class _BlockedSystem:
         du[rd.cols1] = np.stack(blocks.upper_solve(self.L, z), axis=1).reshape(-1)
         return du, db
 
+    def draw(self, noise_u, noise_b):
+        """``H^{-1/2}``-scaled noise: with ``H = R R'`` the whole system over ``(u, beta)``
+        (``R = [[L, 0], [W', M]]``), ``x = R'^{-1} e`` for standard normal ``e``, so that
+        ``x ~ N(0, H^{-1})``. ``noise_u`` is ``(Q, S)``, ``noise_b`` ``(p, S)``; returns
+        ``(Q, S)`` and ``(p, S)``."""
+        rd, q, r, p = self.rd, self.q, self.r, self.p
+        levels = len(self.A11_diagonal)
+        S = noise_u.shape[1]
+        e1 = noise_u[rd.cols1].reshape(levels, q, S)
+        v = [e1[:, a, :] for a in range(q)]
+        du = np.empty((rd.Q, S))
+        db = np.zeros((0, S))
+        if self.W is not None:
+            e2 = np.concatenate([noise_u[rd.rest], noise_b[:p]])
+            x2 = sla.solve_triangular(self.M, e2, lower=True, trans="T", check_finite=False)
+            v = [v[a] - np.asarray(self.W[a] @ x2) for a in range(q)]
+            du[rd.rest] = x2[:r]
+            db = x2[r:]
+        du[rd.cols1] = np.stack(blocks.upper_solve(self.L, v), axis=1).reshape(levels * q, S)
+        return du, db
+
     def beta_covariance(self) -> np.ndarray:
         """The covariance of ``beta`` given ``theta``: the inverse of its Schur complement."""
         R = self.M[self.r :, self.r :]
@@ -353,9 +381,10 @@ class _BlockedSystem:
 class _System:
     """The PIRLS system at weights ``w`` as one sparse matrix: ``A = ZL' W ZL + I`` and, with
     ``X``, its border ``B = ZL' W X``, ``C = X' W X``; ``A`` factored densely (at most
-    :data:`DENSE_LIMIT` columns) or by sparse LU, then ``S = C - B' A^-1 B`` densely."""
+    :data:`DENSE_LIMIT` columns) or by sparse LU, then ``S = C - B' A^-1 B`` densely
+    (``C`` plus ``precision``, a prior's curvature on ``beta``, when given)."""
 
-    def __init__(self, ZL, X, w):
+    def __init__(self, ZL, X, w, precision=None):
         WZ = ZL.multiply(w[:, None]).tocsr()
         Q = ZL.shape[1]
         A = (ZL.T @ WZ).tocsc() + sp.identity(Q, format="csc")
@@ -376,7 +405,12 @@ class _System:
             self.B = np.asarray(WZ.T @ X)
             self._AinvB = self._solve_A(self.B)
             S = X.T @ (w[:, None] * X) - self.B.T @ self._AinvB
+            if precision is not None:
+                S = S + precision
             self._S = (_cholesky(S), True)
+        self.full_logdet = self.logdet
+        if self.p:
+            self.full_logdet += 2.0 * float(np.log(np.diagonal(self._S[0])).sum())
 
     def _solve_A(self, rhs):
         if self._lu is None:
@@ -392,6 +426,34 @@ class _System:
 
     def beta_covariance(self) -> np.ndarray:
         return sla.cho_solve(self._S, np.eye(self.p), check_finite=False)
+
+    def draw(self, noise_u, noise_b):
+        """Draws of ``N(0, H^{-1})`` from standard normal noise (see
+        :meth:`_BlockedSystem.draw`); only for a densely factored ``A``.
+
+        Raises
+        ------
+        EngineError
+            ``A`` was factored by sparse LU.
+        """
+        if self._lu is not None:
+            raise EngineError(
+                f"drawing the group effects needs a Cholesky factor, and this model's "
+                f"{len(self.diagonal)} group-effect columns in crossed terms are factored by "
+                f"sparse LU (dense up to {DENSE_LIMIT}); use method='nuts'"
+            )
+        L = self._chol[0]
+        S = noise_u.shape[1]
+        db = np.zeros((0, S))
+        rhs = noise_u
+        if self.p:
+            db = sla.solve_triangular(
+                self._S[0], noise_b, lower=True, trans="T", check_finite=False
+            )
+            LB = sla.solve_triangular(L, self.B, lower=True, check_finite=False)
+            rhs = noise_u - LB @ db
+        du = sla.solve_triangular(L, rhs, lower=True, trans="T", check_finite=False)
+        return du, db
 
 
 def _sparse_lower_solve(L, K) -> list:
@@ -435,6 +497,13 @@ class Mode:
     beta_covariance : numpy.ndarray or None
         With free :math:`\\beta`: its covariance given :math:`\\theta`.
     iterations : int
+    full_logdet : float
+        The log determinant of the whole system over :math:`(u, \\beta)` (with free
+        :math:`\\beta`; with a prior on it, its curvature included).
+    log_prior : float
+        The prior's log density at :math:`\\beta` (0 without one).
+    system : object
+        The factored system at the mode (:meth:`draw` maps noise to draws).
     """
 
     u: np.ndarray
@@ -445,6 +514,9 @@ class Mode:
     diagonal: np.ndarray
     beta_covariance: np.ndarray | None
     iterations: int
+    full_logdet: float = float("nan")
+    log_prior: float = 0.0
+    system: object = field(default=None, repr=False, compare=False)
 
 
 def find_mode(
@@ -456,6 +528,7 @@ def find_mode(
     beta,
     *,
     free_beta: bool,
+    beta_prior=None,
     tol: float = 1e-28,
     step_tol: float = 1e-12,
     max_iterations: int = 100,
@@ -468,6 +541,10 @@ def find_mode(
     the steps, not the gain, must be tiny for the finite differences of the deviance over
     the parameters (the standard errors) to be accurate.
 
+    ``beta_prior`` (with ``free_beta``): a function of ``beta`` giving a prior's log density,
+    its gradient and a positive semi-definite curvature (``p x p``), added to the objective,
+    its score and the system (the nested Laplace's posterior mode of ``(u, beta)``).
+
     Raises
     ------
     EngineError
@@ -476,22 +553,29 @@ def find_mode(
     u = np.array(u0, dtype=float)
     beta = np.array(beta, dtype=float)
     Xf = X if free_beta else None
+    prior = beta_prior if free_beta and X.shape[1] else None
 
     def linear(u_, b_):
         return offset + X @ b_ + effects.times(u_)
 
+    def at_beta(b_):
+        return prior(b_) if prior is not None else (0.0, None, None)
+
     eta = linear(u, beta)
     log_density = glm.log_density(eta)
-    objective = log_density - 0.5 * float(u @ u)
+    log_prior, prior_grad, prior_precision = at_beta(beta)
+    objective = log_density + log_prior - 0.5 * float(u @ u)
     scale = max(1.0, abs(objective))
     iteration = 0
     system = None  # the factor at the weights of the current point, when it is up to date
     while iteration < max_iterations:
         iteration += 1
         score, w = glm.score_and_weight(eta)
-        system = effects.system(w, Xf)
+        system = effects.system(w, Xf, prior_precision)
         rhs_u = effects.transpose_times(score) - u
         rhs_b = X.T @ score if free_beta else np.zeros(0)
+        if prior_grad is not None:
+            rhs_b = rhs_b + prior_grad
         du, db = system.solve(rhs_u, rhs_b)
         gain = float(du @ rhs_u + db @ rhs_b)  # predicted increase of the objective, times 2
         if not np.isfinite(gain):
@@ -507,7 +591,8 @@ def find_mode(
             b_new = beta + step * db if free_beta else beta
             eta_new = linear(u_new, b_new)
             density_new = glm.log_density(eta_new)
-            value = density_new - 0.5 * float(u_new @ u_new)
+            prior_new = at_beta(b_new)
+            value = density_new + prior_new[0] - 0.5 * float(u_new @ u_new)
             if value >= objective - 1e-13 * scale:
                 break
             step *= 0.5
@@ -517,12 +602,13 @@ def find_mode(
                 )
         moved = step * float(np.max(np.abs(np.concatenate([du, db])), initial=0.0))
         u, beta, eta, objective, log_density = u_new, b_new, eta_new, value, density_new
+        log_prior, prior_grad, prior_precision = prior_new
         system = None  # the point moved
         if moved < 1e-13:
             break
     if system is None:  # the factor at the mode's own weights
         _, w = glm.score_and_weight(eta)
-        system = effects.system(w, Xf)
+        system = effects.system(w, Xf, prior_precision)
     covariance = system.beta_covariance() if free_beta and X.shape[1] else None
     return Mode(
         u=u,
@@ -533,6 +619,9 @@ def find_mode(
         diagonal=system.diagonal,
         beta_covariance=covariance,
         iterations=iteration,
+        full_logdet=system.full_logdet,
+        log_prior=float(log_prior),
+        system=system,
     )
 
 

@@ -210,8 +210,13 @@ class Fit:
         exact engine, whose group effects are exact conditional draws given each draw of the
         sampled parameters, so their chains mix at least as well as those (docs/decisions.md):
         there the sampled parameters only (a fit with 10^5 groups is not held up by the
-        statistics of 2 x 10^5 group effects nobody asked for)."""
-        if self.posterior.engine != "exact":
+        statistics of 2 x 10^5 group effects nobody asked for). The same after independent
+        draws (the nested Laplace's), whose group effects are drawn given each draw of the
+        variance parameters."""
+        conditional = self.posterior.engine == "exact" or self.posterior.settings.get(
+            "independent_draws"
+        )
+        if not conditional:
             return self._summary
         names = list(self.spec.parameter_names)
         if "_summary" in self.__dict__:  # the same numbers: each row depends on its draws only
@@ -305,11 +310,16 @@ class Fit:
         return pd.DataFrame(_statistic(r, stat), index=levels.copy(), columns=list(coefs))
 
     def diagnostics(self) -> list[str]:
-        """Convergence problems found in the draws, each with advice (empty if none)."""
+        """Convergence problems found in the draws, each with advice (empty if none). Draws
+        that an engine marks independent (``settings["independent_draws"]``: the nested
+        Laplace's) have no chains to mix: R-hat is not checked."""
         from multilevel.results.diagnostics import convergence_messages
 
+        summary = self._checked
+        if self.posterior.settings.get("independent_draws"):
+            summary = summary.drop(columns=["r_hat"], errors="ignore")
         return convergence_messages(
-            self._checked,
+            summary,
             self.posterior.sample_stats,
             max_tree_depth=self.posterior.settings.get("max_tree_depth"),
         )

@@ -124,3 +124,43 @@ def test_quadrature_matches_each_levels_integral(family, response):
     assert agq_deviance(mode, effects, glm, level, 1) == pytest.approx(
         laplace_deviance(mode), abs=1e-9
     )
+
+
+def _dense_system(effects, X, w, precision):
+    """``H`` over ``(u, beta)`` as one dense matrix, from ``Z Lambda`` applied to unit
+    vectors."""
+    Q = len(effects.transpose_times(np.zeros(X.shape[0])))
+    ZL = np.column_stack([effects.times(e) for e in np.eye(Q)])
+    A = np.hstack([ZL, X])
+    H = A.T @ (w[:, None] * A)
+    H[:Q, :Q] += np.eye(Q)
+    H[Q:, Q:] += precision
+    return H
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_draws_have_the_inverse_of_the_whole_system_as_covariance(sparse):
+    """``draw`` maps noise to ``x`` with ``Cov x = H^-1`` (nested Laplace), ``full_logdet`` is
+    ``log|H|``, for the blocked system (a crossed term beside the eliminated one) and for the
+    one sparse matrix; linear in the noise, so identity noise gives the factor exactly."""
+    formula, family = "y ~ x + (1 + x | a) + (1 | b)", "bernoulli"
+    rows, rd, glm = _setup(formula, family, _data(n=200))
+    X = rows.X
+    if sparse:
+        design = ml.design(formula, _data(n=200), family=family)
+        rd = RandomDesign(design)
+        rd.first, rd.order = None, None
+        X = np.asarray(design.X, dtype=float)
+    assert (rd.first is None) == sparse
+    theta = np.array([0.9, 0.2, 0.4, 0.6])
+    rng = np.random.default_rng(0)
+    w = rng.uniform(0.05, 0.25, X.shape[0])
+    precision = np.array([[0.3, 0.1], [0.1, 0.2]])
+    effects = rd.at(theta)
+    system = effects.system(w, X, precision)
+    Q, p = rd.Q, X.shape[1]
+    du, db = system.draw(np.eye(Q + p)[:Q], np.eye(Q + p)[Q:])
+    D = np.vstack([du, db])
+    H = _dense_system(effects, X, w, precision)
+    np.testing.assert_allclose(D @ D.T, np.linalg.inv(H), rtol=1e-9, atol=1e-12)
+    assert system.full_logdet == pytest.approx(np.linalg.slogdet(H)[1], abs=1e-9)
