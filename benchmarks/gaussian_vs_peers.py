@@ -530,6 +530,53 @@ def python_case(py, engine, dataset, args, env) -> dict:
     return {**base, **json.loads(out.strip().splitlines()[-1]), "status": "ok"}
 
 
+def run_r_timing(cmd, base, *, timeout, mem_limit_gb, env=None) -> tuple[dict, dict | None]:
+    """Run an R timing script (``cmd`` starts with ``/usr/bin/time -v``) and read the JSON
+    on its last line: ``(record, rec)``. ``record`` is ``base`` with the load at start, the
+    process's wall time and memory and ``time_v_maxrss``, plus ``status`` and the output's
+    tail when it failed (then ``rec`` is None). In ``rec`` every fit's ``warnings`` (and
+    ``messages``) are lists, and ``theta`` / ``loglik`` / ``named`` moved to ``estimates``."""
+    load = list(os.getloadavg())
+    rc, out, err, killed, info = run_process(
+        cmd, timeout=timeout, mem_limit_gb=mem_limit_gb, env=env
+    )
+    record = {**base, "loadavg_at_start": load, **info}
+    maxrss = None
+    for line in err.splitlines():
+        if "Maximum resident set size" in line:
+            maxrss = int(line.split(":")[1]) * 1024
+    if killed:
+        return {**record, "status": killed}, None
+    record["time_v_maxrss"] = maxrss
+    if rc != 0:
+        return {
+            **record,
+            "status": f"failed (exit {rc})",
+            "stderr_tail": err.strip().splitlines()[-8:],
+        }, None
+    try:
+        rec = json.loads(out.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return {
+            **record,
+            "status": "failed (no JSON from R)",
+            "stdout_tail": out.strip().splitlines()[-5:],
+            "stderr_tail": err.strip().splitlines()[-30:],
+        }, None
+    for f in rec["fits"]:
+        for key in ("warnings", "messages"):
+            if key == "warnings" or key in f:
+                w = f.get(key) or []
+                f[key] = [x for x in ([w] if isinstance(w, str) else w) if x]
+    theta = rec.pop("theta")
+    rec["estimates"] = {
+        "theta": theta if isinstance(theta, list) else [theta],
+        "loglik": rec.pop("loglik"),
+        "named": rec.pop("named"),
+    }
+    return {**record, "status": "ok"}, rec
+
+
 def lme4_case(dataset, data_info, args) -> dict:
     spec = {
         "format": data_info["format"],
@@ -546,59 +593,20 @@ def lme4_case(dataset, data_info, args) -> dict:
         "groups": data_info.get("groups", 0),
     }
     cmd = ["/usr/bin/time", "-v", "Rscript", str(R_SCRIPT), json.dumps(spec)]
-    load = list(os.getloadavg())
-    rc, out, err, killed, info = run_process(
-        cmd, timeout=args.timeout, mem_limit_gb=args.mem_limit_gb
-    )
     base = {
         "engine": "lme4",
         "dataset": dataset,
         "command": " ".join(cmd[:4]) + " '" + json.dumps(spec) + "'",
-        "loadavg_at_start": load,
-        **info,
     }
-    maxrss = None
-    for line in err.splitlines():
-        if "Maximum resident set size" in line:
-            maxrss = int(line.split(":")[1]) * 1024
-    if killed:
-        return {**base, "status": killed}
-    if rc != 0:
-        return {
-            **base,
-            "status": f"failed (exit {rc})",
-            "stderr_tail": err.strip().splitlines()[-8:],
-        }
-    try:
-        rec = json.loads(out.strip().splitlines()[-1])
-    except (IndexError, json.JSONDecodeError):
-        return {
-            **base,
-            "status": "failed (no JSON from R)",
-            "time_v_maxrss": maxrss,
-            "stdout_tail": out.strip().splitlines()[-5:],
-            "stderr_tail": err.strip().splitlines()[-30:],
-        }
-    fits = rec.pop("fits")
-    for f in fits:
-        w = f.get("warnings") or []
-        f["warnings"] = [x for x in ([w] if isinstance(w, str) else w) if x]
-    theta = rec.pop("theta")
-    rec = {
-        **base,
+    record, rec = run_r_timing(cmd, base, timeout=args.timeout, mem_limit_gb=args.mem_limit_gb)
+    if rec is None:
+        return record
+    return {
+        **record,
         **rec,
-        "fits": fits,
-        "status": "ok",
-        "time_v_maxrss": maxrss,
         "rows": data_info.get("rows") or rec.get("nobs"),
         "data_bytes": 3 * 8 * data_info["rows"] if is_synth(dataset) else None,
-        "estimates": {
-            "theta": theta if isinstance(theta, list) else [theta],
-            "loglik": rec.pop("loglik"),
-            "named": rec.pop("named"),
-        },
     }
-    return rec
 
 
 def nutpie_case(dataset, args) -> dict:
