@@ -170,6 +170,7 @@ class InlaEngine:
         support = self.supports(spec)
         if not support:
             raise EngineError(f"the inla engine cannot fit this model: {support.reason}")
+        _check_memory(spec, settings)
         import jax
 
         from multilevel.engines.laplace import _Problem
@@ -719,6 +720,42 @@ class _Nested:
                 shape + (design.n,)
             )
         return out, log_lik
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations (Linux's ``MemAvailable``; else the
+    free physical pages), or None where neither can be read."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import os
+
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_memory(spec, settings) -> None:
+    """Refuse, before any work, draws of the group effects that cannot fit in memory (they
+    are held twice while assembled): a clear error instead of the machine swapping or the
+    process killed at the end."""
+    total = settings.chains * settings.draws
+    effects = sum(block.n_levels * block.q for block in spec.design.blocks)
+    need = 2 * 8 * total * effects
+    available = available_memory()
+    if available is None or need <= available:
+        return
+    fits = max(1, int(available / (2 * 8 * effects * settings.chains)))
+    raise EngineError(
+        f"{total:,} draws of {effects:,} group effects need about {need / 2**30:.1f} GiB and "
+        f"{available / 2**30:.1f} GiB is available: ask for fewer draws (draws={fits} with "
+        f"chains={settings.chains} fits), or use method='laplace' for the estimates"
+    )
 
 
 def _skewed_rows(z, scales):

@@ -139,3 +139,17 @@ def test_auto_takes_nuts_for_small_and_inla_for_large_glmms():
         ml.design("y ~ x + (1 | g)", _simulated(2000, 10).assign(y=lambda d: d["x"])), "gaussian"
     )
     assert select_engine(gaussian, "auto")[0].name == "gaussian"
+
+
+def test_draws_too_large_for_memory_are_refused_before_any_work(monkeypatch):
+    from multilevel.engines import inla
+
+    room = 2 * 8 * 15 * 2 * 3  # twice 8 bytes x 15 herds x 2 chains x 3 draws
+    monkeypatch.setattr(inla, "available_memory", lambda: room)
+    with pytest.raises(EngineError, match=r"draws=3 with chains=2 fits\), or use method='laplace'"):
+        ml.fit(CBPP, ml.datasets.load("cbpp"), family="binomial", seed=1, **SMALL)
+    monkeypatch.setattr(inla, "available_memory", lambda: None)  # unknown: no refusal
+    inla._check_memory(
+        ml.build_spec(ml.design(CBPP, ml.datasets.load("cbpp"), family="binomial"), "binomial"),
+        inla.SamplerSettings(chains=2, draws=300),
+    )
