@@ -65,7 +65,8 @@ def fit(
         g)``, gaussian), the exact gaussian engine for other gaussian models (group effects
         integrated out exactly, MCMC on the few remaining parameters, exact draws of the
         group effects), the nested Laplace (``"inla"``) for bernoulli, binomial, poisson and
-        negative binomial models from 20,000 rows, NUTS otherwise. ``"inla"``: independent
+        negative binomial models from 20,000 rows (not binary responses with fewer than 20 rows
+        per group, where it underestimates the SDs), NUTS otherwise. ``"inla"``: independent
         draws from the nested-Laplace approximation of the posterior (Rue, Martino & Chopin
         2009; :class:`multilevel.engines.inla.InlaEngine`). ``"reml"`` and ``"ml"`` give
         lme4's point estimates from the exact gaussian engine, ``"laplace"`` lme4's ``glmer``

@@ -139,13 +139,23 @@ class InlaEngine:
 
     def auto_supports(self, spec) -> Support:
         """For ``method="auto"``: the models :meth:`supports`, from :data:`AUTO_ROWS` rows
-        (below, NUTS fits them in about a minute or less)."""
+        (below, NUTS fits them in about a minute or less), unless their responses are binary
+        with few rows per level, where the approximation is known to be poor
+        (:func:`multilevel.engines.laplace.approximation_notes`)."""
         support = self.supports(spec)
         if not support:
             return support
         n = spec.design.n
         if n < AUTO_ROWS:
             return Support(False, f"{n:,} rows: NUTS takes at most about a minute")
+        notes = approximation_notes(spec)
+        if notes:  # a fast wrong answer is worse than a slow right one
+            return Support(
+                False,
+                f"{notes[0].split(': ')[0]}: the nested Laplace would underestimate the SDs, so "
+                f"NUTS, which takes minutes at {n:,} rows (method='inla' for the fast "
+                "approximation)",
+            )
         return Support(
             True,
             f"{n:,} rows: NUTS would take minutes; nested Laplace (INLA) with the "

@@ -128,13 +128,26 @@ def test_auto_takes_nuts_for_small_and_inla_for_large_glmms():
     engine, reason = select_engine(small, "auto")
     assert engine.name == "nuts"
     assert reason.startswith("auto: 500 rows: NUTS takes at most about a minute; bernoulli")
-    large = ml.build_spec(ml.design("y ~ x + (1 + x | g)", _simulated(2000, 10)), "bernoulli")
+    large = ml.build_spec(ml.design("y ~ x + (1 + x | g)", _simulated(1000, 20)), "bernoulli")
     engine, reason = select_engine(large, "auto")
     assert engine.name == "inla"
     assert reason == (
         "auto: nested Laplace, 20,000 rows: NUTS would take minutes; nested Laplace (INLA) "
         "with the bernoulli family; method='nuts' for MCMC"
     )
+    # binary responses with few rows per level: the approximation is known to be poor there
+    few = ml.build_spec(ml.design("y ~ x + (1 + x | g)", _simulated(2000, 10)), "bernoulli")
+    engine, reason = select_engine(few, "auto")
+    assert engine.name == "nuts"
+    assert reason.startswith(
+        "auto: binary responses with 10.0 rows per level of g on average: the nested Laplace "
+        "would underestimate the SDs, so NUTS, which takes minutes at 20,000 rows "
+        "(method='inla' for the fast approximation); bernoulli family"
+    )
+    counts = ml.build_spec(
+        ml.design("y ~ x + (1 + x | g)", _simulated(2000, 10, family="negbinomial")), "poisson"
+    )
+    assert select_engine(counts, "auto")[0].name == "inla"  # counts: no such bias
     gaussian = ml.build_spec(
         ml.design("y ~ x + (1 | g)", _simulated(2000, 10).assign(y=lambda d: d["x"])), "gaussian"
     )

@@ -118,4 +118,6 @@ def test_few_binary_rows_per_level_are_flagged_with_what_to_use_instead():
         warnings.simplefilter("error", ml.ConvergenceWarning)
         agq = _fit("y ~ x + (1 | g)", data, "bernoulli", nagq=25)
     assert agq.diagnostics() == []
-    assert _fit("y ~ x + (1 | g)", _bernoulli(groups=20, per=10), "bernoulli").diagnostics() == []
+    assert _fit("y ~ x + (1 | g)", _bernoulli(groups=20, per=25), "bernoulli").diagnostics() == []
+    with pytest.warns(ml.ConvergenceWarning, match="10.0 rows per level of g"):
+        _fit("y ~ x + (1 | g)", _bernoulli(groups=20, per=10), "bernoulli")
