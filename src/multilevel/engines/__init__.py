@@ -94,10 +94,11 @@ def select_engine(spec, method: str = "auto") -> tuple[Engine, str]:
         declined = None
         for k, engine in enumerate(engines):
             support = engine.supports(spec)
-            if support and hasattr(engine, "auto_supports"):
-                support = engine.auto_supports(spec)
-            elif hasattr(engine, "auto_supports"):
-                continue  # cannot fit it at all: the reason before stands
+            auto_supports = getattr(engine, "auto_supports", None)
+            if auto_supports is not None:
+                if not support:
+                    continue  # cannot fit it at all: the reason before stands
+                support = auto_supports(spec)
             if support:
                 label = engine.auto_label
                 if k == len(engines) - 1 and declined is not None:

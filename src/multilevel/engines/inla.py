@@ -138,13 +138,10 @@ class InlaEngine:
         return inla_support(spec)
 
     def auto_supports(self, spec) -> Support:
-        """For ``method="auto"``: the models :meth:`supports`, from :data:`AUTO_ROWS` rows
-        (below, NUTS fits them in about a minute or less), unless their responses are binary
-        with few rows per level, where the approximation is known to be poor
-        (:func:`multilevel.engines.laplace.approximation_notes`)."""
-        support = self.supports(spec)
-        if not support:
-            return support
+        """For ``method="auto"``, asked only for a spec :meth:`supports`: from
+        :data:`AUTO_ROWS` rows (below, NUTS fits them in about a minute or less), unless their
+        responses are binary with few rows per level, where the approximation is known to be
+        poor (:func:`multilevel.engines.laplace.approximation_notes`)."""
         n = spec.design.n
         if n < AUTO_ROWS:
             return Support(False, f"{n:,} rows: NUTS takes at most about a minute")
