@@ -74,7 +74,10 @@ def _parse():
     p.add_argument("--venv", type=Path, default=Path("/work/bench-venv"))
     p.add_argument("--setup", action="store_true", help="create the venv if it is missing")
     p.add_argument(
-        "--models", nargs="+", default=["sleepstudy", "radon"], choices=["sleepstudy", "radon"]
+        "--models",
+        nargs="+",
+        default=["sleepstudy", "radon"],
+        choices=["sleepstudy", "radon", "bernoulli"],
     )
     p.add_argument("--engines", nargs="+", default=list(ENGINES), choices=list(ENGINES))
     p.add_argument(

@@ -18,7 +18,27 @@ import numpy as np
 MODELS = {
     "radon": dict(y="log_radon", x="floor", g="county", data="radon"),
     "sleepstudy": dict(y="Reaction", x="Days", g="Subject", data="sleepstudy"),
+    # simulated (bernoulli_data): 10^4 rows, 1,000 groups, logit link
+    "bernoulli": dict(y="y", x="x", g="g", data=None, family="bernoulli"),
 }
+
+
+def family(model: str) -> str:
+    return MODELS[base_model(model)].get("family", "gaussian")
+
+
+def bernoulli_data(n: int = 10_000, groups: int = 1_000, seed: int = 7):
+    """``y ~ x + (x | g)``: intercept -0.5, slope 0.8, SDs 0.7 and 0.3, correlation 0.3."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, groups, n)
+    x = rng.normal(size=n)
+    cov = np.array([[0.49, 0.3 * 0.7 * 0.3], [0.3 * 0.7 * 0.3, 0.09]])
+    r = rng.multivariate_normal([0.0, 0.0], cov, size=groups)
+    eta = -0.5 + r[g, 0] + (0.8 + r[g, 1]) * x
+    y = (rng.uniform(size=n) < 1.0 / (1.0 + np.exp(-eta))).astype(int)
+    return pd.DataFrame({"y": y, "x": x, "g": [f"g{i:04d}" for i in g]})
 
 
 def base_model(model: str) -> str:
@@ -40,7 +60,7 @@ def load(model: str):
     import multilevel as ml
 
     m = MODELS[base_model(model)]
-    df = ml.datasets.load(m["data"])
+    df = ml.datasets.load(m["data"]) if m["data"] else bernoulli_data()
     y = np.asarray(df[m["y"]], dtype=float)
     x = np.asarray(df[m["x"]], dtype=float)
     g_raw = np.asarray(df[m["g"]]).astype(str)
@@ -59,8 +79,8 @@ def priors(model: str) -> dict:
     from multilevel.fit import _spec
 
     df = load(model)[0]
-    table = ml.default_priors(formula(model), df)["prior"].to_dict()
-    parsed = dict(_spec(formula(model), df, "gaussian", None).priors)
+    table = ml.default_priors(formula(model), df, family=family(model))["prior"].to_dict()
+    parsed = dict(_spec(formula(model), df, family(model), None).priors)
     assert {k: p.to_stan() for k, p in parsed.items()} == table
     m = MODELS[base_model(model)]
     x, g = m["x"], m["g"]
@@ -76,14 +96,17 @@ def priors(model: str) -> dict:
         nu, loc, sc = t(parsed[name])
         assert loc == 0 and parsed[name].lower == 0
         sds.append((nu, sc))
-    nu_s, loc_s, sc_s = t(parsed["sigma"])
-    assert loc_s == 0 and parsed["sigma"].lower == 0
+    sigma = None
+    if "sigma" in parsed:
+        nu_s, loc_s, sc_s = t(parsed["sigma"])
+        assert loc_s == 0 and parsed["sigma"].lower == 0
+        sigma = (nu_s, sc_s)
     out = dict(
         stan=table,
         intercept=(nu_i, loc_i, sc_i),
         b=float(parsed[f"b_{x}"].params[1]),
         sd=sds,
-        sigma=(nu_s, sc_s),
+        sigma=sigma,
         lkj=None,
     )
     cor = f"cor_{g}__Intercept__{x}"

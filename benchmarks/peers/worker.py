@@ -132,6 +132,7 @@ def run_multilevel(model, y, x, g, levels, df, pri):
             form,
             df,
             priors=priors,
+            family=common.family(model),
             method="nuts",
             chains=ARGS.chains,
             draws=ARGS.draws,
@@ -150,8 +151,9 @@ def run_multilevel(model, y, x, g, levels, df, pri):
             "b_x": d[f"b_{xname}"],
             "sd_Intercept": d[f"sd_{gname}__Intercept"],
             "sd_x": d[f"sd_{gname}__{xname}"],
-            "sigma": d["sigma"],
         }
+        if "sigma" in d:
+            scalars["sigma"] = d["sigma"]
         if common.correlated(model):
             scalars["cor"] = d[f"cor_{gname}__Intercept__{xname}"]
         groups = _multilevel_groups(post, fit, levels)
@@ -252,7 +254,6 @@ def run_bambi(model, y, x, g, levels, df, pri, method):
     xname, gname = m["x"], m["g"]
     nu_i, loc_i, sc_i = pri["intercept"]
     (nu0, s0), (nu1, s1) = pri["sd"]
-    nu_s, sc_s = pri["sigma"]
     priors = {
         "Intercept": bmb.Prior("StudentT", nu=nu_i, mu=loc_i, sigma=sc_i),
         xname: bmb.Prior("Normal", mu=0.0, sigma=pri["b"]),
@@ -262,8 +263,10 @@ def run_bambi(model, y, x, g, levels, df, pri, method):
         f"{xname}|{gname}": bmb.Prior(
             "Normal", mu=0.0, sigma=bmb.Prior("HalfStudentT", nu=nu1, sigma=s1)
         ),
-        "sigma": bmb.Prior("HalfStudentT", nu=nu_s, sigma=sc_s),
     }
+    if pri["sigma"] is not None:
+        nu_s, sc_s = pri["sigma"]
+        priors["sigma"] = bmb.Prior("HalfStudentT", nu=nu_s, sigma=sc_s)
     form = f"{m['y']} ~ {xname} + ({xname} | {gname})"
     data = df.copy()
     data[gname] = data[gname].astype(str)
@@ -275,7 +278,9 @@ def run_bambi(model, y, x, g, levels, df, pri, method):
 
     def one(seed):
         start = time.perf_counter()
-        bm = bmb.Model(form, data, priors=priors, center_predictors=True)
+        bm = bmb.Model(
+            form, data, priors=priors, center_predictors=True, family=common.family(model)
+        )
         idata = bm.fit(
             draws=ARGS.draws,
             tune=ARGS.warmup,
@@ -292,8 +297,9 @@ def run_bambi(model, y, x, g, levels, df, pri, method):
             "b_x": p[xname].values,
             "sd_Intercept": p[f"1|{gname}_sigma"].values,
             "sd_x": p[f"{xname}|{gname}_sigma"].values,
-            "sigma": p["sigma"].values,
         }
+        if "sigma" in p:
+            scalars["sigma"] = p["sigma"].values
         groups = {"r_Intercept": p[f"1|{gname}"].values, "r_x": p[f"{xname}|{gname}"].values}
         stats = {}
         ss = idata.sample_stats

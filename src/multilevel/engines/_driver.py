@@ -110,8 +110,9 @@ class NutsDriver:
     target_accept, max_tree_depth, dense_mass
         NUTS settings.
     init : callable, optional
-        ``init(kwargs) -> dict`` of unconstrained starting values for some sites (traced);
-        the other sites start uniformly in ``(-2, 2)``, as Stan.
+        ``init(kwargs) -> dict``: site -> ``(centre, spread)`` of some sites' unconstrained
+        starting values (traced): a chain starts at ``centre + U(-2, 2) * spread``; the other
+        sites start uniformly in ``(-2, 2)``, as Stan.
     """
 
     def __init__(
@@ -165,7 +166,11 @@ class NutsDriver:
                 dtype = jnp.result_type(a)
                 z0[name] = jax.random.uniform(k, jnp.shape(a), dtype, -2.0, 2.0)
                 if name in given:
-                    z0[name] = jnp.broadcast_to(jnp.asarray(given[name], dtype), jnp.shape(a))
+                    centre, spread = given[name]
+                    z0[name] = jnp.broadcast_to(
+                        jnp.asarray(centre, dtype) + z0[name] * jnp.asarray(spread, dtype),
+                        jnp.shape(a),
+                    )
             state = init_kernel(
                 {_STATE: ravel_pytree(z0)[0]},
                 num_warmup=warmup,

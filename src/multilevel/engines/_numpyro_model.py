@@ -12,9 +12,13 @@ z_i^\top r_{\mathrm{index}_{ik}}` and :math:`\mu_i = g^{-1}(\eta_i)`:
 - each parameter with a prior is an unconstrained site mapped to its support (real, above the
   prior's lower bound, or the interval of a uniform prior) plus a ``factor`` with the prior's
   log density; the normalising constant of a truncated prior is constant and left out;
-- block of ``q`` coefficients on ``L`` levels (non-centred): :math:`z \sim N(0, 1)^{L \times q}`,
-  :math:`r = z\,(\mathrm{diag}(sd)\,\Omega_L)^\top` with :math:`\Omega_L \sim
+- block of ``q`` coefficients on ``L`` levels: rows :math:`r_j \sim N(0, \Lambda
+  \Lambda^\top)`, :math:`\Lambda = \mathrm{diag}(sd)\,\Omega_L` with :math:`\Omega_L \sim
   \mathrm{LKJCholesky}(q, \eta)` for a correlated block, :math:`\Omega_L = I` otherwise;
+  sampled non-centred (:math:`r_j = \Lambda z_j`) unless the data's information about the
+  effects is in ``data`` (:func:`with_warm_start`): then given it (:func:`_scaled_effects`,
+  :func:`_correlated_effects`), and a block named in ``make_model(rotate=...)`` as its mean
+  and contrasts (:func:`_rotated_effects`);
 - group effects enter by indexing rows into ``r`` (never a one-hot matrix);
 - a family parameter with its own formula (``sigma ~ 1 + (1 | g)``) has a linear predictor
   built the same way (its intercept's prior is on ``b_sigma_Intercept`` as written) and takes
@@ -55,6 +59,7 @@ from multilevel.spec.priors import Prior
 __all__ = [
     "NumpyroModel",
     "make_model",
+    "with_warm_start",
     "prior_distribution",
     "init_strategy",
     "FAMILIES",
@@ -167,6 +172,8 @@ class _Block:
     weighted: bool
     sd_names: tuple[str, ...]
     cor_prior: str | None  # name of the first correlation (its prior is the block's LKJ)
+    rotated: bool = False  # sampled as its mean and contrasts (see _rotated_effects)
+    moves: tuple[int, ...] = ()  # per column, where its mean moves: -1 intercept, j slope j
 
 
 @dataclass(frozen=True)
@@ -192,22 +199,60 @@ class _Structure:
     weights: bool
 
 
-def _blocks(blocks, covariance, prefix: str) -> tuple[_Block, ...]:
+def _blocks(blocks, covariance, prefix: str, rotate=frozenset(), movable=None) -> tuple:
     out = []
     for block, cov in zip(blocks, covariance, strict=True):
         w = np.asarray(block.weights)
+        site = f"{prefix}block{cov.index}"
+        weighted = not bool(np.all(w == 1.0))
+        rotated = site in rotate and block.index.shape[1] == 1 and block.n_levels > 1
         out.append(
             _Block(
-                site=f"{prefix}block{cov.index}",
+                site=site,
                 q=block.q,
                 levels=block.n_levels,
                 members=block.index.shape[1],
-                weighted=not bool(np.all(w == 1.0)),
+                weighted=weighted,
                 sd_names=cov.sd_names,
                 cor_prior=cov.cor_names[0] if cov.correlated else None,
+                rotated=rotated and not weighted,
+                moves=_moves(block, movable) if rotated and not weighted else (),
             )
         )
     return tuple(out)
+
+
+def _moves(block, movable) -> tuple[int, ...]:
+    """Per column of a rotated block, the population coefficient with the same covariate
+    (-1: the intercept, j: slope j, -2: none) that its mean moves into."""
+    out = []
+    for k in range(block.q):
+        target = movable(np.asarray(block.Z[:, k], dtype=float)) if movable else -2
+        out.append(-2 if target in out else target)  # each coefficient takes one column
+    return tuple(out)
+
+
+def _movable(spec: ModelSpec):
+    """``movable(column) -> int``: the population coefficient a block column's mean can move
+    into (-1 the intercept, j the j-th slope with an unbounded prior, -2 none): the one whose
+    column of ``X`` equals it."""
+    d = spec.design
+    X = np.asarray(d.X, dtype=float)
+    has_intercept = bool(d.intercept) and d.X_names[:1] == ("Intercept",)
+    slopes = spec.b_names[1:] if has_intercept else spec.b_names
+    first = 1 if has_intercept else 0
+
+    def movable(column) -> int:
+        if has_intercept and np.all(column == 1.0):
+            return -1
+        for j, name in enumerate(slopes):
+            prior = spec.priors[name]
+            bounded = prior.lower is not None or prior.dist in ("uniform", "beta", *_POSITIVE_DISTS)
+            if not bounded and np.array_equal(X[:, first + j], column):
+                return j
+        return -2
+
+    return movable
 
 
 def _part(dpar, link, X_names, b_names, intercept, centred, offset, blocks) -> _Part:
@@ -223,7 +268,7 @@ def _part(dpar, link, X_names, b_names, intercept, centred, offset, blocks) -> _
     )
 
 
-def _structure(spec: ModelSpec) -> _Structure:
+def _structure(spec: ModelSpec, rotate=frozenset()) -> _Structure:
     d = spec.design
     parts = [
         _part(
@@ -234,7 +279,7 @@ def _structure(spec: ModelSpec) -> _Structure:
             d.intercept,
             spec.centred_intercept_prior,
             d.offset,
-            _blocks(d.blocks, spec.covariance, ""),
+            _blocks(d.blocks, spec.covariance, "", rotate, _movable(spec) if rotate else None),
         )
     ]
     for name, dspec in spec.dpars.items():
@@ -291,6 +336,10 @@ def _part_data(X, intercept: bool, offset, blocks, part: _Part) -> dict:
                 "index": jnp.asarray(block.index, dtype=jnp.int32),
                 "Z": jnp.asarray(block.Z, dtype=float),
                 "w": jnp.asarray(block.weights, dtype=float) if shape.weighted else None,
+                # the data's information and estimates of the effects (of the contrasts
+                # when rotated) that set their parameterisation; zeros: non-centred
+                "info": jnp.zeros((shape.levels - shape.rotated, shape.q)),
+                "est": jnp.zeros((shape.levels - shape.rotated, shape.q)),
             }
         )
     return out
@@ -346,6 +395,83 @@ def _observation(record: FamilyRecord, link: str, eta, aux, se, trials):
     return record.likelihood(LINKS[link](eta), aux, trials)
 
 
+def _conditional(sd, info, est):
+    r"""Mean :math:`a`, SD :math:`\sigma` and :math:`sd / \sigma` of effects given their SD
+    under the Gaussian approximation :math:`\hat s_{jk} \sim N(r_{jk}, 1 / I_{jk})` of their
+    data: precision :math:`I + sd^{-2}`, mean :math:`I \hat s` over it (written with
+    :math:`t = I sd^2`, finite at any SD)."""
+    t = info * sd**2
+    ratio = jnp.sqrt(1.0 + t)
+    return est * t / (1.0 + t), sd / ratio, ratio
+
+
+def _scaled_effects(site: str, sd, info, est):
+    r"""Independent effects :math:`r_{jk} \sim N(0, sd_k^2)`, sampled as
+    :math:`u_{jk} = (r_{jk} - a_{jk}) / \sigma_{jk}` with :math:`a, \sigma` the mean and SD
+    of :math:`r_{jk}` given :math:`sd_k` under the Gaussian approximation of the data
+    (:func:`_conditional`). For any functions :math:`a(sd), \sigma(sd)` this is the same
+    model (:math:`u \sim N(-a / \sigma, sd / \sigma)`); these make :math:`u`'s posterior
+    nearly standard normal *whatever* :math:`sd`: no funnel at small SDs (where the prior
+    pins the effects and this is the non-centred :math:`r = sd\,u`) nor at large ones
+    (where the data do and it is centred). ``info = 0``: non-centred."""
+    a, sigma, ratio = _conditional(sd, info, est)
+    u = numpyro.sample(site, dist.Normal(-a / sigma, ratio).to_event(2))
+    return a + sigma * u
+
+
+def _correlated_effects(site: str, sd, L, info, est):
+    r"""Correlated effects :math:`r_j \sim N(0, \Lambda\Lambda^\top)`,
+    :math:`\Lambda = \mathrm{diag}(sd)\,L`, sampled as :math:`w_j = M_j^{-1}(r_j - a_j)`
+    with :math:`M_j = \mathrm{diag}(\sigma_j) L` (:math:`a, \sigma` per coefficient as in
+    :func:`_scaled_effects`): :math:`w_j \sim N(-M_j^{-1} a_j, B_j B_j^\top)` with the
+    lower-triangular :math:`B_j = L^{-1} \mathrm{diag}(sd / \sigma_j) L`. ``info = 0``:
+    :math:`r_j = \Lambda w_j`, non-centred."""
+    a, sigma, ratio = _conditional(sd, info, est)
+    q = sd.shape[0]
+    L_inv = jax.scipy.linalg.solve_triangular(L, jnp.eye(q), lower=True)
+    B = L_inv[None] @ (ratio[:, :, None] * L[None])
+    loc = -((a / sigma) @ L_inv.T)
+    w = numpyro.sample(site, dist.MultivariateNormal(loc, scale_tril=B).to_event(1))
+    return a + sigma * (w @ L.T)
+
+
+def helmert(d):
+    r"""``H @ d`` for the ``(L, L - 1)`` Helmert contrasts :math:`H` (orthonormal columns
+    orthogonal to the ones: column :math:`l` is :math:`(1, \dots, 1, -l, 0, \dots) /
+    \sqrt{l (l + 1)}`), in O(L) for ``d`` of shape ``(L - 1, q)``."""
+    m = d.shape[0]
+    k = jnp.arange(1, m + 1, dtype=d.dtype)[:, None]
+    s = d / jnp.sqrt(k * (k + 1.0))
+    tail = jnp.cumsum(s[::-1], axis=0)[::-1]
+    zero = jnp.zeros((1,) + d.shape[1:], d.dtype)
+    return jnp.concatenate([tail, zero]) - jnp.concatenate([zero, k * s])
+
+
+def helmert_transpose(r: np.ndarray) -> np.ndarray:
+    """``H.T @ r`` (numpy; see :func:`helmert`)."""
+    m = r.shape[0] - 1
+    k = np.arange(1, m + 1, dtype=float)[:, None]
+    return (np.cumsum(r, axis=0)[:-1] - k * r[1:]) / np.sqrt(k * (k + 1.0))
+
+
+def _rotated_effects(site: str, sd, L, info, est, levels: int):
+    r"""A block's effects as :math:`r = \mathbf 1\, m^\top / \sqrt{L} + H D` (an orthonormal
+    rotation of the levels, so the rows of :math:`(m, D)` are again iid :math:`N(0,
+    \Sigma)`): the block mean :math:`m` non-centred (site ``m_<site>``), the contrasts
+    :math:`D` parameterised by their data (``info``, ``est``; site ``z_<site>``). Returns
+    the effects and the mean :math:`m / \sqrt{L}` added to every level."""
+    q = sd.shape[0]
+    m = numpyro.sample(f"m_{site}", dist.Normal(0.0, 1.0).expand([q]).to_event(1))
+    if L is not None:
+        mean = (L @ m) * sd
+        D = _correlated_effects(f"z_{site}", sd, L, info, est)
+    else:
+        mean = m * sd
+        D = _scaled_effects(f"z_{site}", sd, info, est)
+    mean = mean / jnp.sqrt(float(levels))
+    return helmert(D) + mean, mean
+
+
 def _build(structure: _Structure):
     """The model function of a structure: ``model(data, y=None)``."""
     kinds = {name: (d, support) for name, d, support in structure.priors}
@@ -360,11 +486,55 @@ def _build(structure: _Structure):
             )
         return value
 
+    def moved_scalar(name, moved, data):
+        """A slope sampled with its blocks' means added (``<name>__moved``), and its value."""
+        d, _ = kinds[name]
+        total = numpyro.sample(f"{name}__moved", dist.ImproperUniform(constraints.real, (), ()))
+        value = numpyro.deterministic(name, total - moved)
+        if d != "flat":
+            prior = numpyro_distribution(d, data["priors"][name])
+            numpyro.factor(f"{name}__prior", prior.log_prob(value))
+        return value
+
     def linear_predictor(part: _Part, pdata, data, n):
         eta = pdata["offset"] if part.offset else jnp.zeros(n)
+        # the group effects first: the means of rotated blocks move into the population
+        # coefficients of the same covariates (a shear of unit Jacobian): those sampled are
+        # the sums, which the data identify, rather than the parts, which they do not
+        moved_b = [0.0] * len(part.slopes)
+        moved_intercept = 0.0
+        for blk, bdata in zip(part.blocks, pdata["blocks"], strict=True):
+            sd = jnp.stack([scalar(name, data) for name in blk.sd_names])
+            L = None
+            if blk.cor_prior is not None:
+                eta_lkj = data["priors"][blk.cor_prior][0]
+                L = numpyro.sample(f"L_{blk.site}", dist.LKJCholesky(blk.q, eta_lkj))
+            if blk.rotated:
+                r, mean = _rotated_effects(blk.site, sd, L, bdata["info"], bdata["est"], blk.levels)
+                for k, target in enumerate(blk.moves):
+                    if target == -1:
+                        moved_intercept = moved_intercept + mean[k]
+                    elif target >= 0:
+                        moved_b[target] = moved_b[target] + mean[k]
+            elif L is not None:
+                r = _correlated_effects(f"z_{blk.site}", sd, L, bdata["info"], bdata["est"])
+            else:
+                r = _scaled_effects(f"z_{blk.site}", sd, bdata["info"], bdata["est"])
+            r = numpyro.deterministic(f"r_{blk.site}", r)
+            index, Z, w = bdata["index"], bdata["Z"], bdata["w"]
+            for k in range(blk.members):
+                rows = r[index[:, k]]
+                term = jnp.sum(Z * rows, axis=1) if blk.q > 1 else Z[:, 0] * rows[:, 0]
+                eta = eta + (term if w is None else w[:, k] * term)
         b = None
         if part.slopes:
-            b = jnp.stack([scalar(name, data) for name in part.slopes])
+            moves = {t for blk in part.blocks for t in blk.moves}
+            b = jnp.stack(
+                [
+                    moved_scalar(name, moved_b[j], data) if j in moves else scalar(name, data)
+                    for j, name in enumerate(part.slopes)
+                ]
+            )
             eta = eta + pdata["X"] @ b
         if part.intercept is not None:
             name = part.intercept
@@ -375,6 +545,12 @@ def _build(structure: _Structure):
                     dist.ImproperUniform(constraints.real, (), ()),
                     infer={"init": data["location"]},
                 )
+                # the sampled intercept carries the moved means (of the covariates at x_mean)
+                if b is not None:
+                    moved_intercept = moved_intercept + pdata["x_mean"] @ jnp.stack(
+                        [jnp.asarray(m, dtype=b.dtype) for m in moved_b]
+                    )
+                alpha_c = alpha_c - moved_intercept
             else:
                 alpha_c = numpyro.sample(
                     f"Intercept_c_{part.dpar}", dist.ImproperUniform(constraints.real, (), ())
@@ -386,23 +562,6 @@ def _build(structure: _Structure):
                 prior = numpyro_distribution(d, data["priors"][name])
                 numpyro.factor(f"{name}__prior", prior.log_prob(at))
             eta = eta + alpha_c
-        for blk, bdata in zip(part.blocks, pdata["blocks"], strict=True):
-            sd = jnp.stack([scalar(name, data) for name in blk.sd_names])
-            z = numpyro.sample(
-                f"z_{blk.site}", dist.Normal(0.0, 1.0).expand([blk.levels, blk.q]).to_event(2)
-            )
-            if blk.cor_prior is not None:
-                eta_lkj = data["priors"][blk.cor_prior][0]
-                L = numpyro.sample(f"L_{blk.site}", dist.LKJCholesky(blk.q, eta_lkj))
-                r = (z @ L.T) * sd
-            else:
-                r = z * sd
-            r = numpyro.deterministic(f"r_{blk.site}", r)
-            index, Z, w = bdata["index"], bdata["Z"], bdata["w"]
-            for k in range(blk.members):
-                rows = r[index[:, k]]
-                term = jnp.sum(Z * rows, axis=1) if blk.q > 1 else Z[:, 0] * rows[:, 0]
-                eta = eta + (term if w is None else w[:, k] * term)
         return eta
 
     def model(data, y=None):
@@ -464,7 +623,7 @@ class NumpyroModel:
         return {"data": self.data, "y": self.y}
 
 
-def make_model(spec: ModelSpec) -> NumpyroModel:
+def make_model(spec: ModelSpec, rotate=()) -> NumpyroModel:
     """Build the NumPyro model of ``spec`` (see the module docstring for the mathematics).
 
     Sites: ``Intercept_c`` (centred intercept), ``b_<coef>``, ``sd_...``, ``L_block<i>``,
@@ -472,6 +631,10 @@ def make_model(spec: ModelSpec) -> NumpyroModel:
     ``Intercept_c_<dpar>``, ``b_<dpar>_<coef>``, ``z_<dpar>_block<i>``, ..., and the observed
     ``y``; deterministic ``b_Intercept`` and ``r_block<i>`` / ``r_<dpar>_block<i>``
     (``(levels, q)`` deviations).
+
+    ``rotate``: sites of blocks (``"block0"``) to sample as their mean and contrasts, the
+    mean moved into the population coefficients of the same covariates (sites ``m_block<i>``
+    and ``<b name>__moved``; see :func:`_rotated_effects`).
 
     Raises
     ------
@@ -483,7 +646,7 @@ def make_model(spec: ModelSpec) -> NumpyroModel:
     for prior in spec.priors.values():
         if prior.dist != "lkj":
             prior_distribution(prior)  # raises for a prior it cannot use
-    structure = _structure(spec)
+    structure = _structure(spec, frozenset(rotate))
     model = _model_for(structure)
     return NumpyroModel(
         model=model,
@@ -491,3 +654,80 @@ def make_model(spec: ModelSpec) -> NumpyroModel:
         y=np.asarray(spec.design.y, dtype=float),
         structure=structure,
     )
+
+
+def with_warm_start(built: NumpyroModel, spec: ModelSpec, warm) -> NumpyroModel:
+    """``built`` with a :class:`~._warm_start.WarmStart`'s information and estimates of the
+    effects in its data and its starting values under ``data["start"]``: site -> ``(centre,
+    spread)`` on the sampler's unconstrained scale (chains start at ``centre + U(-2, 2) *
+    spread``)."""
+    from numpyro.distributions import biject_to
+
+    part = built.structure.parts[0]
+    kinds = {name: support for name, _, support in built.structure.priors}
+    data = dict(built.data)
+    parts = list(data["parts"])
+    blocks = [dict(b) for b in parts[0]["blocks"]]
+    start = {}
+
+    def scalar(name, spread):
+        c = support_constraint(kinds[name])
+        value = float(warm.start[name])
+        if kinds[name][0] == "interval":  # inside the prior's interval
+            low, high = kinds[name][1], kinds[name][2]
+            value = min(max(value, low + 1e-3 * (high - low)), high - 1e-3 * (high - low))
+        start[name] = (biject_to(c).inv(jnp.asarray(value)), jnp.asarray(spread))
+
+    moved = np.zeros(len(part.slopes))
+    moved_intercept = 0.0
+    for blk, bdata in zip(part.blocks, blocks, strict=True):
+        info = np.asarray(warm.information[blk.site], dtype=float)
+        r = np.asarray(warm.start[f"r_{blk.site}"], dtype=float)
+        est = np.asarray(warm.estimates[blk.site], dtype=float)
+        for name in blk.sd_names:
+            scalar(name, 0.3)
+        sd = np.array([min(max(float(warm.start[n]), 1e-6), 1e6) for n in blk.sd_names])
+        L = np.eye(blk.q)
+        if blk.cor_prior is not None:
+            L = np.asarray(warm.start[f"L_{blk.site}"], dtype=float)
+            start[f"L_{blk.site}"] = (
+                biject_to(constraints.corr_cholesky).inv(jnp.asarray(L)),
+                jnp.asarray(0.3),
+            )
+        if blk.rotated:  # the mean and the contrasts
+            mean = r.mean(axis=0)
+            m = np.linalg.solve(sd[:, None] * L, mean * np.sqrt(blk.levels))
+            start[f"m_{blk.site}"] = (jnp.asarray(m), jnp.asarray(0.5))
+            for k, target in enumerate(blk.moves):
+                if target == -1:
+                    moved_intercept += mean[k]
+                elif target >= 0:
+                    moved[target] += mean[k]
+            r = helmert_transpose(r)
+        bdata["info"], bdata["est"] = jnp.asarray(info), jnp.asarray(est)
+        precision = info + sd**-2.0
+        a, sigma = info * est / precision, precision**-0.5
+        w = (r - a) / sigma
+        if blk.cor_prior is not None:
+            w = np.linalg.solve(L, w.T).T
+        start[f"z_{blk.site}"] = (jnp.asarray(w), jnp.asarray(0.5))
+    moves = {t for blk in part.blocks for t in blk.moves}
+    for j, name in enumerate(part.slopes):
+        if j in moves:
+            value = warm.start[name] + moved[j]
+            start[f"{name}__moved"] = (jnp.asarray(value), jnp.asarray(warm.spread[name]))
+        else:
+            scalar(name, warm.spread[name])
+    if part.intercept is not None:
+        x_mean = np.asarray(parts[0]["x_mean"])
+        slopes = np.array([warm.start[name] for name in part.slopes])
+        alpha = warm.start[part.intercept] + (x_mean @ (slopes + moved) if slopes.size else 0.0)
+        alpha += moved_intercept
+        start["Intercept_c"] = (jnp.asarray(alpha), jnp.asarray(warm.spread[part.intercept]))
+    for name in built.structure.aux:
+        if name in warm.start:
+            scalar(name, 0.3)
+    parts[0] = {**parts[0], "blocks": blocks}
+    data["parts"] = parts
+    data["start"] = start
+    return NumpyroModel(model=built.model, data=data, y=built.y, structure=built.structure)

@@ -693,7 +693,7 @@ class CollapsedGaussian:
                 warmup=warmup,
                 target_accept=self.settings.target_accept,
                 max_tree_depth=self.settings.max_tree_depth,
-                init=lambda kw: {"Intercept_c": kw["priors"]["__location"]},
+                init=lambda kw: {"Intercept_c": (kw["priors"]["__location"], 0.0)},
             )
             seed = int(np.asarray(jax.random.key_data(key)).ravel()[-1])
             samples, stats = driver.run(seed, kwargs)

@@ -25,14 +25,19 @@ __all__ = ["NutsEngine"]
 _MAX_LOG_LIK_VALUES = 50_000_000  # chains * draws * n above which log_likelihood is skipped
 
 
-def _intercept_start(kwargs) -> dict:
-    """The centred intercept starts at the response's location (the rest uniformly)."""
-    return {"Intercept_c": kwargs["data"]["location"]}
+def _start(kwargs) -> dict:
+    """The warm start's sites where it has one (:func:`~._numpyro_model.with_warm_start`),
+    else the centred intercept at the response's location (the rest uniformly)."""
+    data = kwargs["data"]
+    return data.get("start") or {"Intercept_c": (data["location"], 0.0)}
 
 
 class NutsEngine:
-    """NumPyro NUTS with non-centred group effects and LKJ-Cholesky correlations; reads
-    ``target_accept``, ``max_tree_depth``, ``dense_mass`` and ``log_likelihood`` from the
+    """NumPyro NUTS with LKJ-Cholesky correlations, started from lme4's point estimate and
+    with each block's group effects parameterised by the data's information about them
+    (:mod:`multilevel.engines._warm_start`; Stan's start and non-centred effects where no
+    estimate can be had, or with ``warm_start=False``); reads ``target_accept``,
+    ``max_tree_depth``, ``dense_mass``, ``log_likelihood`` and ``warm_start`` from the
     :class:`~multilevel.engines.protocol.SamplerSettings`."""
 
     name = "nuts"
@@ -76,7 +81,19 @@ class NutsEngine:
         from multilevel.engines._numpyro_model import make_model
         from multilevel.engines._progress import sampling_progress
 
-        built = make_model(spec)
+        warm = None
+        start = time.perf_counter()
+        if settings.warm_start:
+            from multilevel.engines._warm_start import warm_start
+
+            warm = warm_start(spec)
+        warm_time = time.perf_counter() - start
+        if warm is not None:
+            from multilevel.engines._numpyro_model import with_warm_start
+
+            built = with_warm_start(make_model(spec, warm.rotate), spec, warm)
+        else:
+            built = make_model(spec)
         shapes = jax.tree_util.tree_map(lambda a: (a.shape, str(a.dtype)), built.kwargs)
         key = (
             built.structure,
@@ -100,7 +117,7 @@ class NutsEngine:
                 target_accept=settings.target_accept,
                 max_tree_depth=settings.max_tree_depth,
                 dense_mass=settings.dense_mass,
-                init=_intercept_start,
+                init=_start,
             )
             samples, stats = driver.run(seed, built.kwargs)
         sampling_time = time.perf_counter() - start
@@ -122,6 +139,8 @@ class NutsEngine:
             out[name] = np.asarray(samples[name])
 
         timings = {"warmup_and_sampling": sampling_time}
+        if settings.warm_start:
+            timings["warm_start"] = warm_time
 
         loglik = None
         n = spec.design.n
@@ -150,5 +169,7 @@ class NutsEngine:
                 "max_tree_depth": settings.max_tree_depth,
                 "dense_mass": settings.dense_mass,
                 "chain_method": chain_method,
+                "warm_start": warm.source if warm is not None else "none",
+                "parameterisation": warm.describe(spec) if warm is not None else {},
             },
         )

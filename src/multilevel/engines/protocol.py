@@ -68,6 +68,10 @@ class SamplerSettings:
         Adapt a dense mass matrix instead of a diagonal one.
     log_likelihood : bool
         Compute the pointwise log-likelihood (engines skip it when very large).
+    warm_start : bool
+        Let NUTS start from lme4's point estimate and parameterise each block's effects by
+        their data (:mod:`multilevel.engines._warm_start`); False: Stan's uniform start and
+        non-centred effects.
 
     Raises
     ------
@@ -90,6 +94,7 @@ class SamplerSettings:
     max_tree_depth: int = 10
     dense_mass: bool = False
     log_likelihood: bool = True
+    warm_start: bool = True
 
     def __post_init__(self):
         for name in ("chains", "draws", "warmup", "max_tree_depth"):
@@ -99,7 +104,7 @@ class SamplerSettings:
             raise EngineError(f"target_accept must lie in (0, 1), got {accept!r}")
         object.__setattr__(self, "target_accept", float(accept))
         object.__setattr__(self, "seed", resolve_seed(self.seed))
-        for name in ("progress", "dense_mass", "log_likelihood"):
+        for name in ("progress", "dense_mass", "log_likelihood", "warm_start"):
             object.__setattr__(self, name, bool(getattr(self, name)))
 
 

@@ -127,6 +127,18 @@ _SETTINGS = {
         }.get(str(v), str(v)),
     ),
     "grid_points": ("quadrature grid points over the hyperparameters", lambda v: f"{int(v):,}"),
+    "warm_start": (
+        "chains started from",
+        lambda v: {
+            "laplace": "lme4's Laplace estimate (glmer), with some spread",
+            "reml": "lme4's REML estimate, with some spread",
+            "none": "random values, as Stan",
+        }.get(str(v), str(v)),
+    ),
+    "parameterisation": (
+        "group effects sampled",
+        lambda v: "; ".join(f"{term}: {words}" for term, words in dict(v).items()) or "non-centred",
+    ),
 }
 #: Settings left out of the report: repeated elsewhere (the engine's reason).
 _HIDDEN = ("hyperparameter_reason",)

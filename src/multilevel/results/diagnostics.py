@@ -17,7 +17,14 @@ import pandas as pd
 
 from multilevel.errors import ConvergenceWarning
 
-__all__ = ["convergence_messages", "warn_convergence", "ebfmi", "RHAT_MAX", "EBFMI_MIN"]
+__all__ = [
+    "convergence_messages",
+    "divergence_location",
+    "warn_convergence",
+    "ebfmi",
+    "RHAT_MAX",
+    "EBFMI_MIN",
+]
 
 RHAT_MAX = 1.01
 ESS_PER_CHAIN_MIN = 100
@@ -48,11 +55,85 @@ def _worst(series: pd.Series, largest: bool, k: int = 3, spec: str = ".3g") -> s
     return ", ".join(f"{name} ({value:{spec}})" for name, value in s.items())
 
 
+#: |z| of the divergent draws' mean rank (against uniform ranks) needed to name a parameter
+DIVERGENCE_Z = 3.0
+
+
+def divergence_location(
+    diverging: np.ndarray, draws: Mapping[str, np.ndarray]
+) -> tuple[str, float, float] | None:
+    r"""Which parameter the divergent transitions concentrate in the tail of.
+
+    Each draw of each scalar parameter gets its rank among all draws, scaled to (0, 1); under
+    no concentration the divergent draws' mean rank is that of ``k`` uniform ranks, mean 1/2
+    and SD :math:`1/\sqrt{12k}`. The parameter whose mean rank is furthest from 1/2 in those
+    units is named when beyond :data:`DIVERGENCE_Z`. (The draws are the states NUTS moved to
+    from a divergent trajectory, as Stan reports them: near where the trajectory began.)
+
+    Returns
+    -------
+    (name, mean rank, z) or None
+        None without divergences or without a parameter beyond the threshold.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> sd = rng.lognormal(size=(2, 500))
+    >>> divergent = sd < 0.3  # divergences where the SD is small
+    >>> name, rank, z = divergence_location(divergent, {"sd_g__Intercept": sd})
+    >>> name, rank < 0.2
+    ('sd_g__Intercept', True)
+    """
+    diverging = np.asarray(diverging, dtype=bool).ravel()
+    k = int(diverging.sum())
+    if k == 0 or k == diverging.size:
+        return None
+    best = None
+    for name, values in draws.items():
+        values = np.asarray(values, dtype=float).ravel()
+        if values.shape != diverging.shape or not np.all(np.isfinite(values)):
+            continue
+        ranks = (np.argsort(np.argsort(values, kind="stable"), kind="stable") + 0.5) / values.size
+        mean = float(ranks[diverging].mean())
+        z = (mean - 0.5) * np.sqrt(12.0 * k)
+        if best is None or abs(z) > abs(best[2]):
+            best = (name, mean, float(z))
+    return best if best is not None and abs(best[2]) >= DIVERGENCE_Z else None
+
+
+def _divergence_advice(location, group_terms: Mapping[str, str]) -> str:
+    """Where the divergences are and what to try there."""
+    if location is None:
+        return (
+            "Increase target_accept (e.g. 0.95 or 0.99), or use more informative priors on "
+            "the sd and family parameters."
+        )
+    name, rank, _ = location
+    side = "small" if rank < 0.5 else "large"
+    where = (
+        f"They concentrate where {name} is {side} (their mean rank among its draws is {rank:.2f})"
+    )
+    term = group_terms.get(name)
+    if name.startswith("sd_") and side == "small":
+        return (
+            f"{where}: the funnel of the {term or 'its'} group effects as that SD shrinks. "
+            f"Try target_accept=0.95 or 0.99, or a prior on {name} that keeps it away from 0 "
+            "if the data allow (e.g. gamma(2, 2/s) for an SD of order s)."
+        )
+    return (
+        f"{where}: its {'long right tail' if side == 'large' else 'left tail'}. Try "
+        f"target_accept=0.95 or 0.99, or a more informative prior on {name} (e.g. "
+        "normal(0, s) on a plausible scale s instead of a wide uniform)."
+    )
+
+
 def convergence_messages(
     summary: pd.DataFrame,
     sample_stats: Mapping[str, np.ndarray],
     *,
     max_tree_depth: int | None = None,
+    draws: Mapping[str, np.ndarray] | None = None,
+    group_terms: Mapping[str, str] | None = None,
 ) -> list[str]:
     """The problems the diagnostics reveal, each with what to do (empty list: no problem).
 
@@ -64,18 +145,22 @@ def convergence_messages(
         ``diverging``, ``tree_depth``, ``energy`` arrays of shape ``(chains, draws)``.
     max_tree_depth : int, optional
         The sampler's maximum tree depth.
+    draws : mapping, optional
+        Scalar parameters' ``(chains, draws)`` draws (SDs, family parameters) in which to
+        locate divergences (:func:`divergence_location`).
+    group_terms : mapping, optional
+        SD name -> its group term as written (``"(1 | g)"``), for the advice.
     """
     messages = []
     diverging = np.asarray(sample_stats.get("diverging", np.zeros((1, 1), bool)))
-    chains, draws = diverging.shape
-    total = chains * draws
+    chains, n_draws = diverging.shape
+    total = chains * n_draws
     n_div = int(diverging.sum())
     if n_div:
         messages.append(
             f"{n_div} of {total} transitions after warmup were divergent: the posterior has "
-            "regions the sampler cannot explore, so estimates may be biased. Increase "
-            "target_accept (e.g. 0.95 or 0.99), or use more informative priors on the sd "
-            "and family parameters."
+            "regions the sampler cannot explore, so estimates may be biased. "
+            + _divergence_advice(divergence_location(diverging, draws or {}), group_terms or {})
         )
     if max_tree_depth is not None and "tree_depth" in sample_stats:
         hits = int((np.asarray(sample_stats["tree_depth"]) >= max_tree_depth).sum())
@@ -85,7 +170,7 @@ def convergence_messages(
                 "sampling is inefficient, not necessarily wrong. Increase max_tree_depth, or "
                 "rescale predictors (scale()) and reparameterise."
             )
-    if "energy" in sample_stats and draws > 2:
+    if "energy" in sample_stats and n_draws > 2:
         values = ebfmi(sample_stats["energy"])
         broken = np.flatnonzero(np.isnan(values))
         if broken.size:

@@ -318,10 +318,18 @@ class Fit:
         summary = self._checked
         if self.posterior.settings.get("independent_draws"):
             summary = summary.drop(columns=["r_hat"], errors="ignore")
+        spec, draws = self.spec, self.posterior.draws
+        scalars, terms = [*spec.aux_names], {}
+        for _, blocks in self._parts():
+            for block, cov in blocks:
+                scalars += cov.sd_names
+                terms.update(dict.fromkeys(cov.sd_names, block.source or block.name))
         return convergence_messages(
             summary,
             self.posterior.sample_stats,
             max_tree_depth=self.posterior.settings.get("max_tree_depth"),
+            draws={name: draws[name] for name in scalars if name in draws},
+            group_terms=terms,
         )
 
     # -- prediction --------------------------------------------------------------------------
