@@ -88,7 +88,9 @@ class WarmStart:
             sd = np.array([self.start[name] for name in cov.sd_names])
             info = np.asarray(self.information[site])
             share = float(np.mean(info * sd**2 / (1.0 + info * sd**2)))
-            words = f"scaled by the data's information (data's share of precision {share:.2f})"
+            words = f"given the data's information (its share of their precision {share:.2f})"
+            if not np.any(info > 0):
+                words = "non-centred"
             if site in self.rotate:
                 words = f"mean non-centred, contrasts {words}"
             out[block.source or block.name] = words
@@ -159,7 +161,8 @@ def warm_start(spec) -> WarmStart | None:
         elif rotated:
             variance = np.broadcast_to(variance.mean(axis=0), modes.shape)
         info = np.maximum(1.0 / variance - sd**-2.0, 0.0)
-        informed = info > 1e-8 * sd**-2.0
+        # a correlated block stays non-centred (see _numpyro_model._correlated_effects)
+        informed = (info > 1e-8 * sd**-2.0) & (not cov.correlated)
         information[site] = np.where(informed, info, 0.0)
         estimates[site] = np.where(
             informed, modes * (info + sd**-2.0) / np.where(informed, info, 1.0), 0.0
