@@ -115,6 +115,22 @@ def test_fit_reports_its_warm_start_and_parameterisation():
     assert fit.posterior.settings["warm_start"] == "none"
 
 
+@pytest.mark.filterwarnings("ignore::multilevel.errors.ConvergenceWarning")  # short fits
+def test_a_fit_after_a_fit_of_another_shape_gives_the_same_draws():
+    """Compiled samplers are cached by structure and shapes, while the warm start (starting
+    values, the data's information, which blocks rotate) travels as data: a fit repeated after
+    fits of another shape and of other data of the same shape gives the same draws."""
+    settings = dict(family="bernoulli", method="nuts", chains=2, draws=100, warmup=100)
+    settings.update(progress=False, seed=5)
+    first = ml.fit("y ~ x + (1 | g)", _data(), **settings)
+    ml.fit("y ~ x + (1 | g)", _data(n=400, seed=1), **settings)  # another shape
+    other = ml.fit("y ~ x + (1 | g)", _data(seed=2), **settings)  # same shape, other data
+    again = ml.fit("y ~ x + (1 | g)", _data(), **settings)
+    for name in ("b_x", "sd_g__Intercept", first.spec.covariance[0].key):
+        np.testing.assert_array_equal(again.posterior.draws[name], first.posterior.draws[name])
+    assert not np.array_equal(other.posterior.draws["b_x"], first.posterior.draws["b_x"])
+
+
 def test_divergences_are_located_in_the_sd_they_concentrate_in():
     rng = np.random.default_rng(0)
     sd = rng.lognormal(size=(4, 500))
