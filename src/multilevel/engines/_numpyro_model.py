@@ -246,9 +246,8 @@ def _movable(spec: ModelSpec):
         if has_intercept and np.all(column == 1.0):
             return -1
         for j, name in enumerate(slopes):
-            prior = spec.priors[name]
-            bounded = prior.lower is not None or prior.dist in ("uniform", "beta", *_POSITIVE_DISTS)
-            if not bounded and np.array_equal(X[:, first + j], column):
+            unbounded = support_key(spec.priors[name]) == ("real",)
+            if unbounded and np.array_equal(X[:, first + j], column):
                 return j
         return -2
 
