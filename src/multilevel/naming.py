@@ -242,6 +242,22 @@ def block_key(index: int, dpar: str | None = None) -> str:
     return f"r_block{index}" if dpar is None else f"r_{dpar}_block{index}"
 
 
+def factor_key(column: str) -> str:
+    """Draws key of the factors of the levels of ``column`` (``(chains, draws, levels, k)``).
+
+    Examples
+    --------
+    >>> factor_key("user"), factor_cov_key("user")
+    ('factors__user', 'factors_cov__user')
+    """
+    return f"factors__{column}"
+
+
+def factor_cov_key(column: str) -> str:
+    """Draws key of the covariance of those factors, ``(chains, draws, k, k)``."""
+    return f"factors_cov__{column}"
+
+
 def family_parameter(name: str) -> str:
     """Name of a family (auxiliary) parameter: the parameter's own name, e.g. ``sigma``.
 

@@ -12,6 +12,7 @@ import pandas as pd
 
 from multilevel.design._coding import TermCoding, build_columns, plan_terms
 from multilevel.design._evaluate import FactorInfo, apply_factor, learn_factor
+from multilevel.design._factors import factor_design
 from multilevel.design._groups import NEW_GROUPS, GroupingInfo, apply_grouping, learn_grouping
 from multilevel.design._rank import aliased_columns, describe_aliased
 from multilevel.design._types import (
@@ -213,6 +214,12 @@ def _grouping(block: GroupTerm, ctx: _Context) -> tuple[np.ndarray, np.ndarray, 
                 ctx.groupings[name], ctx.frame, ctx.new_groups
             )
     return ctx.grouping_values[name]
+
+
+def _column_grouping(column: str, ctx: _Context) -> tuple[np.ndarray, pd.Index, pd.Index]:
+    """A single grouping column's int32 ``(n,)`` index, training levels and new levels."""
+    index, _, new_levels = _grouping(GroupTerm((), (column,)), ctx)
+    return index[:, 0], ctx.groupings[column].levels, new_levels
 
 
 def _blocks(
@@ -417,6 +424,11 @@ def _assemble(
             offset=_readonly(offset_sub),
             blocks=blocks_sub,
         )
+    factors = None
+    if formula.factors:
+        factors = factor_design(
+            formula.factors[0], lambda c: _column_grouping(c, ctx), learn=ctx.learn
+        )
     if known is None:
         design_info = DesignInfo(
             formula=formula,
@@ -446,6 +458,7 @@ def _assemble(
         weights=optional.get("weights"),
         dpars=MappingProxyType(dpars),
         info=design_info,
+        factors=factors,
     )
 
 

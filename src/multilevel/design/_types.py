@@ -13,9 +13,18 @@ import pandas as pd
 from multilevel.design._coding import TermCoding
 from multilevel.design._evaluate import FactorInfo
 from multilevel.design._groups import GroupingInfo
-from multilevel.formula.terms import Formula, GroupTerm
+from multilevel.formula.terms import FactorTerm, Formula, GroupTerm
 
-__all__ = ["GroupBlock", "DparDesign", "Design", "DesignInfo", "PartInfo", "BlockInfo"]
+__all__ = [
+    "GroupBlock",
+    "DparDesign",
+    "Design",
+    "DesignInfo",
+    "PartInfo",
+    "BlockInfo",
+    "FactorSide",
+    "FactorDesign",
+]
 
 
 def _restore(obj: object, state: dict) -> None:
@@ -101,6 +110,75 @@ class GroupBlock(_ReadOnlyArrays):
     def known(self) -> np.ndarray:
         """bool ``(n, m)``: True where the row's level was in the training data."""
         return self.index < self.n_levels
+
+
+@dataclass(frozen=True, eq=False)
+class FactorSide(_ReadOnlyArrays):
+    """One side (the users or the items) of a factor term, with its data.
+
+    Parameters
+    ----------
+    name : str
+        The grouping column (``"user"``).
+    levels : pandas.Index
+        Its training levels, sorted as a grouping factor's.
+    index : numpy.ndarray
+        int32 ``(n,)``: each row's level; after :meth:`DesignInfo.transform`, values
+        ``>= len(levels)`` point into ``new_levels``.
+    new_levels : pandas.Index
+        Levels met in new data and not in training.
+    group : str or None
+        The column grouping this side (``"artist"``), if any.
+    group_levels : pandas.Index or None
+        Its training levels.
+    group_index : numpy.ndarray or None
+        int32 ``(n,)``: each row's group level (``>= len(group_levels)`` for a new group).
+    """
+
+    name: str
+    levels: pd.Index
+    index: np.ndarray
+    new_levels: pd.Index = field(default_factory=lambda: pd.Index([], dtype=object))
+    group: str | None = None
+    group_levels: pd.Index | None = None
+    group_index: np.ndarray | None = None
+
+    @property
+    def n_levels(self) -> int:
+        """Number of training levels."""
+        return len(self.levels)
+
+    def level_groups(self) -> np.ndarray:
+        """int32 ``(levels,)``: the group of each training level (its rows all share one)."""
+        out = np.zeros(self.n_levels, dtype=np.int32)
+        known = self.index < self.n_levels
+        out[self.index[known]] = self.group_index[known]
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class FactorDesign:
+    """A factor term evaluated on data: ``u[users.index] · v[items.index]`` per row.
+
+    Parameters
+    ----------
+    term : FactorTerm
+    users, items : FactorSide
+    """
+
+    term: FactorTerm
+    users: FactorSide
+    items: FactorSide
+
+    @property
+    def k(self) -> int:
+        """Number of factors."""
+        return self.term.k
+
+    @property
+    def sides(self) -> tuple[FactorSide, FactorSide]:
+        """``(users, items)``."""
+        return self.users, self.items
 
 
 @dataclass(frozen=True, eq=False)
@@ -402,6 +480,8 @@ class Design:
         float ``(n,)`` values of the addition terms ``trials()``, ``se()``, ``weights()``.
     dpars : Mapping of str to DparDesign
         Designs of distributional parameters' formulas (``sigma ~ ...``).
+    factors : FactorDesign or None
+        The ``factors(user, item, k = ...)`` term's data, if the formula has one.
     info : DesignInfo
         The formula and encodings; ``info.transform(newdata)`` builds the design of new data.
     """
@@ -419,6 +499,7 @@ class Design:
     weights: np.ndarray | None
     dpars: Mapping[str, DparDesign]
     info: DesignInfo
+    factors: FactorDesign | None = None
 
     @property
     def n(self) -> int:

@@ -28,6 +28,7 @@ __all__ = [
 #: Sampling engines in the order ``method="auto"`` tries them (module, class). The last is the
 #: fallback for every model: its reason starts with why the one before it declined.
 ENGINES = (
+    ("multilevel.engines.factorization", "FactorizationEngine"),
     ("multilevel.engines.conjugate.adapter", "ConjugateEngine"),
     ("multilevel.engines.gaussian", "GaussianEngine"),
     ("multilevel.engines.inla", "InlaEngine"),
@@ -48,12 +49,24 @@ def _load(entries):
 #: ``"auto"``, then every engine's and point estimator's ``methods`` (written out, so that
 #: reading them imports no engine; a test checks them against the registry).
 POINT_METHODS = ("reml", "ml", "laplace")
-METHODS = ("auto", "nuts", "conjugate", "exact", "inla", *POINT_METHODS)
+METHODS = ("auto", "nuts", "conjugate", "exact", "inla", "gibbs", *POINT_METHODS)
 
 
 def _check_method(method: str) -> None:
     if method not in METHODS:
         raise EngineError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
+
+
+def _support(candidate, spec) -> Support:
+    """``candidate.supports(spec)``, except that only engines with ``fits_factors`` fit a
+    model with a ``factors()`` term."""
+    if getattr(spec, "factors", None) is not None and not getattr(candidate, "fits_factors", False):
+        return Support(
+            False,
+            f"the {candidate.name} engine does not fit factors(); method='gibbs' (the "
+            "factorization engine) does",
+        )
+    return candidate.supports(spec)
 
 
 def select_engine(spec, method: str = "auto") -> tuple[Engine, str]:
@@ -91,6 +104,12 @@ def select_engine(spec, method: str = "auto") -> tuple[Engine, str]:
     _check_method(method)
     engines = _load(ENGINES)
     if method == "auto":
+        if getattr(spec, "factors", None) is not None:
+            engines = [e for e in engines if getattr(e, "fits_factors", False)]
+            support = engines[0].supports(spec)
+            if not support:
+                raise EngineError(f"no engine can fit this model: {support.reason}")
+            return engines[0], f"auto: {support.reason}"
         declined = None
         for k, engine in enumerate(engines):
             support = engine.supports(spec)
@@ -128,7 +147,7 @@ def _requested(candidates, spec, method: str, missing: str):
     """The candidate that lists ``method``, with its reason, if it supports ``spec``."""
     for candidate in candidates:
         if method in candidate.methods:
-            support = candidate.supports(spec)
+            support = _support(candidate, spec)
             if not support:
                 raise EngineError(
                     f"the {candidate.name} engine cannot fit this model: {support.reason}"

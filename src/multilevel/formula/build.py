@@ -7,6 +7,7 @@ from types import MappingProxyType
 from multilevel.formula._diagnostics import formula_error
 from multilevel.formula.ast import Bar, BinOp, Call, Name, Node, Number, Paren, iter_nodes
 from multilevel.formula.ast import variables as expression_variables
+from multilevel.formula.factors import build_factors
 from multilevel.formula.groups import build_groups
 from multilevel.formula.lexer import OP, tokenize
 from multilevel.formula.parser import parse_formula_ast
@@ -69,6 +70,12 @@ def build_formula(text: str, *, parameter: str | None = None) -> Formula:
     terms = to_terms(rhs.terms)
     offsets = tuple(ctx.register(expression_key(o.args[0]), o.args[0]) for o in rhs.offsets)
     groups = build_groups(rhs.groups, ctx)
+    factors = build_factors(rhs.factors, ctx)
+    if factors and parameter is not None:
+        raise ctx.error(
+            "factors() belongs in the main formula; a distributional formula cannot have one",
+            rhs.factors[0],
+        )
 
     if response is not None:
         _check_response_not_on_rhs(tree.rhs, response, terms, offsets, groups, ctx)
@@ -81,6 +88,7 @@ def build_formula(text: str, *, parameter: str | None = None) -> Formula:
         terms=terms,
         offsets=offsets,
         groups=groups,
+        factors=factors,
         parameter=dpar,
         expressions=MappingProxyType(dict(ctx.expressions)),
     )

@@ -112,6 +112,7 @@ class Expansion:
     intercept: bool | None = None  # None: not said, True: 1 / -0, False: 0 / -1
     groups: list[Paren] = field(default_factory=list)
     offsets: list[Call] = field(default_factory=list)
+    factors: list[Call] = field(default_factory=list)
 
     def add_terms(self, terms: list[tuple[str, ...]]) -> None:
         for t in terms:
@@ -142,7 +143,7 @@ def reject_special(call: Call, ctx: Context, where: str) -> None:
             "response write 'successes | trials(n) ~ ...'",
             call,
         )
-    if f == "offset" and where != "population":
+    if f in ("offset", "factors") and where != "population":
         raise ctx.error(f"{call.source} is only valid among population-level terms", call)
     if f in _UNSUPPORTED_SPECIALS:
         raise ctx.error(
@@ -198,6 +199,8 @@ def expand(node: Node, ctx: Context, *, where: str = "population") -> Expansion:
             if len(node.args) != 1 or node.keywords:
                 raise ctx.error(f"offset() takes exactly one argument in {node.source}", node)
             return Expansion(offsets=[node])
+        if node.func == "factors":
+            return Expansion(factors=[node])
         return Expansion(terms=[(ctx.register(node.source, node),)])
     if isinstance(node, Paren):
         if isinstance(node.body, Bar):
@@ -243,6 +246,7 @@ def _plus(left: Expansion, right: Expansion) -> Expansion:
         intercept=left.intercept if right.intercept is None else right.intercept,
         groups=left.groups + right.groups,
         offsets=left.offsets + right.offsets,
+        factors=left.factors + right.factors,
     )
     result.add_terms(right.terms)
     return result
@@ -253,12 +257,15 @@ def _subtract(left: Expansion, right: Expansion, node: Node, ctx: Context) -> Ex
         raise ctx.error(f"a group term cannot be removed with '-': {node.source}", node)
     if right.offsets:
         raise ctx.error(f"an offset cannot be removed with '-': {node.source}", node)
+    if right.factors:
+        raise ctx.error(f"a factors() term cannot be removed with '-': {node.source}", node)
     intercept = left.intercept if right.intercept is None else not right.intercept
     return Expansion(
         terms=[t for t in left.terms if not _contains(right.terms, t)],
         intercept=intercept,
         groups=list(left.groups),
         offsets=list(left.offsets),
+        factors=list(left.factors),
     )
 
 
@@ -269,10 +276,9 @@ def _check_multiplicand(side: Expansion, part: Node, node: BinOp, ctx: Context) 
             f"group term {side.groups[0].source} cannot be used with '{op}'; add it with '+'",
             node,
         )
-    if side.offsets:
-        raise ctx.error(
-            f"{side.offsets[0].source} cannot be used with '{op}'; add it with '+'", node
-        )
+    if side.offsets or side.factors:
+        special = (side.offsets + side.factors)[0]
+        raise ctx.error(f"{special.source} cannot be used with '{op}'; add it with '+'", node)
     if side.intercept is not None:
         raise ctx.error(
             f"the intercept ({part.source}) cannot be used with '{op}' in {node.source}", node

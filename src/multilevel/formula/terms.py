@@ -16,7 +16,7 @@ from types import MappingProxyType
 from multilevel.formula.ast import Name, Node
 from multilevel.formula.ast import variables as _expression_variables
 
-__all__ = ["Term", "Membership", "GroupTerm", "Formula", "render_name"]
+__all__ = ["Term", "Membership", "GroupTerm", "FactorTerm", "Formula", "render_name"]
 
 INTERCEPT_NAME = "Intercept"
 _PLAIN_NAME = re.compile(r"(?:[A-Za-z_]|\.(?![0-9]))[A-Za-z0-9_.]*")
@@ -215,6 +215,58 @@ class GroupTerm:
         return self.render()
 
 
+@dataclass(frozen=True)
+class FactorTerm:
+    """A factor term ``factors(user, item, k = 10, item_group = artist)``.
+
+    Adds ``u[user] · v[item]`` to the linear predictor, with ``k`` latent factors per user and
+    per item.
+
+    Parameters
+    ----------
+    user, item : str
+        The two grouping columns (rows and columns of the rating matrix).
+    k : int
+        Number of factors.
+    user_group, item_group : str or None
+        Columns grouping the users / items: a user's (item's) factors have its group's
+        factors as prior mean.
+    source : str
+        The term as written. Not part of equality.
+
+    Examples
+    --------
+    >>> str(FactorTerm("user", "song", 5, item_group="artist"))
+    'factors(user, song, k = 5, item_group = artist)'
+    """
+
+    user: str
+    item: str
+    k: int = 10
+    user_group: str | None = None
+    item_group: str | None = None
+    source: str = field(default="", compare=False)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column the term reads."""
+        return tuple(
+            c for c in (self.user, self.item, self.user_group, self.item_group) if c is not None
+        )
+
+    def render(self) -> str:
+        """Formula text of the term."""
+        parts = [render_name(self.user), render_name(self.item), f"k = {self.k}"]
+        for key in ("user_group", "item_group"):
+            value = getattr(self, key)
+            if value is not None:
+                parts.append(f"{key} = {render_name(value)}")
+        return f"factors({', '.join(parts)})"
+
+    def __str__(self) -> str:
+        return self.render()
+
+
 def _empty_mapping() -> Mapping:
     return MappingProxyType({})
 
@@ -244,6 +296,8 @@ class Formula:
         Expression texts of ``offset(...)`` arguments, e.g. ``("log(n)",)``.
     groups : tuple of GroupTerm
         Group-level blocks in the order written, nesting expanded and ``||`` split.
+    factors : tuple of FactorTerm
+        The ``factors(user, item, k = ...)`` term, if any (at most one).
     dpars : Mapping of str to Formula
         Formulas of distributional parameters (``sigma ~ ...``), keyed by parameter name.
     parameter : str
@@ -271,6 +325,7 @@ class Formula:
     terms: tuple[Term, ...]
     offsets: tuple[str, ...] = ()
     groups: tuple[GroupTerm, ...] = ()
+    factors: tuple[FactorTerm, ...] = ()
     dpars: Mapping[str, Formula] = field(default_factory=_empty_mapping, hash=False)
     parameter: str = "mu"
     expressions: Mapping[str, Node] = field(
@@ -335,7 +390,7 @@ class Formula:
             texts.extend(block.group)
             if block.membership is not None and block.membership.weights is not None:
                 texts.extend(block.membership.weights)
-        found: set[str] = set()
+        found: set[str] = {c for term in self.factors for c in term.columns}
         for text in texts:
             found.update(_expression_columns(text, self.expressions))
         for sub in self.dpars.values():
@@ -360,6 +415,7 @@ class Formula:
         parts += [t.render(ex) for t in self.terms]
         parts += [f"offset({_render_factor(o, ex)})" for o in self.offsets]
         parts += [g.render(ex) for g in self.groups]
+        parts += [t.render() for t in self.factors]
         return lhs + " + ".join(parts)
 
     def __str__(self) -> str:

@@ -421,6 +421,78 @@ class Fit:
             index = pd.RangeIndex(draws.shape[1])
         return summarize_draws(draws, index)
 
+    # -- factor models ----------------------------------------------------------------------
+
+    def _require_factors(self, what: str) -> None:
+        if getattr(self.spec.design, "factors", None) is None:
+            raise DataError(f"{what} needs a model with a factors(user, item, k) term")
+
+    def fold_in(self, ratings, *, seed=None) -> Fit:
+        """This fit with new users placed from a few of their ratings, without refitting.
+
+        For every draw, each new user's factors and group effects are drawn from their
+        exact conditional given that draw (:mod:`multilevel.results.fold_in`): the returned
+        fit predicts and recommends for them as for the training users.
+
+        Parameters
+        ----------
+        ratings : data frame or dict of columns
+            The new users' rows: user, item, response and every predictor.
+        seed : int or numpy.random.Generator, optional
+
+        Returns
+        -------
+        Fit
+
+        Raises
+        ------
+        DataError
+            A model without ``factors()``, a user that was in the training data, an item that
+            was not, or a missing column.
+
+        Examples
+        --------
+        >>> fit2 = fit.fold_in(new_ratings, seed=1)  # doctest: +SKIP
+        >>> fit2.recommend("new user", n=5)  # doctest: +SKIP
+        """
+        from multilevel.results.fold_in import fold_in
+
+        self._require_factors("fold_in")
+        spec, posterior = fold_in(self.spec, self.posterior, ratings, seed=seed)
+        return Fit(spec, posterior)
+
+    def recommend(self, user, n: int = 10, *, exclude_seen: bool = True) -> pd.DataFrame:
+        """The ``n`` items with the highest expected rating for ``user``, with uncertainty.
+
+        Every item is scored from every posterior draw with the predictors and group terms
+        of its training rows (:func:`multilevel.results.recommend.recommend`).
+
+        Parameters
+        ----------
+        user : label
+            A training user, or one added by :meth:`fold_in`.
+        n : int
+            How many items.
+        exclude_seen : bool
+            Leave out the items the user rated (in training or in :meth:`fold_in`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by item, best first: ``mean, sd, q5, q95`` of the expected rating and
+            ``p_top``, the share of draws that put the item among their ``n`` best.
+
+        Raises
+        ------
+        DataError
+            A model without ``factors()``, an unknown user, or predictors that vary within
+            items.
+        """
+        from multilevel.results.recommend import recommend
+
+        self._require_factors("recommend")
+        return recommend(self.spec, self.posterior, user, n=n, exclude_seen=exclude_seen)
+
     def conditional_effects(self, effect: str, **kwargs) -> pd.DataFrame:
         """The expected response against one predictor, the others at their mean or
         reference level, group effects at the population level, with 95% intervals

@@ -41,6 +41,7 @@ import pandas as pd
 
 from multilevel.errors import DataError, DataWarning
 from multilevel.frame import row_list, to_pandas
+from multilevel.results.factor_predict import factor_part
 from multilevel.spec.families import inverse_link
 
 __all__ = [
@@ -142,6 +143,9 @@ def linear_predictor(
             idx = index[:, k]
             for j in range(Z.shape[1]):
                 eta += wz[None, :, j] * r[:, idx, j]
+    factors = getattr(part, "factors", None)
+    if parameter is None and factors is not None:
+        eta += factor_part(draws, factors, new_groups, rng or np.random.default_rng())
     return eta
 
 

@@ -124,7 +124,7 @@ def intercept_location_scale(y, family: Family | str) -> tuple[float, float]:
     return location, scale
 
 
-def _sd_y(y, family: Family) -> float:
+def response_sd(y, family: Family) -> float:
     y = np.asarray(y, dtype=float)
     record = REGISTRY[family.name]
     if family.link != "identity" or not record.scale_b_prior:
@@ -186,7 +186,7 @@ def default_priors(
     """
     family = get_family(family)
     location, scale = intercept_location_scale(y, family)
-    sd_y = _sd_y(y, family)
+    sd_y = response_sd(y, family)
     out: dict[str, Prior] = {
         "Intercept": Prior("student_t", (3.0, location, scale)),
         "b": Prior("normal", (0.0, 2.5 * sd_y)),

@@ -28,7 +28,8 @@ from multilevel import naming
 from multilevel.design import Design
 from multilevel.errors import EngineError, FormulaError
 from multilevel.spec.covariance import CovarianceBlock
-from multilevel.spec.defaults import default_priors, resolve_priors
+from multilevel.spec.defaults import default_priors, resolve_priors, response_sd
+from multilevel.spec.factors import FactorSpec, factor_spec
 from multilevel.spec.families import Family, get_family
 from multilevel.spec.priors import Prior
 
@@ -103,6 +104,8 @@ class ModelSpec(_BlockNames):
     dpars : Mapping of str to DparSpec
         Family parameters with their own formula (empty if none); such a parameter is not in
         ``aux_names``. Their intercepts' priors are on the intercept as written.
+    factors : FactorSpec or None
+        The names and prior of the formula's ``factors()`` term, if it has one.
     """
 
     design: Design
@@ -113,6 +116,7 @@ class ModelSpec(_BlockNames):
     aux_names: tuple[str, ...]
     centred_intercept_prior: bool = False
     dpars: Mapping[str, DparSpec] = field(default_factory=lambda: MappingProxyType({}))
+    factors: FactorSpec | None = None
 
     @property
     def all_covariance(self) -> tuple[CovarianceBlock, ...]:
@@ -122,11 +126,13 @@ class ModelSpec(_BlockNames):
     @property
     def parameter_names(self) -> tuple[str, ...]:
         """Every named parameter (not the group-level deviations), in report order: ``b_``
-        (the mean's, then each distributional formula's), ``sd_``, ``cor_``, family
-        parameters."""
+        (the mean's, then each distributional formula's), ``sd_`` (the factors'
+        ``sd_factors`` and ``share_<group>__factors`` last), ``cor_``, family parameters."""
         bs = self.b_names + tuple(n for d in self.dpars.values() for n in d.b_names)
         blocks = self.all_covariance
         sds = tuple(n for c in blocks for n in c.sd_names)
+        if self.factors is not None:
+            sds += self.factors.reported
         cors = tuple(n for c in blocks for n in c.cor_names)
         return bs + sds + cors + self.aux_names
 
@@ -272,4 +278,7 @@ def build_spec(
         aux_names=aux_names,
         centred_intercept_prior=centred,
         dpars=MappingProxyType(dpars),
+        factors=None
+        if design.factors is None
+        else factor_spec(design.factors, response_sd(design.y, family)),
     )

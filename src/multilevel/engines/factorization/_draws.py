@@ -1,0 +1,74 @@
+"""The kept draws of a Gibbs fit, written in place as the chains run (:class:`DrawStore`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from multilevel.naming import factor_cov_key, factor_key
+
+__all__ = ["DrawStore"]
+
+
+class DrawStore:
+    """Preallocated ``(chains, kept, ...)`` arrays under the posterior's keys."""
+
+    def __init__(self, spec, problem, chains: int, kept: int, *, log_likelihood: bool):
+        self._spec, self._problem = spec, problem
+        shape = (chains, kept)
+        self._scalars = {
+            name: np.empty(shape)
+            for name in (
+                *spec.b_names,
+                *(c.sd_names[0] for c in spec.covariance),
+                "sigma",
+                *spec.factors.sd_names,
+                *spec.factors.reported,
+            )
+        }
+        self._levels = {
+            c.key: np.empty(shape + (n, 1), dtype=np.float32)
+            for c, n in zip(spec.covariance, problem.block_levels, strict=True)
+        }
+        k = problem.k
+        for s in problem.sets:
+            self._levels[factor_key(s.name)] = np.empty(shape + (s.n_levels, k), np.float32)
+            self._levels[factor_cov_key(s.name)] = np.empty(shape + (k, k))
+        self.log_likelihood = (
+            np.empty(shape + (problem.n,), dtype=np.float32) if log_likelihood else None
+        )
+
+    def keep(self, chain: int, draw: int, state) -> None:
+        """Write the state's values as draw ``draw`` of chain ``chain``."""
+        spec, problem = self._spec, self._problem
+        at = (chain, draw)
+        beta = state.beta
+        b = beta.copy()
+        if b.size:
+            b[0] -= problem.centre @ beta
+        for name, value in zip(spec.b_names, b, strict=True):
+            self._scalars[name][at] = value
+        for c, sd, effects in zip(spec.covariance, state.sd, state.effects, strict=True):
+            self._scalars[c.sd_names[0]][at] = sd
+            self._levels[c.key][at] = effects[:, None]
+        self._scalars["sigma"][at] = state.sigma
+        traces = []
+        for s, name, factors, precision in zip(
+            problem.sets, spec.factors.sd_names, state.factors, state.precision, strict=True
+        ):
+            cov = np.linalg.inv(precision)
+            traces.append(np.trace(cov))
+            self._scalars[name][at] = np.sqrt(traces[-1] / problem.k)
+            self._levels[factor_key(s.name)][at] = factors
+            self._levels[factor_cov_key(s.name)][at] = cov
+        self._scalars["sd_factors"][at] = np.std(state.factor_part)
+        for name, s in zip(spec.factors.reported[1:], problem.sets[2:], strict=True):
+            g = problem.sets.index(s)
+            child = traces[s.child]
+            self._scalars[name][at] = traces[g] / (traces[g] + child)
+        if self.log_likelihood is not None:
+            z = state.residual / state.sigma
+            self.log_likelihood[at] = -0.5 * z * z - np.log(state.sigma) - 0.5 * np.log(2 * np.pi)
+
+    def draws(self) -> dict[str, np.ndarray]:
+        """Every array by key: scalars first, then the levels'."""
+        return {**self._scalars, **self._levels}
