@@ -40,6 +40,8 @@ from multilevel.design._types import (
     Design,
     DesignInfo,
     DparDesign,
+    FactorDesign,
+    FactorSide,
     GroupBlock,
     PartInfo,
 )
@@ -275,6 +277,10 @@ def _grouping_terms(formula: Formula) -> dict[str, GroupTerm]:
     for part in [formula, *formula.dpars.values()]:
         for term in part.groups:
             terms.setdefault(term.name, term)
+    for factor in formula.factors:  # in the order the design learns them
+        for column in (factor.user, factor.user_group, factor.item, factor.item_group):
+            if column is not None:
+                terms.setdefault(column, GroupTerm((), (column,)))
     return terms
 
 
@@ -551,6 +557,11 @@ def design_arrays(design: Design) -> dict[str, np.ndarray]:
         out[f"dpars/{parameter}/X"] = part.X
         out[f"dpars/{parameter}/offset"] = part.offset
         out.update(_block_arrays(f"dpars/{parameter}/", part.blocks))
+    if design.factors is not None:
+        for key, side in zip(("users", "items"), design.factors.sides, strict=True):
+            out[f"factors/{key}/index"] = side.index
+            if side.group is not None:
+                out[f"factors/{key}/group_index"] = side.group_index
     return out
 
 
@@ -577,6 +588,11 @@ def expected_arrays(info: DesignInfo) -> dict[str, tuple[str, tuple[int, ...]]]:
             out[f"{prefix}blocks/{i}/index"] = ("int32", (n, m))
             out[f"{prefix}blocks/{i}/weights"] = ("float64", (n, m))
             out[f"{prefix}blocks/{i}/Z"] = ("float64", (n, len(block.coef_names)))
+    for factor in formula.factors:
+        for key, group in (("users", factor.user_group), ("items", factor.item_group)):
+            out[f"factors/{key}/index"] = ("int32", (n,))
+            if group is not None:
+                out[f"factors/{key}/group_index"] = ("int32", (n,))
     return out
 
 
@@ -614,6 +630,43 @@ def _blocks(info: DesignInfo, part: PartInfo, arrays, prefix: str) -> tuple[Grou
             )
         )
     return tuple(blocks)
+
+
+def _indexed(info: DesignInfo, arrays, name: str, column: str):
+    levels = info.groupings[column].levels
+    index = arrays[name]
+    if index.size:
+        low, high = int(index.min()), int(index.max())
+        _require(
+            low >= 0 and high < len(levels),
+            f"{name} points outside the {len(levels)} levels of {column} (values {low} to {high})",
+        )
+    return index, levels
+
+
+def _factors(info: DesignInfo, arrays) -> FactorDesign | None:
+    if not info.formula.factors:
+        return None
+    term = info.formula.factors[0]
+    sides = []
+    for key, column, group in (
+        ("users", term.user, term.user_group),
+        ("items", term.item, term.item_group),
+    ):
+        index, levels = _indexed(info, arrays, f"factors/{key}/index", column)
+        side = FactorSide(column, levels, index)
+        if group is not None:
+            group_index, group_levels = _indexed(info, arrays, f"factors/{key}/group_index", group)
+            side = FactorSide(
+                column,
+                levels,
+                index,
+                group=group,
+                group_levels=group_levels,
+                group_index=group_index,
+            )
+        sides.append(side)
+    return FactorDesign(term, *sides)
 
 
 def design_from_arrays(info: DesignInfo, arrays: Mapping[str, np.ndarray]) -> Design:
@@ -666,4 +719,5 @@ def design_from_arrays(info: DesignInfo, arrays: Mapping[str, np.ndarray]) -> De
         weights=arrays.get("weights"),
         dpars=MappingProxyType(dpars),
         info=info,
+        factors=_factors(info, arrays),
     )

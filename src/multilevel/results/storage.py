@@ -482,8 +482,9 @@ def _spec(meta: dict, arrays: dict[str, np.ndarray]):
                 f"the formula gives the parameters {names}, the file lists {model['parameters']}"
             )
         priors = {name: _prior(name, value) for name, value in model["priors"].items()}
-        if priors and list(priors) != names:
-            raise ValueError(f"the priors are for {list(priors)}, the parameters are {names}")
+        prior_names = [n for n in names if spec.factors is None or n not in spec.factors.reported]
+        if priors and list(priors) != prior_names:
+            raise ValueError(f"the priors are for {list(priors)}, the parameters are {prior_names}")
         centred = model["centred_intercept_prior"]
         if not isinstance(centred, bool):
             raise ValueError("centred_intercept_prior must be true or false")
