@@ -36,6 +36,8 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "errors": ("multilevel.errors", None),
     "Prior": ("multilevel.spec.priors", "Prior"),
     "parse_prior": ("multilevel.spec.priors", "parse_prior"),
+    "recall_at_k": ("multilevel.results.recommend", "recall_at_k"),
+    "ndcg_at_k": ("multilevel.results.recommend", "ndcg_at_k"),
     **{
         name: ("multilevel.errors", name)
         for name in (
@@ -64,6 +66,8 @@ __all__ = [
     "errors",
     "Prior",
     "parse_prior",
+    "recall_at_k",
+    "ndcg_at_k",
     "MultilevelError",
     "FormulaSyntaxError",
     "FormulaError",
@@ -91,6 +95,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from multilevel.fit import default_priors, fit
     from multilevel.formula import parse
     from multilevel.results.compare import loo_compare
+    from multilevel.results.recommend import ndcg_at_k, recall_at_k
     from multilevel.results.storage import load_fit as load
     from multilevel.spec.model import build_spec
     from multilevel.spec.priors import Prior, parse_prior

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from multilevel.linalg import segments as seg
-from multilevel.linalg.segments import Segments, gaussian_draws, row_products, segment_gram
+from multilevel.linalg.segments import PaddedRows, gaussian_draws, row_products, segment_gram
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -21,7 +21,8 @@ def test_segment_gram_equals_the_sum_of_outer_products_row_by_row(weighted, monk
     other = rng.normal(size=(30, k))
     target = rng.normal(size=n)
     weight = rng.random(n) if weighted else None
-    gram, linear = segment_gram(Segments.of(index, levels), other, other_index, weight, target)
+    layout = PaddedRows.of(index, levels, other_index, 30)
+    gram, linear = segment_gram(layout, other, weight, target)
     w = np.ones(n) if weight is None else weight
     g = other[other_index]
     expected_gram = np.zeros((levels, k, k))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Segments", "segment_gram", "gaussian_draws", "segment_sums", "row_products"]
+__all__ = ["Segments", "PaddedRows", "segment_gram", "gaussian_draws", "row_products"]
 
 #: Rows (padding included) gathered at a time by :func:`segment_gram`.
 CHUNK_ROWS = 1 << 17
@@ -47,8 +47,8 @@ class Segments:
     >>> s = Segments.of(np.array([1, 0, 1, 2]), 4)
     >>> s.order.tolist(), s.starts.tolist(), s.levels.tolist()
     ([1, 0, 2, 3], [0, 1, 3], [0, 1, 2])
-    >>> segment_sums(s, np.array([1.0, 2.0, 3.0, 4.0])).tolist()
-    [2.0, 4.0, 4.0, 0.0]
+    >>> s.counts.tolist()
+    [1, 2, 1, 0]
     """
 
     order: np.ndarray
@@ -72,36 +72,78 @@ class Segments:
         return out
 
 
-def segment_sums(segments: Segments, values: np.ndarray) -> np.ndarray:
-    """Per-level sums of ``values`` (rows first), zeros for empty levels."""
-    out = np.zeros((segments.n_levels,) + values.shape[1:], dtype=np.result_type(values, float))
-    if segments.order.size:
-        out[segments.levels] = np.add.reduceat(values[segments.order], segments.starts, axis=0)
-    return out
+@dataclass(frozen=True, eq=False)
+class PaddedRows:
+    """Each level's rows in zero-padded blocks: the layout :func:`segment_gram` multiplies.
+
+    Levels are bucketed by their number of rows rounded up to a power of two; a bucket's
+    levels hold a ``(levels, B)`` block of their rows' positions on the other side and in
+    the data, padded with ``n_other`` and ``n_rows`` (which point to a zero), at most
+    :data:`CHUNK_ROWS` positions per block. Built once per fit: the positions never change.
+
+    Parameters
+    ----------
+    n_levels, n_rows, n_other : int
+        Levels of this side, rows, levels of the other side.
+    blocks : tuple of (levels, other, rows)
+        int64 ``(s,)`` levels and int32 ``(s, B)`` positions.
+    """
+
+    n_levels: int
+    n_rows: int
+    n_other: int
+    blocks: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]
+
+    @classmethod
+    def of(cls, index: np.ndarray, n_levels: int, other_index: np.ndarray, n_other: int):
+        """The layout of rows at levels ``index`` whose other side is ``other_index``.
+
+        Examples
+        --------
+        >>> layout = PaddedRows.of(np.array([1, 0, 1]), 2, np.array([5, 6, 7]), 8)
+        >>> [(lv.tolist(), o.tolist(), r.tolist()) for lv, o, r in layout.blocks]
+        [([0], [[6]], [[1]]), ([1], [[5, 7]], [[0, 2]])]
+        """
+        segments = Segments.of(index, n_levels)
+        n = segments.order.size
+        counts = np.diff(np.r_[segments.starts, n])
+        sizes = 1 << np.ceil(np.log2(np.maximum(counts, 1))).astype(np.int64)
+        blocks = []
+        for size in np.unique(sizes):
+            in_bucket = np.flatnonzero(sizes == size)
+            step = max(1, CHUNK_ROWS // int(size))
+            offsets = np.arange(size)
+            for first in range(0, in_bucket.size, step):
+                segs = in_bucket[first : first + step]
+                valid = offsets[None, :] < counts[segs, None]
+                positions = np.where(valid, segments.starts[segs, None] + offsets[None, :], 0)
+                rows = segments.order[positions]
+                blocks.append(
+                    (
+                        segments.levels[segs],
+                        np.where(valid, other_index[rows], n_other).astype(np.int32),
+                        np.where(valid, rows, n).astype(np.int32),
+                    )
+                )
+        return cls(int(n_levels), int(n), int(n_other), tuple(blocks))
 
 
 def segment_gram(
-    segments: Segments,
+    layout: PaddedRows,
     other: np.ndarray,
-    other_index: np.ndarray,
     weight: np.ndarray | None,
     target: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per level ``sum tau g g'`` and ``sum tau t g`` with ``g = other[other_index[row]]``.
-
-    Levels are bucketed by their number of rows rounded up to a power of two; each bucket's
-    rows are gathered into a zero-padded ``(levels, B, k)`` array (at most twice the rows,
-    :data:`CHUNK_ROWS` at a time) and multiplied by batched matrix products, so the cost is
+    """Per level ``sum tau g g'`` and ``sum tau t g`` over its rows, ``g`` the row's factors
+    on the other side: batched matrix products over the blocks of ``layout``, so the cost is
     BLAS's whether a level has 3 rows or 30,000.
 
     Parameters
     ----------
-    segments : Segments
+    layout : PaddedRows
         The rows grouped by this side's level.
     other : numpy.ndarray
         float ``(other levels, k)``: the other side's factors.
-    other_index : numpy.ndarray
-        int ``(n,)``: each row's level on the other side.
     weight : numpy.ndarray or None
         float ``(n,)``: each row's precision ``tau``; None for 1 (multiply the results by a
         common precision).
@@ -114,33 +156,18 @@ def segment_gram(
         ``(n_levels, k, k)`` and ``(n_levels, k)``, zero for levels without rows.
     """
     k = other.shape[1]
-    n = segments.order.size
-    gram = np.zeros((segments.n_levels, k, k))
-    linear = np.zeros((segments.n_levels, k))
-    if not n:
-        return gram, linear
-    counts = np.diff(np.r_[segments.starts, n])
-    sizes = 1 << np.ceil(np.log2(counts)).astype(np.int64)
-    padded = np.vstack([other, np.zeros((1, k))])  # the zero row of padding
-    sorted_other = other_index[segments.order]
-    sorted_target = target[segments.order]
-    sorted_weight = None if weight is None else weight[segments.order]
-    for size in np.unique(sizes):
-        in_bucket = np.flatnonzero(sizes == size)
-        step = max(1, CHUNK_ROWS // int(size))
-        offsets = np.arange(size)
-        for first in range(0, in_bucket.size, step):
-            segs = in_bucket[first : first + step]
-            valid = offsets[None, :] < counts[segs, None]
-            rows = np.where(valid, segments.starts[segs, None] + offsets[None, :], 0)
-            g = padded[np.where(valid, sorted_other[rows], other.shape[0])]  # (s, B, k)
-            gt = np.swapaxes(g, 1, 2)
-            t = np.where(valid, sorted_target[rows], 0.0)
-            if sorted_weight is not None:
-                gt = gt * np.where(valid, sorted_weight[rows], 0.0)[:, None, :]
-            levels = segments.levels[segs]
-            gram[levels] = gt @ g
-            linear[levels] = (gt @ t[..., None])[..., 0]
+    gram = np.zeros((layout.n_levels, k, k))
+    linear = np.zeros((layout.n_levels, k))
+    padded = np.vstack([other, np.zeros((1, k))])
+    target = np.append(target, 0.0)
+    weight = None if weight is None else np.append(weight, 0.0)
+    for levels, other_at, rows in layout.blocks:
+        g = padded[other_at]  # (s, B, k)
+        gt = np.swapaxes(g, 1, 2)
+        if weight is not None:
+            gt = gt * weight[rows][:, None, :]
+        gram[levels] = gt @ g
+        linear[levels] = (gt @ target[rows][..., None])[..., 0]
     return gram, linear
 
 

@@ -14,9 +14,7 @@ the reason); the scalar parameters are kept at the same iterations.
 from __future__ import annotations
 
 import math
-import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -93,8 +91,8 @@ class FactorizationEngine:
     def fit(self, spec, settings: SamplerSettings, *, reason: str = "") -> Posterior:
         """Run ``settings.chains`` chains of ``warmup + draws`` sweeps each.
 
-        Chains run in threads, as many at once as there are cores: the sweeps spend their
-        time in numpy's compiled loops, which release the GIL.
+        Chains run one after another (in threads they were no faster: the sweeps of
+        MovieLens-sized data hold the GIL for most of their time, docs/decisions.md).
 
         Returns
         -------
@@ -128,20 +126,15 @@ class FactorizationEngine:
         t0 = time.perf_counter()
         label = f"Gibbs, {chains} chain{'s' if chains > 1 else ''}"
 
-        def run(c: int) -> None:
-            rng = rngs[c]
-            state = initial_state(problem, rng)
-            for it in range(warmup + draws):
-                sweep(problem, state, rng)
-                after = it - warmup
-                if after >= 0 and after % thin == 0:
-                    store.keep(c, after // thin, state)
-                tick(1, it)
-
-        workers = min(chains, os.cpu_count() or 1)
         with sampling_progress(settings.progress, label, warmup, draws, chains):
-            with ThreadPoolExecutor(workers) as pool:  # numpy releases the GIL in its loops
-                list(pool.map(run, range(chains)))
+            for c, rng in enumerate(rngs):
+                state = initial_state(problem, rng)
+                for it in range(warmup + draws):
+                    sweep(problem, state, rng)
+                    after = it - warmup
+                    if after >= 0 and after % thin == 0:
+                        store.keep(c, after // thin, state)
+                    tick(1, it)
         sampled = time.perf_counter() - t0
         note = f"; every {thin}th draw kept (memory)" if thin > 1 else ""
         return Posterior(

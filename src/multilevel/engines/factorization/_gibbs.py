@@ -129,7 +129,7 @@ def _update_side(problem: Problem, state: State, i: int, rng: np.random.Generato
     fs = problem.sets[i]
     tau = 1.0 / state.sigma**2
     target = state.residual + state.factor_part
-    gram, linear = segment_gram(fs.rows, state.factors[1 - i], fs.other_index, None, target)
+    gram, linear = segment_gram(fs.rows, state.factors[1 - i], None, target)
     lam = state.precision[i]
     precision = tau * gram + lam
     linear *= tau

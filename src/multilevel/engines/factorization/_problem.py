@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from multilevel.linalg.segments import Segments
+from multilevel.linalg.segments import PaddedRows
 
 __all__ = ["Problem", "FactorSet", "CoefficientPriors", "problem_of"]
 
@@ -31,15 +31,16 @@ class CoefficientPriors:
 class FactorSet:
     """One set of factors: the users', the items', or a group's (artists').
 
-    ``rows``/``other`` are set for users and items (the rows each level touches, and the
-    other side's level per row); ``parent`` (int ``(levels,)``) is the group of each level
+    ``rows``/``index``/``other_index`` are set for users and items (each level's rows laid out
+    for :func:`~multilevel.linalg.segments.segment_gram`, each row's level on this side and on
+    the other); ``parent`` (int ``(levels,)``) is the group of each level
     when the set has one (its factors' prior mean), ``children`` the set whose prior mean
     this set is.
     """
 
     name: str
     n_levels: int
-    rows: Segments | None = None
+    rows: PaddedRows | None = None
     index: np.ndarray | None = None
     other_index: np.ndarray | None = None
     parent: int | None = None  # position of the group set in Problem.sets
@@ -96,13 +97,15 @@ def _sets(factors) -> tuple[FactorSet, ...]:
     sets: list[FactorSet] = []
     groups = []
     for side, other in ((users, items), (items, users)):
+        index = np.asarray(side.index, dtype=np.int64)
+        other_index = np.asarray(other.index, dtype=np.int64)
         sets.append(
             FactorSet(
                 side.name,
                 side.n_levels,
-                Segments.of(np.asarray(side.index), side.n_levels),
-                np.asarray(side.index, dtype=np.int64),
-                np.asarray(other.index, dtype=np.int64),
+                PaddedRows.of(index, side.n_levels, other_index, other.n_levels),
+                index,
+                other_index,
             )
         )
         groups.append(side.group)
