@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from multilevel.design._labels import label_text
-from multilevel.errors import DataError
+from multilevel.errors import DataError, EngineError
 from multilevel.frame import to_pandas
 from multilevel.linalg.segments import gaussian_draws
 from multilevel.naming import factor_cov_key, factor_key
@@ -112,6 +112,11 @@ def fold_in(spec, posterior: Posterior, ratings, *, seed=None):
         A user that was in the training data, an item that was not, missing columns or a
         rating outside the family's support.
     """
+    if spec.dpars:
+        raise EngineError(
+            "fold_in of a model with a formula for sigma is not implemented yet: refit with the "
+            "new users' ratings"
+        )
     frame = to_pandas(ratings)
     design = _checked_design(spec, frame)
     rng = np.random.default_rng(seed)

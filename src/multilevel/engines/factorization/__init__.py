@@ -42,8 +42,15 @@ def factorization_support(spec) -> Support:
             f"factor models of the {family} family are not implemented yet; the Gibbs sampler "
             "fits gaussian ratings (identity link)",
         )
-    if spec.dpars:
-        return Support(False, "a family parameter with its own formula is not implemented yet")
+    if set(spec.dpars) - {"sigma"}:
+        return Support(False, "only sigma may have its own formula with factors()")
+    for block in spec.design.dpars["sigma"].blocks if spec.dpars else ():
+        if block.q != 1 or block.multiple_membership:
+            return Support(
+                False,
+                f"the sigma formula's group term {block.source or block.name} has {block.q} "
+                "coefficients; with factors() the group terms have one coefficient each",
+            )
     d = spec.design
     if d.weights is not None or d.se is not None:
         return Support(False, "weights() and se() are not implemented for factor models yet")

@@ -20,7 +20,9 @@ class DrawStore:
             for name in (
                 *spec.b_names,
                 *(c.sd_names[0] for c in spec.covariance),
-                "sigma",
+                *(() if "sigma" in spec.dpars else ("sigma",)),
+                *(n for d in spec.dpars.values() for n in d.b_names),
+                *(c.sd_names[0] for d in spec.dpars.values() for c in d.covariance),
                 *spec.factors.sd_names,
                 *spec.factors.reported,
             )
@@ -29,6 +31,11 @@ class DrawStore:
             c.key: np.empty(shape + (n, 1), dtype=np.float32)
             for c, n in zip(spec.covariance, problem.block_levels, strict=True)
         }
+        if problem.noise is not None:
+            for c, n in zip(
+                spec.dpars["sigma"].covariance, problem.noise.block_levels, strict=True
+            ):
+                self._levels[c.key] = np.empty(shape + (n, 1), dtype=np.float32)
         k = problem.k
         for s in problem.sets:
             self._levels[factor_key(s.name)] = np.empty(shape + (s.n_levels, k), np.float32)
@@ -50,7 +57,16 @@ class DrawStore:
         for c, sd, effects in zip(spec.covariance, state.sd, state.effects, strict=True):
             self._scalars[c.sd_names[0]][at] = sd
             self._levels[c.key][at] = effects[:, None]
-        self._scalars["sigma"][at] = state.sigma
+        noise = state.noise
+        if noise is None:
+            self._scalars["sigma"][at] = state.sigma
+        else:
+            dspec = spec.dpars["sigma"]
+            for name, value in zip(dspec.b_names, noise.beta, strict=True):
+                self._scalars[name][at] = value
+            for c, sd, effects in zip(dspec.covariance, noise.sd, noise.effects, strict=True):
+                self._scalars[c.sd_names[0]][at] = sd
+                self._levels[c.key][at] = effects[:, None]
         traces = []
         for s, name, factors, precision in zip(
             problem.sets, spec.factors.sd_names, state.factors, state.precision, strict=True
@@ -66,8 +82,9 @@ class DrawStore:
             child = traces[s.child]
             self._scalars[name][at] = traces[g] / (traces[g] + child)
         if self.log_likelihood is not None:
-            z = state.residual / state.sigma
-            self.log_likelihood[at] = -0.5 * z * z - np.log(state.sigma) - 0.5 * np.log(2 * np.pi)
+            log_sigma = np.log(state.sigma) if noise is None else noise.eta
+            z = state.residual * np.exp(-log_sigma)
+            self.log_likelihood[at] = -0.5 * z * z - log_sigma - 0.5 * np.log(2 * np.pi)
 
     def draws(self) -> dict[str, np.ndarray]:
         """Every array by key: scalars first, then the levels'."""

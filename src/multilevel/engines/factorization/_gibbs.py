@@ -18,7 +18,9 @@ With :math:`\tau = \sigma^{-2}` and the residual :math:`e = y - \mathrm{offset} 
    conditional (Liu & Sabatti 2000's group move), which keeps the intercept from mixing
    as slowly as the centred effects would let it;
 6. the standard deviations and :math:`\sigma` by slice sampling (Neal 2003) of their log
-   given their sufficient statistics, under any prior density.
+   given their sufficient statistics, under any prior density; with a formula for
+   ``sigma`` (group-specific noise) each row has its own :math:`\tau_n`, updated by the
+   Metropolis steps of :mod:`._noise`.
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from multilevel.engines.factorization._noise import NoiseState, initial_noise, update_noise
 from multilevel.engines.factorization._problem import Problem
 from multilevel.linalg.segments import gaussian_draws, row_products, segment_gram
 
-__all__ = ["State", "initial_state", "sweep", "slice_sample"]
+__all__ = ["State", "initial_state", "sweep", "slice_sample", "log_scale_target"]
 
 
 @dataclass
@@ -47,6 +50,11 @@ class State:
     precision: list[np.ndarray]
     factor_part: np.ndarray
     residual: np.ndarray
+    noise: NoiseState | None = None
+
+    def row_precision(self) -> np.ndarray | None:
+        """``tau`` per row with a sigma formula, else None (``1 / sigma^2`` for all)."""
+        return None if self.noise is None else np.exp(-2.0 * self.noise.eta)
 
 
 def _factor_part(problem: Problem, factors: list[np.ndarray]) -> np.ndarray:
@@ -68,7 +76,9 @@ def initial_state(problem: Problem, rng: np.random.Generator) -> State:
     precision = [np.eye(problem.k) / scale2 for _ in problem.sets]
     f = _factor_part(problem, factors)
     residual = target - problem.X @ beta - f
+    noise = None if problem.noise is None else initial_noise(problem.noise, residual)
     return State(
+        noise=noise,
         beta=beta,
         mixing=np.ones(p),
         effects=[np.zeros(n) for n in problem.block_levels],
@@ -105,7 +115,7 @@ def slice_sample(logp, x0: float, rng: np.random.Generator, width: float = 1.0) 
             hi = x
 
 
-def _log_scale_target(prior, count: float, squares: float):
+def log_scale_target(prior, count: float, squares: float):
     """Log density of ``log s`` for a scale ``s`` with ``count`` gaussian values of sum of
     squares ``squares`` (``prior`` on ``s``; the Jacobian included)."""
 
@@ -127,12 +137,15 @@ def _prior_means(problem: Problem, state: State, i: int) -> np.ndarray | None:
 
 def _update_side(problem: Problem, state: State, i: int, rng: np.random.Generator) -> None:
     fs = problem.sets[i]
-    tau = 1.0 / state.sigma**2
+    weights = state.row_precision()
     target = state.residual + state.factor_part
-    gram, linear = segment_gram(fs.rows, state.factors[1 - i], None, target)
+    gram, linear = segment_gram(fs.rows, state.factors[1 - i], weights, target)
+    if weights is None:
+        tau = 1.0 / state.sigma**2
+        gram *= tau
+        linear *= tau
     lam = state.precision[i]
-    precision = tau * gram + lam
-    linear *= tau
+    precision = gram + lam
     means = _prior_means(problem, state, i)
     if means is not None:
         linear += means @ lam
@@ -169,12 +182,17 @@ def _update_beta(problem: Problem, state: State, rng: np.random.Generator) -> No
     if not state.beta.size:
         return
     X = problem.X
-    tau = 1.0 / state.sigma**2
     target = state.residual + X @ state.beta
     pri = problem.priors
     prior_precision = np.where(np.isfinite(pri.scale), state.mixing / pri.scale**2, 0.0)
-    precision = tau * problem.XtX + np.diag(prior_precision)
-    linear = tau * (X.T @ target) + prior_precision * pri.mean
+    weights = state.row_precision()
+    if weights is None:
+        tau = 1.0 / state.sigma**2
+        precision = tau * problem.XtX + np.diag(prior_precision)
+        linear = tau * (X.T @ target) + prior_precision * pri.mean
+    else:
+        precision = X.T @ (weights[:, None] * X) + np.diag(prior_precision)
+        linear = X.T @ (weights * target) + prior_precision * pri.mean
     state.beta = gaussian_draws(precision[None], linear[None], rng)[0]
     state.residual = target - X @ state.beta
     t = np.isfinite(pri.nu)
@@ -185,13 +203,15 @@ def _update_beta(problem: Problem, state: State, rng: np.random.Generator) -> No
 
 
 def _update_effects(problem: Problem, state: State, rng: np.random.Generator) -> None:
-    tau = 1.0 / state.sigma**2
+    weights = state.row_precision()
+    tau = 1.0 / state.sigma**2 if weights is None else weights
     for b, (index, z, n_levels) in enumerate(
         zip(problem.block_index, problem.block_z, problem.block_levels, strict=True)
     ):
         target = state.residual + z * state.effects[b][index]
-        precision = tau * np.bincount(index, z * z, n_levels) + 1.0 / state.sd[b] ** 2
-        mean = tau * np.bincount(index, z * target, n_levels) / precision
+        tz = tau * z
+        precision = np.bincount(index, tz * z, n_levels) + 1.0 / state.sd[b] ** 2
+        mean = np.bincount(index, tz * target, n_levels) / precision
         effects = mean + rng.standard_normal(n_levels) / np.sqrt(precision)
         state.effects[b] = effects
         state.residual = target - z * effects[index]
@@ -199,7 +219,7 @@ def _update_effects(problem: Problem, state: State, rng: np.random.Generator) ->
             _shift(problem, state, b, rng)
             effects = state.effects[b]
         count, squares = float(n_levels), float(effects @ effects)
-        logp = _log_scale_target(problem.sd_priors[b], count, squares)
+        logp = log_scale_target(problem.sd_priors[b], count, squares)
         state.sd[b] = np.exp(
             slice_sample(logp, np.log(state.sd[b]), rng, 2.5 / np.sqrt(count + 1.0))
         )
@@ -223,8 +243,11 @@ def _shift(problem: Problem, state: State, b: int, rng: np.random.Generator) -> 
 
 
 def _update_sigma(problem: Problem, state: State, rng: np.random.Generator) -> None:
+    if state.noise is not None:
+        update_noise(problem.noise, state.noise, state.residual, rng, slice_sample)
+        return
     n = float(problem.n)
-    logp = _log_scale_target(problem.sigma_prior, n, float(state.residual @ state.residual))
+    logp = log_scale_target(problem.sigma_prior, n, float(state.residual @ state.residual))
     state.sigma = float(np.exp(slice_sample(logp, np.log(state.sigma), rng, 2.5 / np.sqrt(n))))
 
 

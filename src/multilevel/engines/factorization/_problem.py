@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from multilevel.engines.factorization._noise import noise_of
 from multilevel.linalg.segments import PaddedRows
 
 __all__ = ["Problem", "FactorSet", "CoefficientPriors", "problem_of"]
@@ -64,7 +65,8 @@ class Problem:
     block_intercept: tuple[bool, ...]  # z is 1 on every row
     intercept: bool  # X's first column is the intercept
     sd_priors: tuple
-    sigma_prior: object
+    sigma_prior: object  # None with a sigma formula
+    noise: object  # the sigma formula's NoiseModel, or None
     sets: tuple[FactorSet, ...]
     k: int
     wishart_df: float
@@ -148,7 +150,8 @@ def problem_of(spec) -> Problem:
         block_intercept=tuple(bool(np.all(b.Z[:, 0] == 1.0)) for b in d.blocks),
         intercept=bool(d.intercept),
         sd_priors=tuple(spec.priors[c.sd_names[0]] for c in spec.covariance),
-        sigma_prior=spec.priors["sigma"],
+        sigma_prior=spec.priors.get("sigma"),
+        noise=noise_of(spec) if "sigma" in spec.dpars else None,
         sets=_sets(d.factors),
         k=fs.k,
         wishart_df=fs.prior_df,
