@@ -205,13 +205,19 @@ def poisson_factorization(
     prior = _check_prior(prior)
     user, item, count = _check_data(user, item, count, n_users, n_items)
 
+    user_count = np.bincount(user, count, minlength=n_users)
+    item_count = np.bincount(item, count, minlength=n_items)
+    chunks = _chunks(user, item, count, chunk)
+    del user, item, count
     state = _initial_state(n_users, n_items, k, prior, np.random.default_rng(seed))
     elbo = []
     converged = False
     iterations = 0
     while True:
         user_log, item_log = _expected_logs(state)
-        user_stat, item_stat, loglik = _nonzero_pass(user_log, item_log, user, item, count, chunk)
+        user_stat, item_stat, loglik = _nonzero_pass(
+            user_log, item_log, chunks, user_count, item_count
+        )
         elbo.append(loglik + _elbo_rest(state, user_log, item_log, prior))
         if len(elbo) > 1 and abs(elbo[-1] - elbo[-2]) <= tol * abs(elbo[-2]):
             converged = True
@@ -255,45 +261,91 @@ def _expected_logs(state: _State) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-def _nonzero_pass(user_log, item_log, user, item, count, chunk):
+@dataclass(frozen=True, eq=False)
+class _Chunk:
+    """A run of non-zeros (sorted by user) and the layout of its segment sums."""
+
+    user: np.ndarray  # (m,) views into the user-sorted data
+    item: np.ndarray
+    count: np.ndarray
+    user_starts: np.ndarray  # where each user's run starts
+    user_ids: np.ndarray  # (unique within the chunk)
+    item_order: np.ndarray  # int32 positions sorted by item
+    item_starts: np.ndarray
+    item_ids: np.ndarray
+
+    @classmethod
+    def of(cls, user, item, count) -> _Chunk:
+        user_starts = _run_starts(user)
+        item_order = np.argsort(item, kind="stable").astype(np.int32)
+        sorted_item = item[item_order]
+        item_starts = _run_starts(sorted_item)
+        return cls(
+            user,
+            item,
+            count,
+            user_starts,
+            user[user_starts],
+            item_order,
+            item_starts,
+            sorted_item[item_starts],
+        )
+
+
+def _run_starts(sorted_index: np.ndarray) -> np.ndarray:
+    """Positions where a sorted index changes value (the first included)."""
+    return np.flatnonzero(np.r_[True, sorted_index[1:] != sorted_index[:-1]])
+
+
+def _chunks(user, item, count, chunk: int) -> list[_Chunk]:
+    """The non-zeros sorted by user (if they are not already), cut into chunks."""
+    if np.any(user[1:] < user[:-1]):
+        order = np.argsort(user, kind="stable")
+        user, item, count = user[order], item[order], count[order]
+        del order
+    return [
+        _Chunk.of(user[s : s + chunk], item[s : s + chunk], count[s : s + chunk])
+        for s in range(0, count.size, chunk)
+    ]
+
+
+def _nonzero_pass(user_log, item_log, chunks, user_count, item_count):
     """The sums over the non-zeros given the optimal :math:`\\phi`.
 
     Returns ``sum_i y phi`` per user and factor ``(n_users, k)``, ``sum_u y phi`` per item
     ``(n_items, k)``, and the likelihood term ``sum y log sum_k exp(Elog theta + Elog beta)``
     (which equals ``sum_k y phi_k (Elog theta_k + Elog beta_k - log phi_k)`` at the optimum).
+    ``user_count`` and ``item_count`` are the total counts of each user and item.
     """
     n_users, k = user_log.shape
     n_items = item_log.shape[0]
-    # exp of the expected logs, each row scaled by its maximum (added back to the log-sum)
+    # exp of the expected logs, each row scaled by its maximum (added back to the log-sum):
+    # phi is then a product of two gathered rows, no exp per non-zero
     user_max, item_max = user_log.max(1), item_log.max(1)
     user_exp = np.exp(user_log - user_max[:, None]).T.copy()  # (k, n_users): rows contiguous
     item_exp = np.exp(item_log - item_max[:, None]).T.copy()
     user_stat = np.zeros((k, n_users))
     item_stat = np.zeros((k, n_items))
-    loglik = 0.0
-    for start in range(0, count.size, chunk):
-        u, i, y = (
-            user[start : start + chunk],
-            item[start : start + chunk],
-            count[start : start + chunk],
-        )
-        w = np.take(user_exp, u, axis=1)
-        w *= np.take(item_exp, i, axis=1)  # (k, m): unnormalised phi
+    loglik = float(user_count @ user_max + item_count @ item_max)
+    for c in chunks:
+        w = np.take(user_exp, c.user, axis=1)
+        w *= np.take(item_exp, c.item, axis=1)  # (k, m): unnormalised phi
         total = w.sum(0)
         log_total = np.log(total, out=np.full_like(total, -np.inf), where=total > 0)
         small = total < 1e-250
         if small.any():  # factors that disagree wildly: normalise in log space instead
-            us, it = u[small], i[small]
-            logit = user_log[us] + item_log[it] - (user_max[us] + item_max[it])[:, None]
+            u, i = c.user[small], c.item[small]
+            logit = user_log[u] + item_log[i] - (user_max[u] + item_max[i])[:, None]
             top = logit.max(1)
             w[:, small] = np.exp(logit - top[:, None]).T
             total[small] = w[:, small].sum(0)
             log_total[small] = top + np.log(total[small])
-        loglik += float(y @ (log_total + user_max[u] + item_max[i]))
-        w *= y / total  # y phi
-        for f in range(k):
-            user_stat[f] += np.bincount(u, w[f], minlength=n_users)
-            item_stat[f] += np.bincount(i, w[f], minlength=n_items)
+        loglik += float(c.count @ log_total)
+        w *= c.count / total  # y phi
+        # segment sums (ids unique within a chunk, so fancy-index += is exact)
+        user_stat[:, c.user_ids] += np.add.reduceat(w, c.user_starts, axis=1)
+        w = np.take(w, c.item_order, axis=1)
+        item_stat[:, c.item_ids] += np.add.reduceat(w, c.item_starts, axis=1)
     return user_stat.T, item_stat.T, loglik
 
 

@@ -1,10 +1,12 @@
 """The factorization engine (``method="gibbs"``): models with a ``factors(user, item, k)``
 term, by blocked Gibbs sampling with exact conditionals (:mod:`._gibbs`).
 
-Gaussian responses with identity link; population-level terms with normal, Student-t, Cauchy
-or flat priors; group terms with one coefficient per level (``(1 | user)``, ``(0 + x | g)``);
-any prior on the standard deviations and ``sigma``. Each chain runs its sweeps on numpy
-arrays that grow with the rows and levels, never with users x items.
+Gaussian responses with identity link (with a formula for ``sigma``: group-specific noise,
+:mod:`._noise`) and bernoulli ones with probit link (a latent gaussian per row); population-
+level terms with normal, Student-t, Cauchy or flat priors; group terms with one coefficient
+per level (``(1 | user)``, ``(0 + x | g)``); any prior on the standard deviations and
+``sigma``. Each chain runs its sweeps on numpy arrays that grow with the rows and levels,
+never with users x items.
 
 Draws of every level's effects and factors are kept for every ``thin``-th iteration, ``thin``
 the smallest that keeps them within :data:`LEVEL_DRAW_BYTES` (recorded in the settings and
@@ -36,12 +38,14 @@ def factorization_support(spec) -> Support:
     if getattr(spec, "factors", None) is None:
         return Support(False, "the model has no factors() term")
     family = spec.family
-    if family.name != "gaussian" or family.link != "identity":
+    if (family.name, family.link) not in (("gaussian", "identity"), ("bernoulli", "probit")):
         return Support(
             False,
             f"factor models of the {family} family are not implemented yet; the Gibbs sampler "
-            "fits gaussian ratings (identity link)",
+            "fits gaussian ratings (identity link) and bernoulli ones with probit link",
         )
+    if spec.dpars and family.name != "gaussian":
+        return Support(False, "a formula for sigma needs the gaussian family")
     if set(spec.dpars) - {"sigma"}:
         return Support(False, "only sigma may have its own formula with factors()")
     for block in spec.design.dpars["sigma"].blocks if spec.dpars else ():
@@ -71,9 +75,10 @@ def factorization_support(spec) -> Support:
                 "normal, student_t, cauchy or flat priors",
             )
     sets = ", ".join(spec.factors.sets)
+    model = "gaussian" if family.name == "gaussian" else "probit (latent gaussian)"
     return Support(
         True,
-        f"gaussian factor model, k = {spec.factors.k} factors of {sets}: blocked Gibbs "
+        f"{model} factor model, k = {spec.factors.k} factors of {sets}: blocked Gibbs "
         "sampling with exact conditionals",
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import special
 
 from multilevel.naming import factor_cov_key, factor_key
 
@@ -20,7 +21,7 @@ class DrawStore:
             for name in (
                 *spec.b_names,
                 *(c.sd_names[0] for c in spec.covariance),
-                *(() if "sigma" in spec.dpars else ("sigma",)),
+                *(n for n in spec.aux_names if n == "sigma"),
                 *(n for d in spec.dpars.values() for n in d.b_names),
                 *(c.sd_names[0] for d in spec.dpars.values() for c in d.covariance),
                 *spec.factors.sd_names,
@@ -58,7 +59,9 @@ class DrawStore:
             self._scalars[c.sd_names[0]][at] = sd
             self._levels[c.key][at] = effects[:, None]
         noise = state.noise
-        if noise is None:
+        if problem.binary:
+            pass
+        elif noise is None:
             self._scalars["sigma"][at] = state.sigma
         else:
             dspec = spec.dpars["sigma"]
@@ -81,7 +84,10 @@ class DrawStore:
             g = problem.sets.index(s)
             child = traces[s.child]
             self._scalars[name][at] = traces[g] / (traces[g] + child)
-        if self.log_likelihood is not None:
+        if self.log_likelihood is not None and problem.binary:
+            eta = state.latent - state.residual
+            self.log_likelihood[at] = special.log_ndtr(np.where(problem.y > 0.5, eta, -eta))
+        elif self.log_likelihood is not None:
             log_sigma = np.log(state.sigma) if noise is None else noise.eta
             z = state.residual * np.exp(-log_sigma)
             self.log_likelihood[at] = -0.5 * z * z - log_sigma - 0.5 * np.log(2 * np.pi)

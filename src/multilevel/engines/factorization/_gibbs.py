@@ -17,6 +17,9 @@ With :math:`\tau = \sigma^{-2}` and the residual :math:`e = y - \mathrm{offset} 
    (``r - c`` and the intercept ``+ c``, the likelihood unchanged) with ``c`` from its exact
    conditional (Liu & Sabatti 2000's group move), which keeps the intercept from mixing
    as slowly as the centred effects would let it;
+0. for a bernoulli response with probit link (Albert & Chib 1993), the latent gaussian of
+   each row from its normal distribution truncated to the side its response says; the rest
+   is the gaussian model of the latent values with :math:`\sigma = 1`;
 6. the standard deviations and :math:`\sigma` by slice sampling (Neal 2003) of their log
    given their sufficient statistics, under any prior density; with a formula for
    ``sigma`` (group-specific noise) each row has its own :math:`\tau_n`, updated by the
@@ -51,6 +54,7 @@ class State:
     factor_part: np.ndarray
     residual: np.ndarray
     noise: NoiseState | None = None
+    latent: np.ndarray | None = None  # probit: the latent gaussian of each row
 
     def row_precision(self) -> np.ndarray | None:
         """``tau`` per row with a sigma formula, else None (``1 / sigma^2`` for all)."""
@@ -65,7 +69,8 @@ def _factor_part(problem: Problem, factors: list[np.ndarray]) -> np.ndarray:
 def initial_state(problem: Problem, rng: np.random.Generator) -> State:
     """Least-squares coefficients, no group effects, small random factors (so chains start
     apart), the prior's precisions."""
-    target = problem.y - problem.offset
+    latent = (2.0 * problem.y - 1.0) * 0.5 if problem.binary else None
+    target = (problem.y if latent is None else latent) - problem.offset
     p = problem.X.shape[1]
     beta = np.linalg.lstsq(problem.X, target, rcond=None)[0] if p else np.zeros(0)
     sd_y = float(np.std(target)) or 1.0
@@ -78,12 +83,13 @@ def initial_state(problem: Problem, rng: np.random.Generator) -> State:
     residual = target - problem.X @ beta - f
     noise = None if problem.noise is None else initial_noise(problem.noise, residual)
     return State(
+        latent=latent,
         noise=noise,
         beta=beta,
         mixing=np.ones(p),
         effects=[np.zeros(n) for n in problem.block_levels],
         sd=np.full(len(problem.block_levels), 0.5 * sd_y),
-        sigma=float(np.std(residual)) or sd_y,
+        sigma=1.0 if problem.binary else float(np.std(residual)) or sd_y,
         factors=factors,
         precision=precision,
         factor_part=f,
@@ -242,7 +248,19 @@ def _shift(problem: Problem, state: State, b: int, rng: np.random.Generator) -> 
     state.beta[0] += c
 
 
+def _update_latent(problem: Problem, state: State, rng: np.random.Generator) -> None:
+    """Albert & Chib's step: latent ~ N(eta, 1) truncated to > 0 where y = 1, < 0 where 0."""
+    eta = state.latent - state.residual
+    positive = problem.y > 0.5
+    lower = np.where(positive, -eta, -np.inf)
+    upper = np.where(positive, np.inf, -eta)
+    state.latent = eta + stats.truncnorm.rvs(lower, upper, random_state=rng)
+    state.residual = state.latent - eta
+
+
 def _update_sigma(problem: Problem, state: State, rng: np.random.Generator) -> None:
+    if problem.binary:
+        return  # sigma = 1 identifies the probit scale
     if state.noise is not None:
         update_noise(problem.noise, state.noise, state.residual, rng, slice_sample)
         return
@@ -253,6 +271,8 @@ def _update_sigma(problem: Problem, state: State, rng: np.random.Generator) -> N
 
 def sweep(problem: Problem, state: State, rng: np.random.Generator) -> None:
     """One Gibbs sweep (module docstring), in place."""
+    if problem.binary:
+        _update_latent(problem, state, rng)
     _update_side(problem, state, 0, rng)
     _update_side(problem, state, 1, rng)
     for g in range(2, len(problem.sets)):

@@ -67,6 +67,7 @@ class Problem:
     sd_priors: tuple
     sigma_prior: object  # None with a sigma formula
     noise: object  # the sigma formula's NoiseModel, or None
+    binary: bool  # bernoulli with probit link: y is the sign of a latent gaussian (sigma = 1)
     sets: tuple[FactorSet, ...]
     k: int
     wishart_df: float
@@ -152,6 +153,7 @@ def problem_of(spec) -> Problem:
         sd_priors=tuple(spec.priors[c.sd_names[0]] for c in spec.covariance),
         sigma_prior=spec.priors.get("sigma"),
         noise=noise_of(spec) if "sigma" in spec.dpars else None,
+        binary=spec.family.name == "bernoulli",
         sets=_sets(d.factors),
         k=fs.k,
         wishart_df=fs.prior_df,
