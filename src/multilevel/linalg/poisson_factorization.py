@@ -277,7 +277,8 @@ class _Chunk:
     @classmethod
     def of(cls, user, item, count) -> _Chunk:
         user_starts = _run_starts(user)
-        item_order = np.argsort(item, kind="stable").astype(np.int32)
+        item_order = np.argsort(item, kind="stable")
+        item_order = item_order.astype(np.int32) if item.size < 2**31 else item_order
         sorted_item = item[item_order]
         item_starts = _run_starts(sorted_item)
         return cls(
@@ -294,7 +295,8 @@ class _Chunk:
 
 def _run_starts(sorted_index: np.ndarray) -> np.ndarray:
     """Positions where a sorted index changes value (the first included)."""
-    return np.flatnonzero(np.r_[True, sorted_index[1:] != sorted_index[:-1]])
+    starts = np.flatnonzero(np.r_[True, sorted_index[1:] != sorted_index[:-1]])
+    return starts.astype(np.int32) if sorted_index.size < 2**31 else starts
 
 
 def _chunks(user, item, count, chunk: int) -> list[_Chunk]:

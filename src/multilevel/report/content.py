@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from multilevel.report.factors import factor_tables
 from multilevel.report.words import describe_model, prior_words
 
 __all__ = ["Figure", "Report", "build_report", "data_summary", "SECTIONS", "POINT_SECTIONS"]
@@ -29,6 +30,7 @@ SECTIONS = {
     "diagnostics": "Diagnostics",
     "population": "Population-level effects",
     "variance": "Variance components",
+    "factors": "Factors",
     "shrinkage": "Shrinkage",
     "effects": "Group-level effects",
     "levels": "Estimates per level",
@@ -88,6 +90,7 @@ class Report:
     pareto_k: pd.DataFrame | None = None
     loo_note: str = ""
     notes: tuple[str, ...] = ()
+    factors: Mapping[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def data_summary(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -313,7 +316,11 @@ def build_report(
     )
     step("leave-one-out cross-validation")
     loo, pareto_k, loo_note = _loo(fit)
+    step("factors")
+    factors = factor_tables(fit)
     return Report(
+        factors=factors,
+        sections=tuple(k for k in SECTIONS if k != "factors" or factors),
         **_model_fields(fit, title, data_source, data_table),
         priors=priors,
         engine=post.engine,

@@ -192,6 +192,32 @@ def _loo(report: Report) -> str:
     return head + numbers + "<h3>Pareto k diagnostics</h3>" + _table(report.pareto_k) + verdict
 
 
+def _factors(report: Report) -> str:
+    tables = report.factors
+    if not tables:
+        return ""
+    out = (
+        "<p>How the variance of the linear predictor splits between the group terms, the "
+        "factors (<code>u · v</code>) and the noise: posterior mean share and 90% interval "
+        "(<code>sd_factors</code> is the SD of <code>u · v</code> over the rows; a rotation of "
+        "the factors leaves it unchanged).</p>" + _table(tables["shares"])
+    )
+    if not tables["shrinkage"].empty:
+        out += (
+            "<h3>Shrinkage toward the groups</h3><p>The share of each side's factor variance "
+            "that its groups explain: near 1, a level with few ratings (a new song) is "
+            "predicted almost as its group (its artist); near 0, the group says little.</p>"
+            + _table(tables["shrinkage"])
+        )
+    out += (
+        "<h3>Calibration</h3><p>Leave-one-out, on a sample of the training rows: how often "
+        "each row's central predictive interval, from the fit without that row (importance "
+        "weights), covers its rating (gaussian), or the observed frequency of 1 against the "
+        "leave-one-out probability (bernoulli).</p>" + _table(tables["calibration"])
+    )
+    return out
+
+
 def _seconds(value) -> str:
     return f"{float(value):.2f} s" if isinstance(value, (int, float)) else str(value)
 
@@ -268,6 +294,7 @@ def render(report: Report) -> str:
             + _table(report.variance)
         ),
         "levels": _levels(report),
+        "factors": _factors(report),
         "loo": _loo(report),
     }
     for id_ in ("shrinkage", "effects", "ppc", "trace"):

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -49,6 +50,8 @@ __all__ = [
     "NEW_GROUPS",
     "PREDICT_COLUMNS",
     "predict_draws",
+    "predict_design",
+    "design_rows",
     "linear_predictor",
     "summarize_draws",
 ]
@@ -259,6 +262,52 @@ def predict_draws(
     if design is not None:
         out[:, ~missing] = _predict(spec, posterior, design, kind, new_groups, rng)
     return out
+
+
+def design_rows(design, rows: np.ndarray):
+    """The design of some of ``design``'s rows (a training design's sample), its arrays
+    sliced; the encodings are the same."""
+    from dataclasses import replace
+
+    def cut(value):
+        return None if value is None else value[rows]
+
+    def blocks(part):
+        return tuple(
+            replace(b, index=b.index[rows], weights=b.weights[rows], Z=b.Z[rows])
+            for b in part.blocks
+        )
+
+    factors = design.factors
+    if factors is not None:
+        factors = replace(
+            factors,
+            **{
+                key: replace(side, index=side.index[rows], group_index=cut(side.group_index))
+                for key, side in (("users", factors.users), ("items", factors.items))
+            },
+        )
+    dpars = {
+        name: replace(part, X=part.X[rows], offset=part.offset[rows], blocks=blocks(part))
+        for name, part in design.dpars.items()
+    }
+    return replace(
+        design,
+        y=cut(design.y),
+        X=design.X[rows],
+        offset=design.offset[rows],
+        blocks=blocks(design),
+        trials=cut(design.trials),
+        se=cut(design.se),
+        weights=cut(design.weights),
+        dpars=MappingProxyType(dpars),
+        factors=factors,
+    )
+
+
+def predict_design(spec, posterior, design, *, kind: str = "mean", seed=None) -> np.ndarray:
+    """:func:`predict_draws` for a built design (no new levels): ``(chains * draws, n)``."""
+    return _predict(spec, posterior, design, kind, "error", np.random.default_rng(seed))
 
 
 def _predict(spec, posterior, design, kind: str, new_groups: str, rng) -> np.ndarray:

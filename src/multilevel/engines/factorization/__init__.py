@@ -151,7 +151,7 @@ class FactorizationEngine:
         note = f"; every {thin}th draw kept (memory)" if thin > 1 else ""
         return Posterior(
             draws=store.draws(),
-            sample_stats={},
+            sample_stats={"log_likelihood_sum": store.log_likelihood_sum},
             engine=self.name,
             reason=f"{reason or support.reason}{note}",
             timings={"prepare": prepared, "warmup_and_sampling": sampled},

@@ -44,6 +44,8 @@ class DrawStore:
         self.log_likelihood = (
             np.empty(shape + (problem.n,), dtype=np.float32) if log_likelihood else None
         )
+        #: the sampler statistic: the data's log-likelihood at each kept sweep
+        self.log_likelihood_sum = np.empty(shape)
 
     def keep(self, chain: int, draw: int, state) -> None:
         """Write the state's values as draw ``draw`` of chain ``chain``."""
@@ -84,13 +86,16 @@ class DrawStore:
             g = problem.sets.index(s)
             child = traces[s.child]
             self._scalars[name][at] = traces[g] / (traces[g] + child)
-        if self.log_likelihood is not None and problem.binary:
+        if problem.binary:
             eta = state.latent - state.residual
-            self.log_likelihood[at] = special.log_ndtr(np.where(problem.y > 0.5, eta, -eta))
-        elif self.log_likelihood is not None:
+            pointwise = special.log_ndtr(np.where(problem.y > 0.5, eta, -eta))
+        else:
             log_sigma = np.log(state.sigma) if noise is None else noise.eta
             z = state.residual * np.exp(-log_sigma)
-            self.log_likelihood[at] = -0.5 * z * z - log_sigma - 0.5 * np.log(2 * np.pi)
+            pointwise = -0.5 * z * z - log_sigma - 0.5 * np.log(2 * np.pi)
+        self.log_likelihood_sum[at] = float(np.sum(pointwise))
+        if self.log_likelihood is not None:
+            self.log_likelihood[at] = pointwise
 
     def draws(self) -> dict[str, np.ndarray]:
         """Every array by key: scalars first, then the levels'."""
