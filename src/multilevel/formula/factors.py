@@ -14,7 +14,8 @@ from multilevel.formula.terms import FactorTerm
 
 __all__ = ["build_factors"]
 
-_ARGUMENTS = ("k", "user_group", "item_group")
+_ARGUMENTS = ("k", "user_group", "item_group", "implicit")
+_TRUE, _FALSE = frozenset({"TRUE", "True", "T"}), frozenset({"FALSE", "False", "F"})
 
 
 def build_factors(calls: list[Call], ctx: Context) -> tuple[FactorTerm, ...]:
@@ -54,7 +55,7 @@ def _factor_term(call: Call, ctx: Context) -> FactorTerm:
     item = _column(call.args[1], "second argument (the items)", call, ctx)
     if user == item:
         raise ctx.error(f"factors() needs two different columns, not {user} twice", call)
-    k, groups = 10, {"user_group": None, "item_group": None}
+    k, groups, implicit = 10, {"user_group": None, "item_group": None}, False
     for keyword in call.keywords:
         if keyword.name not in _ARGUMENTS:
             raise ctx.error(
@@ -71,10 +72,16 @@ def _factor_term(call: Call, ctx: Context) -> FactorTerm:
                     value,
                 )
             k = int(value.value)
+        elif keyword.name == "implicit":
+            if not (isinstance(value, Name) and value.name in _TRUE | _FALSE):
+                raise ctx.error(f"implicit must be TRUE or FALSE, not {value.source}", value)
+            implicit = value.name in _TRUE
         else:
             column = _column(value, keyword.name, call, ctx)
             grouped = user if keyword.name == "user_group" else item
             if column == grouped:
                 raise ctx.error(f"{keyword.name} must be another column than {grouped}", value)
             groups[keyword.name] = column
-    return FactorTerm(user, item, k, groups["user_group"], groups["item_group"], call.source)
+    return FactorTerm(
+        user, item, k, groups["user_group"], groups["item_group"], implicit, call.source
+    )

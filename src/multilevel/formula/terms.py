@@ -231,6 +231,10 @@ class FactorTerm:
     user_group, item_group : str or None
         Columns grouping the users / items: a user's (item's) factors have its group's
         factors as prior mean.
+    implicit : bool
+        ``implicit = TRUE``: the data list the non-zero counts only; every user-item pair
+        absent from them is a zero count (implicit feedback, hierarchical Poisson
+        factorization).
     source : str
         The term as written. Not part of equality.
 
@@ -245,6 +249,7 @@ class FactorTerm:
     k: int = 10
     user_group: str | None = None
     item_group: str | None = None
+    implicit: bool = False
     source: str = field(default="", compare=False)
 
     @property
@@ -261,6 +266,8 @@ class FactorTerm:
             value = getattr(self, key)
             if value is not None:
                 parts.append(f"{key} = {render_name(value)}")
+        if self.implicit:
+            parts.append("implicit = TRUE")
         return f"factors({', '.join(parts)})"
 
     def __str__(self) -> str:

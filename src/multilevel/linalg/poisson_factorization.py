@@ -175,11 +175,14 @@ def poisson_factorization(
     prior : tuple of float
         ``(a, a', b', c, c', d')``; the paper's ``(0.3, 0.3, 1, 0.3, 0.3, 1)`` by default.
     chunk : int
-        Non-zeros processed at a time (memory about ``5 * 8 * chunk * k`` bytes).
+        Non-zeros processed at a time: about ``3 * 8 * chunk * k`` bytes of temporaries. The
+        non-zeros are kept sorted by user with each chunk's order by item, about 20 bytes per
+        non-zero (5e7 non-zeros with ``k = 10`` fit in about 1.5 GB besides the inputs).
 
     Returns
     -------
     PoissonFactors
+        The variational parameters, the ELBO trace and whether it converged.
 
     Examples
     --------

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from multilevel.design._labels import label_text
+from multilevel.errors import DataError
 from multilevel.naming import factor_cov_key, factor_key
 
 __all__ = ["factor_part", "side_factors"]
@@ -39,6 +41,11 @@ def side_factors(draws: Mapping[str, np.ndarray], side, s: int, new_groups: str,
     n_new = len(side.new_levels)
     if not n_new:
         return known
+    if factor_cov_key(side.name) not in draws:  # implicit counts: gamma factors
+        raise DataError(
+            f"{side.name} {label_text(side.new_levels[0])!r} was not in the training data: "
+            "predictions for new levels of implicit counts are not implemented; refit with them"
+        )
     sample = new_groups == "sample"
     cov = _flat(draws[factor_cov_key(side.name)])[s] if sample else None
     k = known.shape[1]

@@ -112,6 +112,11 @@ def fold_in(spec, posterior: Posterior, ratings, *, seed=None):
         A user that was in the training data, an item that was not, missing columns or a
         rating outside the family's support.
     """
+    if spec.design.factors.term.implicit:
+        raise EngineError(
+            "fold_in of implicit counts (Poisson factorization) is not implemented yet: refit "
+            "with the new users' counts"
+        )
     if spec.dpars:
         raise EngineError(
             "fold_in of a model with a formula for sigma is not implemented yet: refit with the "

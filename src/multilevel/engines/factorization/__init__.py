@@ -2,7 +2,9 @@
 term, by blocked Gibbs sampling with exact conditionals (:mod:`._gibbs`).
 
 Gaussian responses with identity link (with a formula for ``sigma``: group-specific noise,
-:mod:`._noise`) and bernoulli ones with probit link (a latent gaussian per row); population-
+:mod:`._noise`) and bernoulli ones with probit link (a latent gaussian per row); implicit
+counts (``implicit = TRUE``, poisson with identity link) by hierarchical Poisson
+factorization (:mod:`._implicit`, variational); population-
 level terms with normal, Student-t, Cauchy or flat priors; group terms with one coefficient
 per level (``(1 | user)``, ``(0 + x | g)``); any prior on the standard deviations and
 ``sigma``. Each chain runs its sweeps on numpy arrays that grow with the rows and levels,
@@ -37,6 +39,10 @@ def factorization_support(spec) -> Support:
     """Whether the Gibbs sampler fits ``spec``, and why (not)."""
     if getattr(spec, "factors", None) is None:
         return Support(False, "the model has no factors() term")
+    if spec.design.factors.term.implicit:
+        from multilevel.engines.factorization._implicit import implicit_support
+
+        return Support(*implicit_support(spec))
     family = spec.family
     if (family.name, family.link) not in (("gaussian", "identity"), ("bernoulli", "probit")):
         return Support(
@@ -126,6 +132,10 @@ class FactorizationEngine:
         support = self.supports(spec)
         if not support:
             raise EngineError(f"the factorization engine cannot fit this model: {support.reason}")
+        if spec.design.factors.term.implicit:
+            from multilevel.engines.factorization._implicit import fit_implicit
+
+            return fit_implicit(spec, settings, reason or support.reason)
         start = time.perf_counter()
         problem = problem_of(spec)
         prepared = time.perf_counter() - start
