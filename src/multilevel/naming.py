@@ -253,6 +253,12 @@ def factor_key(column: str) -> str:
     return f"factors__{column}"
 
 
+def factor_mean_set(column: str) -> str:
+    """Name of the one-level set of factors that is the prior mean of ``column``'s factors
+    when no group column is given (BPMF's hierarchical mean): ``"user:mean"``."""
+    return f"{column}:mean"
+
+
 def factor_cov_key(column: str) -> str:
     """Draws key of the covariance of those factors, ``(chains, draws, k, k)``."""
     return f"factors_cov__{column}"

@@ -44,8 +44,8 @@ def group_shrinkage(fit) -> pd.DataFrame:
     explain, with 90% interval."""
     draws, fs = fit.posterior.draws, fit.spec.factors
     rows = {}
-    for name, group in zip(fs.reported[1:], fs.sets[2:], strict=True):
-        rows[group] = _interval(draws[name].ravel())
+    for name, g, _ in fs.shares:
+        rows[fs.sets[g]] = _interval(draws[name].ravel())
     return pd.DataFrame.from_dict(rows, orient="index", columns=["share", "q5", "q95"])
 
 

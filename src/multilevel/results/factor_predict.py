@@ -3,7 +3,7 @@ r"""The factor term's part of the linear predictor, :math:`u_{i(n)} \cdot v_{j(n
 A user or item that the training data did not have (:meth:`DesignInfo.transform
 <multilevel.design.DesignInfo.transform>` with ``new_groups="population"`` or ``"sample"``)
 takes its prior: the factors of its group when its side has one (a new song of a known
-artist: item cold start through the side information) and 0 otherwise, under
+artist: item cold start through the side information), else its side's common mean, under
 ``"population"``; under ``"sample"`` one draw per new level and posterior draw from
 :math:`N(\text{that mean}, \Lambda^{-1})`, the fitted distribution of its set of factors. A
 new group is treated the same way one level up.
@@ -17,7 +17,7 @@ import numpy as np
 
 from multilevel.design._labels import label_text
 from multilevel.errors import DataError
-from multilevel.naming import factor_cov_key, factor_key
+from multilevel.naming import factor_cov_key, factor_key, factor_mean_set
 
 __all__ = ["factor_part", "side_factors"]
 
@@ -49,8 +49,11 @@ def side_factors(draws: Mapping[str, np.ndarray], side, s: int, new_groups: str,
     sample = new_groups == "sample"
     cov = _flat(draws[factor_cov_key(side.name)])[s] if sample else None
     k = known.shape[1]
+    mean_set = factor_key(factor_mean_set(side.name))
     means = np.zeros((n_new, k))
-    if side.group is not None:
+    if side.group is None and mean_set in draws:  # the side's common mean
+        means += _flat(draws[mean_set])[s][0].astype(float)
+    elif side.group is not None:
         group_known = _flat(draws[factor_key(side.group)])[s].astype(float)
         n_new_groups = int(max(0, side.group_index.max() + 1 - len(side.group_levels)))
         group_cov = _flat(draws[factor_cov_key(side.group)])[s] if sample else None

@@ -11,10 +11,10 @@ predictor subtracted from the rating,
     \theta \sim N(P^{-1} b, P^{-1}), \quad P = \Pi + \tau \sum_n g_n g_n^\top, \quad
     b = \Pi m + \tau \sum_n t_n g_n,
 
-with prior precision :math:`\Pi = \mathrm{diag}(\Lambda_u, sd^{-2})` and mean :math:`m` (0, or
-the factors of the user's group). This is one Gibbs step of a refit in which the new user's
-ratings leave the shared parameters as they were: with many users the two agree within
-Monte Carlo error (tested).
+with prior precision :math:`\Pi = \mathrm{diag}(\Lambda_u, sd^{-2})` and mean :math:`m` (the
+factors of the user's group, or the users' common mean). This is one Gibbs step of a refit in
+which the new user's ratings leave the shared parameters as they were: with many users the
+two agree within Monte Carlo error (tested).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from multilevel.design._labels import label_text
 from multilevel.errors import DataError, EngineError
 from multilevel.frame import to_pandas
 from multilevel.linalg.segments import gaussian_draws
-from multilevel.naming import factor_cov_key, factor_key
+from multilevel.naming import factor_cov_key, factor_key, factor_mean_set
 from multilevel.posterior import Posterior
 
 __all__ = ["fold_in"]
@@ -141,9 +141,8 @@ def fold_in(spec, posterior: Posterior, ratings, *, seed=None):
     prior[:, :k, :k] = lam_u
     for m, sd in enumerate(sds):
         prior[:, k + m, k + m] = 1.0 / sd**2
-    group_means = None
-    if users.group is not None:
-        group_means = _flat(draws[factor_key(users.group)])
+    parent = users.group or factor_mean_set(users.name)
+    group_means = _flat(draws[factor_key(parent)])  # the prior means: group's or common
     n_new = len(users.new_levels)
     new_factors = np.zeros((n_draws, n_new, k))
     new_effects = np.zeros((n_draws, n_new, len(user_blocks)))
@@ -160,10 +159,9 @@ def fold_in(spec, posterior: Posterior, ratings, *, seed=None):
         )  # (S, rows, d)
         precision = prior + tau[:, None, None] * np.einsum("snd,sne->sde", g, g)
         linear = tau[:, None] * np.einsum("snd,sn->sd", g, t[:, rows])
-        if group_means is not None:
-            group = users.group_index[rows[0]]
-            if group < len(users.group_levels):
-                linear[:, :k] += np.einsum("sk,skl->sl", group_means[:, group], lam_u)
+        group = 0 if users.group is None else users.group_index[rows[0]]
+        if users.group is None or group < len(users.group_levels):
+            linear[:, :k] += np.einsum("sk,skl->sl", group_means[:, group], lam_u)
         theta = gaussian_draws(precision, linear, rng)
         new_factors[:, j] = theta[:, :k]
         new_effects[:, j] = theta[:, k:]

@@ -5,10 +5,14 @@ probabilistic matrix factorization (Salakhutdinov & Mnih 2008):
 
 .. math::
 
-    u_i \sim N(m_i, \Lambda_u^{-1}), \quad v_j \sim N(w_{a(j)}, \Lambda_v^{-1}), \quad
-    w_a \sim N(0, \Lambda_w^{-1}), \quad \Lambda \sim \mathrm{Wishart}(\nu_0, W_0),
+    u_i \sim N(m_{g(i)}, \Lambda_u^{-1}), \quad v_j \sim N(w_{a(j)}, \Lambda_v^{-1}), \quad
+    m, w \sim N(0, \Lambda_m^{-1}), N(0, \Lambda_w^{-1}), \quad
+    \Lambda \sim \mathrm{Wishart}(\nu_0, W_0),
 
-with ``m_i = 0`` unless the users have a group (then the group's factors, as the items').
+where ``g(i)`` is the user's group (``user_group``) and ``a(j)`` the item's (``item_group``,
+an artist); a side without a group column has one common mean, the one-level set
+``"<column>:mean"`` (BPMF's hierarchical means). Implicit counts (``implicit = TRUE``) have
+gamma factors instead (:mod:`multilevel.engines.factorization._implicit`).
 Every precision has the same data-scaled prior: :math:`\nu_0 = k + 2` and :math:`W_0 = I /
 (\nu_0 s^2)`, so :math:`E[\Lambda] = I / s^2` with :math:`s^2 = \mathrm{sd}(y) / \sqrt{k}`:
 the prior SD of ``u · v`` is about the response's SD.
@@ -44,12 +48,16 @@ class FactorSpec:
     k : int
         Factors per level.
     sets : tuple of str
-        The grouping columns whose levels have factors: users, items, then the user and
-        item groups that the term names (``("user", "item", "artist")``).
+        The sets of factors: users, items, then the users' and the items' prior means (their
+        group column, or ``"<column>:mean"``), e.g. ``("user", "item", "user:mean",
+        "artist")``; users and items only for implicit counts.
     sd_names : tuple of str
         ``sd_<column>__factors`` for each of ``sets``.
     reported : tuple of str
-        ``sd_factors``, then ``share_<group>__factors`` for each group set.
+        ``sd_factors``, then ``share_<group>__factors`` for each group column.
+    shares : tuple of (str, int, int)
+        For each group column: its reported name, its position in ``sets`` and the position
+        of the set it groups.
     prior_df, prior_scale : float
         :math:`\nu_0` and :math:`s` (module docstring).
     """
@@ -58,6 +66,7 @@ class FactorSpec:
     sets: tuple[str, ...]
     sd_names: tuple[str, ...]
     reported: tuple[str, ...]
+    shares: tuple[tuple[str, int, int], ...]
     prior_df: float
     prior_scale: float
 
@@ -76,19 +85,29 @@ def factor_spec(factors, sd_y: float) -> FactorSpec:
     >>> class D:  # a stand-in for a FactorDesign
     ...     term = FactorTerm("user", "song", 4, item_group="artist"); k = 4
     >>> f = factor_spec(D, 2.0)
-    >>> f.sd_names
-    ('sd_user__factors', 'sd_song__factors', 'sd_artist__factors')
-    >>> f.reported, f.prior_df, f.prior_scale
-    (('sd_factors', 'share_artist__factors'), 6.0, 1.0)
+    >>> f.sets
+    ('user', 'song', 'user:mean', 'artist')
+    >>> f.reported, f.shares, f.prior_df, f.prior_scale
+    (('sd_factors', 'share_artist__factors'), (('share_artist__factors', 3, 1),), 6.0, 1.0)
     """
     term = factors.term
-    sets = tuple(c for c in (term.user, term.item, term.user_group, term.item_group) if c)
+    sets = (term.user, term.item)
+    shares = ()
+    if not term.implicit:
+        for position, (column, group) in enumerate(
+            ((term.user, term.user_group), (term.item, term.item_group))
+        ):
+            sets += (group or naming.factor_mean_set(column),)
+            if group is not None:
+                name = f"share_{naming.clean(group)}__factors"
+                shares += ((name, len(sets) - 1, position),)
     k = term.k
     return FactorSpec(
         k=k,
         sets=sets,
         sd_names=tuple(naming.sd(c, "factors") for c in sets),
-        reported=("sd_factors",) + tuple(f"share_{naming.clean(c)}__factors" for c in sets[2:]),
+        reported=("sd_factors",) + tuple(name for name, _, _ in shares),
+        shares=shares,
         prior_df=float(k + 2),
         prior_scale=float(np.sqrt(sd_y / np.sqrt(k))),
     )

@@ -34,7 +34,7 @@ def test_the_engine_is_gibbs_and_says_so(fitted):
     fit = fitted[0]
     assert fit.posterior.engine == "factorization"
     assert "blocked Gibbs" in fit.posterior.reason
-    assert "k = 3 factors of user, item, artist" in fit.posterior.reason
+    assert "k = 3 factors of user and item (item by artist)" in fit.posterior.reason
 
 
 def test_variance_components_are_recovered(fitted):

@@ -80,7 +80,11 @@ def factorization_support(spec) -> Support:
                 f"the prior {prior.to_stan()} of {name}: with factors() the coefficients take "
                 "normal, student_t, cauchy or flat priors",
             )
-    sets = ", ".join(spec.factors.sets)
+    term = spec.design.factors.term
+    grouped = [
+        f"{c} by {g}" for c, g in ((term.user, term.user_group), (term.item, term.item_group)) if g
+    ]
+    sets = f"{term.user} and {term.item}" + (f" ({', '.join(grouped)})" if grouped else "")
     model = "gaussian" if family.name == "gaussian" else "probit (latent gaussian)"
     return Support(
         True,

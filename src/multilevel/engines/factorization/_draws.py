@@ -82,10 +82,8 @@ class DrawStore:
             self._levels[factor_key(s.name)][at] = factors
             self._levels[factor_cov_key(s.name)][at] = cov
         self._scalars["sd_factors"][at] = np.std(state.factor_part)
-        for name, s in zip(spec.factors.reported[1:], problem.sets[2:], strict=True):
-            g = problem.sets.index(s)
-            child = traces[s.child]
-            self._scalars[name][at] = traces[g] / (traces[g] + child)
+        for name, g, child in spec.factors.shares:
+            self._scalars[name][at] = traces[g] / (traces[g] + traces[child])
         if problem.binary:
             eta = state.latent - state.residual
             pointwise = special.log_ndtr(np.where(problem.y > 0.5, eta, -eta))

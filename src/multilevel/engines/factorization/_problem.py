@@ -10,6 +10,7 @@ import numpy as np
 
 from multilevel.engines.factorization._noise import noise_of
 from multilevel.linalg.segments import PaddedRows
+from multilevel.naming import factor_mean_set
 
 __all__ = ["Problem", "FactorSet", "CoefficientPriors", "problem_of"]
 
@@ -113,9 +114,13 @@ def _sets(factors) -> tuple[FactorSet, ...]:
         )
         groups.append(side.group)
     for position, side in enumerate((users, items)):
-        if side.group is None:
-            continue
-        sets.append(FactorSet(side.group, len(side.group_levels), child=position))
+        if side.group is None:  # one common mean
+            name, n_levels = factor_mean_set(side.name), 1
+            parent_index = np.zeros(side.n_levels, dtype=np.int64)
+        else:
+            name, n_levels = side.group, len(side.group_levels)
+            parent_index = side.level_groups().astype(np.int64)
+        sets.append(FactorSet(name, n_levels, child=position))
         child = sets[position]
         sets[position] = FactorSet(
             child.name,
@@ -124,7 +129,7 @@ def _sets(factors) -> tuple[FactorSet, ...]:
             child.index,
             child.other_index,
             parent=len(sets) - 1,
-            parent_index=side.level_groups().astype(np.int64),
+            parent_index=parent_index,
         )
     return tuple(sets)
 
