@@ -5,8 +5,9 @@ terms: 1,142 columns for InstEval) a few hundred times. OpenBLAS threads spin wh
 wait for each other, and on a machine whose cores are busy (parallel fits, Dask workers, a
 notebook beside other jobs) that spinning made InstEval's REML 9-18 s instead of 2-3 s on
 two cores; one thread took 4-5 s there and cost ~12% on an idle machine (docs/benchmarks.md).
-So the optimizer runs single-threaded BLAS unless ``MULTILEVEL_BLAS_THREADS`` says
-otherwise; elsewhere the user's settings hold.
+So the optimizer, and the factorization engine's Gibbs sweeps (:func:`blas_threads`), run
+single-threaded BLAS unless ``MULTILEVEL_BLAS_THREADS`` says otherwise; elsewhere the user's
+settings hold.
 
 Examples
 --------
@@ -21,7 +22,7 @@ import contextlib
 import functools
 import os
 
-__all__ = ["optimizer_blas_threads"]
+__all__ = ["optimizer_blas_threads", "blas_threads"]
 
 #: Environment variable: BLAS threads of the REML/ML optimizer (default 1; 0 leaves them as
 #: they are).
@@ -49,6 +50,16 @@ def optimizer_blas_threads(columns: int):
     :data:`THREADED_COLUMNS`)."""
     if columns < THREADED_COLUMNS:
         return contextlib.nullcontext()
+    return blas_threads()
+
+
+def blas_threads():
+    """A context in which BLAS uses ``MULTILEVEL_BLAS_THREADS`` threads (default 1).
+
+    The factorization engine's Gibbs sweeps run in it: their batched products of small
+    matrices gain nothing from a second thread (6.1 s for 200 MovieLens sweeps with one or
+    two), which only spins (11.8 CPU seconds instead of 6.1) and slowed the sweeps 2x beside
+    two busy neighbours."""
     text = os.environ.get(ENV, "1").strip()
     try:
         threads = int(text)

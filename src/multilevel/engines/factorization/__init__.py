@@ -132,6 +132,7 @@ class FactorizationEngine:
         from multilevel.engines.factorization._draws import DrawStore
         from multilevel.engines.factorization._gibbs import initial_state, sweep
         from multilevel.engines.factorization._problem import problem_of
+        from multilevel.linalg.threads import blas_threads
 
         support = self.supports(spec)
         if not support:
@@ -152,7 +153,7 @@ class FactorizationEngine:
         t0 = time.perf_counter()
         label = f"Gibbs, {chains} chain{'s' if chains > 1 else ''}"
 
-        with sampling_progress(settings.progress, label, warmup, draws, chains):
+        with blas_threads(), sampling_progress(settings.progress, label, warmup, draws, chains):
             for c, rng in enumerate(rngs):
                 state = initial_state(problem, rng)
                 for it in range(warmup + draws):
