@@ -18,7 +18,15 @@ import pandas as pd
 from multilevel.report.factors import factor_tables
 from multilevel.report.words import describe_model, prior_words
 
-__all__ = ["Figure", "Report", "build_report", "data_summary", "SECTIONS", "POINT_SECTIONS"]
+__all__ = [
+    "Figure",
+    "Report",
+    "build_report",
+    "data_summary",
+    "SECTIONS",
+    "ALL_SECTIONS",
+    "POINT_SECTIONS",
+]
 
 #: Section ids of a report, in order, with their headings.
 SECTIONS = {
@@ -30,7 +38,6 @@ SECTIONS = {
     "diagnostics": "Diagnostics",
     "population": "Population-level effects",
     "variance": "Variance components",
-    "factors": "Factors",
     "shrinkage": "Shrinkage",
     "effects": "Group-level effects",
     "levels": "Estimates per level",
@@ -38,6 +45,12 @@ SECTIONS = {
     "loo": "Leave-one-out cross-validation",
     "trace": "Trace and rank plots",
 }
+#: Every section a report can have, in order: :data:`SECTIONS` and, after the variance
+#: components, "Factors" for a model with ``factors()``.
+ALL_SECTIONS = dict(
+    [*list(SECTIONS.items())[: list(SECTIONS).index("variance") + 1], ("factors", "Factors")]
+    + list(SECTIONS.items())[list(SECTIONS).index("variance") + 1 :]
+)
 #: The sections of the report of a REML/ML point fit (no priors, sampler or draws).
 POINT_SECTIONS = ("model", "data", "problems", "engine", "population", "variance", "levels")
 #: Levels per grouping factor listed in the "Estimates per level" tables (the rest are
@@ -320,7 +333,7 @@ def build_report(
     factors = factor_tables(fit)
     return Report(
         factors=factors,
-        sections=tuple(k for k in SECTIONS if k != "factors" or factors),
+        sections=tuple(ALL_SECTIONS if factors else SECTIONS),
         **_model_fields(fit, title, data_source, data_table),
         priors=priors,
         engine=post.engine,

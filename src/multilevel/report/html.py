@@ -13,7 +13,7 @@ import string
 
 import pandas as pd
 
-from multilevel.report.content import MAX_LEVEL_ROWS, SECTIONS, Report
+from multilevel.report.content import ALL_SECTIONS, MAX_LEVEL_ROWS, Report
 from multilevel.report.words import settings_words
 from multilevel.results.html import escape, format_number, table_html
 
@@ -107,7 +107,7 @@ def _dl(items) -> str:
 
 
 def _section(id_: str, body: str) -> str:
-    return f'<section id="{id_}"><h2>{escape(SECTIONS[id_])}</h2>\n{body}\n</section>'
+    return f'<section id="{id_}"><h2>{escape(ALL_SECTIONS[id_])}</h2>\n{body}\n</section>'
 
 
 def _table(frame: pd.DataFrame, empty: str = "None.") -> str:
@@ -299,8 +299,8 @@ def render(report: Report) -> str:
     }
     for id_ in ("shrinkage", "effects", "ppc", "trace"):
         body[id_] = _figure(figures[id_]) if id_ in figures else '<p class="note">None.</p>'
-    shown = [k for k in SECTIONS if k in report.sections]
-    nav = "".join(f'<a href="#{k}">{escape(SECTIONS[k])}</a>' for k in shown)
+    shown = [k for k in ALL_SECTIONS if k in report.sections]
+    nav = "".join(f'<a href="#{k}">{escape(ALL_SECTIONS[k])}</a>' for k in shown)
     return TEMPLATE.substitute(
         version=escape(multilevel.__version__),
         title=escape(report.title),

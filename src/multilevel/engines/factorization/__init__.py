@@ -113,8 +113,8 @@ class FactorizationEngine:
     def fit(self, spec, settings: SamplerSettings, *, reason: str = "") -> Posterior:
         """Run ``settings.chains`` chains of ``warmup + draws`` sweeps each.
 
-        Chains run one after another (in threads they were no faster: the sweeps of
-        MovieLens-sized data hold the GIL for most of their time, docs/decisions.md).
+        Chains run one after another (docs/decisions.md: threads were no faster, and
+        worker processes would re-run a user's script or fork a multi-threaded process).
 
         Returns
         -------
@@ -148,11 +148,10 @@ class FactorizationEngine:
         thin = _thinning(problem, chains, draws)
         kept = math.ceil(draws / thin)
         keep_loglik = settings.log_likelihood and chains * kept * problem.n <= LOG_LIKELIHOOD_VALUES
-        store = DrawStore(spec, problem, chains, kept, log_likelihood=keep_loglik)
+        store = DrawStore(problem, chains, kept, log_likelihood=keep_loglik)
         rngs = np.random.default_rng(settings.seed).spawn(chains)
         t0 = time.perf_counter()
         label = f"Gibbs, {chains} chain{'s' if chains > 1 else ''}"
-
         with blas_threads(), sampling_progress(settings.progress, label, warmup, draws, chains):
             for c, rng in enumerate(rngs):
                 state = initial_state(problem, rng)

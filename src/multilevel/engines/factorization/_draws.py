@@ -13,30 +13,27 @@ __all__ = ["DrawStore"]
 class DrawStore:
     """Preallocated ``(chains, kept, ...)`` arrays under the posterior's keys."""
 
-    def __init__(self, spec, problem, chains: int, kept: int, *, log_likelihood: bool):
-        self._spec, self._problem = spec, problem
+    def __init__(self, problem, chains: int, kept: int, *, log_likelihood: bool):
+        self._problem = problem
+        names = problem.names
         shape = (chains, kept)
-        self._scalars = {
-            name: np.empty(shape)
-            for name in (
-                *spec.b_names,
-                *(c.sd_names[0] for c in spec.covariance),
-                *(n for n in spec.aux_names if n == "sigma"),
-                *(n for d in spec.dpars.values() for n in d.b_names),
-                *(c.sd_names[0] for d in spec.dpars.values() for c in d.covariance),
-                *spec.factors.sd_names,
-                *spec.factors.reported,
-            )
-        }
+        scalar_names = (
+            *names.b,
+            *names.sd,
+            *(("sigma",) if names.sigma else ()),
+            *names.noise_b,
+            *names.noise_sd,
+            *names.factor_sd,
+            *names.reported,
+        )
+        self._scalars = {name: np.empty(shape) for name in scalar_names}
         self._levels = {
-            c.key: np.empty(shape + (n, 1), dtype=np.float32)
-            for c, n in zip(spec.covariance, problem.block_levels, strict=True)
+            key: np.empty(shape + (n, 1), dtype=np.float32)
+            for key, n in zip(names.effects, problem.block_levels, strict=True)
         }
         if problem.noise is not None:
-            for c, n in zip(
-                spec.dpars["sigma"].covariance, problem.noise.block_levels, strict=True
-            ):
-                self._levels[c.key] = np.empty(shape + (n, 1), dtype=np.float32)
+            for key, n in zip(names.noise_effects, problem.noise.block_levels, strict=True):
+                self._levels[key] = np.empty(shape + (n, 1), dtype=np.float32)
         k = problem.k
         for s in problem.sets:
             self._levels[factor_key(s.name)] = np.empty(shape + (s.n_levels, k), np.float32)
@@ -49,32 +46,36 @@ class DrawStore:
 
     def keep(self, chain: int, draw: int, state) -> None:
         """Write the state's values as draw ``draw`` of chain ``chain``."""
-        spec, problem = self._spec, self._problem
+        problem = self._problem
+        names = problem.names
         at = (chain, draw)
         beta = state.beta
         b = beta.copy()
         if b.size:
             b[0] -= problem.centre @ beta
-        for name, value in zip(spec.b_names, b, strict=True):
+        for name, value in zip(names.b, b, strict=True):
             self._scalars[name][at] = value
-        for c, sd, effects in zip(spec.covariance, state.sd, state.effects, strict=True):
-            self._scalars[c.sd_names[0]][at] = sd
-            self._levels[c.key][at] = effects[:, None]
+        for sd_name, key, sd, effects in zip(
+            names.sd, names.effects, state.sd, state.effects, strict=True
+        ):
+            self._scalars[sd_name][at] = sd
+            self._levels[key][at] = effects[:, None]
         noise = state.noise
         if problem.binary:
             pass
         elif noise is None:
             self._scalars["sigma"][at] = state.sigma
         else:
-            dspec = spec.dpars["sigma"]
-            for name, value in zip(dspec.b_names, noise.beta, strict=True):
+            for name, value in zip(names.noise_b, noise.beta, strict=True):
                 self._scalars[name][at] = value
-            for c, sd, effects in zip(dspec.covariance, noise.sd, noise.effects, strict=True):
-                self._scalars[c.sd_names[0]][at] = sd
-                self._levels[c.key][at] = effects[:, None]
+            for sd_name, key, sd, effects in zip(
+                names.noise_sd, names.noise_effects, noise.sd, noise.effects, strict=True
+            ):
+                self._scalars[sd_name][at] = sd
+                self._levels[key][at] = effects[:, None]
         traces = []
         for s, name, factors, precision in zip(
-            problem.sets, spec.factors.sd_names, state.factors, state.precision, strict=True
+            problem.sets, names.factor_sd, state.factors, state.precision, strict=True
         ):
             cov = np.linalg.inv(precision)
             traces.append(np.trace(cov))
@@ -82,7 +83,7 @@ class DrawStore:
             self._levels[factor_key(s.name)][at] = factors
             self._levels[factor_cov_key(s.name)][at] = cov
         self._scalars["sd_factors"][at] = np.std(state.factor_part)
-        for name, g, child in spec.factors.shares:
+        for name, g, child in names.shares:
             self._scalars[name][at] = traces[g] / (traces[g] + traces[child])
         if problem.binary:
             eta = state.latent - state.residual

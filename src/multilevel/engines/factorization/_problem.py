@@ -12,7 +12,40 @@ from multilevel.engines.factorization._noise import noise_of
 from multilevel.linalg.segments import PaddedRows
 from multilevel.naming import factor_mean_set
 
-__all__ = ["Problem", "FactorSet", "CoefficientPriors", "problem_of"]
+__all__ = ["Problem", "FactorSet", "CoefficientPriors", "DrawNames", "problem_of"]
+
+
+@dataclass(frozen=True)
+class DrawNames:
+    """The posterior's keys of everything a sweep draws, in the order of the state's arrays
+    (the draws are kept without the spec)."""
+
+    b: tuple[str, ...]
+    sd: tuple[str, ...]  # one per block
+    effects: tuple[str, ...]  # r_block<i>
+    sigma: bool
+    noise_b: tuple[str, ...]
+    noise_sd: tuple[str, ...]
+    noise_effects: tuple[str, ...]
+    factor_sd: tuple[str, ...]  # one per set of factors
+    reported: tuple[str, ...]
+    shares: tuple[tuple[str, int, int], ...]
+
+    @classmethod
+    def of(cls, spec) -> DrawNames:
+        noise = spec.dpars.get("sigma")
+        return cls(
+            b=tuple(spec.b_names),
+            sd=tuple(c.sd_names[0] for c in spec.covariance),
+            effects=tuple(c.key for c in spec.covariance),
+            sigma="sigma" in spec.aux_names,
+            noise_b=tuple(noise.b_names) if noise else (),
+            noise_sd=tuple(c.sd_names[0] for c in noise.covariance) if noise else (),
+            noise_effects=tuple(c.key for c in noise.covariance) if noise else (),
+            factor_sd=tuple(spec.factors.sd_names),
+            reported=tuple(spec.factors.reported),
+            shares=tuple(spec.factors.shares),
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,6 +106,7 @@ class Problem:
     k: int
     wishart_df: float
     wishart_scale_inverse: np.ndarray
+    names: DrawNames
 
     @property
     def n(self) -> int:
@@ -163,4 +197,5 @@ def problem_of(spec) -> Problem:
         k=fs.k,
         wishart_df=fs.prior_df,
         wishart_scale_inverse=np.linalg.inv(fs.prior_wishart_scale),
+        names=DrawNames.of(spec),
     )
