@@ -47,8 +47,6 @@ class Segments:
     >>> s = Segments.of(np.array([1, 0, 1, 2]), 4)
     >>> s.order.tolist(), s.starts.tolist(), s.levels.tolist()
     ([1, 0, 2, 3], [0, 1, 3], [0, 1, 2])
-    >>> s.counts.tolist()
-    [1, 2, 1, 0]
     """
 
     order: np.ndarray
@@ -63,13 +61,6 @@ class Segments:
         sorted_index = index[order]
         starts = np.flatnonzero(np.r_[True, sorted_index[1:] != sorted_index[:-1]])
         return cls(order, starts, sorted_index[starts].astype(np.int64), int(n_levels))
-
-    @property
-    def counts(self) -> np.ndarray:
-        """int64 ``(n_levels,)``: rows per level."""
-        out = np.zeros(self.n_levels, dtype=np.int64)
-        out[self.levels] = np.diff(np.r_[self.starts, self.order.size])
-        return out
 
 
 @dataclass(frozen=True, eq=False)

@@ -117,6 +117,11 @@ def fold_in(spec, posterior: Posterior, ratings, *, seed=None):
             "fold_in of implicit counts (Poisson factorization) is not implemented yet: refit "
             "with the new users' counts"
         )
+    if spec.family.name != "gaussian":
+        raise EngineError(
+            f"fold_in of a {spec.family} factor model is not implemented yet (gaussian only): "
+            "refit with the new users' ratings"
+        )
     if spec.dpars:
         raise EngineError(
             "fold_in of a model with a formula for sigma is not implemented yet: refit with the "

@@ -87,3 +87,18 @@ def test_a_new_user_is_named_unless_a_policy_is_given(ratings):
         fit.recommend("nobody")
     with pytest.raises(DataError, match="were in the training data"):
         fit.fold_in(ratings.iloc[:3])
+
+
+def test_a_fit_after_fits_of_other_shapes_gives_the_same_draws(ratings):
+    formula = "rating ~ 1 + (1 | user) + factors(user, item, k = 2)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = ml.fit(formula, ratings, **FIT)
+        ml.fit(
+            "rating ~ 1 + (1 | item) + factors(user, item, k = 3, item_group = artist)",
+            ratings.iloc[:150],
+            **FIT,
+        )
+        again = ml.fit(formula, ratings, **FIT)
+    for key, values in first.posterior.draws.items():
+        np.testing.assert_array_equal(values, again.posterior.draws[key], err_msg=key)

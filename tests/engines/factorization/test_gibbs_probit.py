@@ -61,6 +61,12 @@ def test_held_out_probabilities_are_calibrated(fitted):
         assert abs(liked[inside].mean() - expected) < spread, (b, liked[inside].mean(), expected)
 
 
+def test_fold_in_of_a_probit_model_says_it_is_not_implemented(fitted):
+    fit, held = fitted
+    with pytest.raises(ml.EngineError, match="not implemented"):
+        fit.fold_in(held.assign(user="newcomer"))
+
+
 def test_the_logit_link_is_refused_with_the_supported_one_named():
     frame, _ = simulate(n_users=20, n_items=10, per_user=5, k=2)
     frame["liked"] = (frame["rating"] > 3).astype(int)
