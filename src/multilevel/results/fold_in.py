@@ -31,6 +31,7 @@ from multilevel.frame import to_pandas
 from multilevel.linalg.segments import gaussian_draws
 from multilevel.naming import factor_cov_key, factor_key, factor_mean_set
 from multilevel.posterior import Posterior
+from multilevel.results.predict import linear_predictor
 
 __all__ = ["fold_in"]
 
@@ -72,20 +73,11 @@ def _checked_design(spec, frame: pd.DataFrame):
     return design
 
 
-def _rest_of_predictor(spec, draws, design, user_blocks) -> np.ndarray:
-    """``(S, n)``: offset, coefficients and the group terms not of the user column."""
-    X = np.asarray(design.X, dtype=float)
-    b = np.stack([_flat(draws[n]) for n in spec.b_names], axis=1) if spec.b_names else None
-    eta = np.zeros((_flat(draws["sigma"]).shape[0], X.shape[0]))
-    if b is not None:
-        eta += b @ X.T
-    eta += np.asarray(design.offset, dtype=float)
-    for i, (block, cov) in enumerate(zip(design.blocks, spec.covariance, strict=True)):
-        if i in user_blocks:
-            continue
-        r = _flat(draws[cov.key])[:, :, 0]
-        eta += block.Z[:, 0] * r[:, block.index[:, 0]]
-    return eta
+def _rest_of_predictor(spec, draws, design) -> np.ndarray:
+    """``(S, n)``: the linear predictor without the new users' factors and group effects
+    (``design`` was built with ``new_groups="population"``, which gives every new level's
+    group effects weight 0)."""
+    return linear_predictor(spec, draws, replace(design, factors=None), new_groups="population")
 
 
 def fold_in(spec, posterior: Posterior, ratings, *, seed=None):
@@ -135,7 +127,7 @@ def fold_in(spec, posterior: Posterior, ratings, *, seed=None):
     user_blocks = [
         i for i, b in enumerate(design.blocks) if b.columns == (users.name,) and b.q == 1
     ]
-    t = np.asarray(design.y, dtype=float) - _rest_of_predictor(spec, draws, design, user_blocks)
+    t = np.asarray(design.y, dtype=float) - _rest_of_predictor(spec, draws, design)
     tau = 1.0 / _flat(draws["sigma"]) ** 2  # (S,)
     V = _flat(draws[factor_key(items.name)])  # (S, items, k)
     lam_u = np.linalg.inv(_flat(draws[factor_cov_key(users.name)]))  # (S, k, k)
