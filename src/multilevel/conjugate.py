@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from multilevel.distributed._client import is_dask_frame
 from multilevel.engines.conjugate.engine import fit_spec
 from multilevel.results.conjugate import ConjugateFit
 from multilevel.spec.conjugate import build_conjugate_spec
@@ -35,8 +36,12 @@ def fit_conjugate(
 
     Parameters
     ----------
-    data : DataFrame or dict of columns
-        Any eager frame narwhals reads (pandas, polars, pyarrow).
+    data : DataFrame, dict of columns or dask.dataframe.DataFrame
+        Any eager frame narwhals reads (pandas, polars, pyarrow), or a Dask frame: then
+        each partition is validated and reduced to per-group statistics on the cluster (the
+        active ``distributed.Client``, else Dask's threaded scheduler), the statistics are
+        merged exactly, and the fit equals the in-memory fit of the same rows (see
+        :func:`multilevel.distributed.conjugate.conjugate_spec`).
     likelihood : {"normal", "binomial", "poisson", "gamma"}
     group : str
         The grouping column.
@@ -78,7 +83,14 @@ def fit_conjugate(
     >>> list(fit.groups().columns)
     ['n', 'estimate', 'mean', 'sd', 'q5', 'q50', 'q95', 'shrinkage']
     """
-    spec = build_conjugate_spec(
-        data, likelihood=likelihood, group=group, priors=priors, hyper=hyper, **columns
-    )
+    if is_dask_frame(data):
+        from multilevel.distributed.conjugate import conjugate_spec  # imports Dask
+
+        spec = conjugate_spec(
+            data, likelihood=likelihood, group=group, priors=priors, hyper=hyper, **columns
+        )
+    else:
+        spec = build_conjugate_spec(
+            data, likelihood=likelihood, group=group, priors=priors, hyper=hyper, **columns
+        )
     return ConjugateFit(spec, fit_spec(spec))

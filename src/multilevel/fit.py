@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from dataclasses import replace
 
 # the point-estimate path (method="reml" / "ml") is imported with the package: its first fit
 # then costs what later ones do. The sampling engines (JAX, NumPyro) load on first use.
 import multilevel.engines.reml  # noqa: F401
 from multilevel.checks import data_warnings, require_identifiable
 from multilevel.design import design as make_design
+from multilevel.distributed._client import is_dask_frame
 from multilevel.engines import POINT_METHODS, SamplerSettings, select_engine, select_estimator
 from multilevel.errors import DataWarning, EngineError, FormulaError
 from multilevel.formula import parse
@@ -46,7 +48,12 @@ def fit(
     formula : str, Formula or sequence of str
         e.g. ``"Reaction ~ Days + (Days | Subject)"``. A sequence gives the main formula then
         formulas of family parameters (``["y ~ x + (1 | g)", "sigma ~ 1 + (1 | g)"]``).
-    data : data frame or dict of columns
+    data : data frame, dict of columns or dask.dataframe.DataFrame
+        A Dask frame (say from ``dask.dataframe.read_parquet``, larger than memory) is
+        reduced partition by partition on the active ``distributed.Client`` (or Dask's
+        threaded scheduler) to the statistics of a gaussian model, fitted by
+        ``method="reml"``, ``"ml"`` or ``"exact"`` (``"auto"``) with the same results as
+        in memory (:mod:`multilevel.distributed`, docs/scaling.md).
     family : str or Family
         ``"gaussian"``, ``"student_t"``, ``"bernoulli"``, ``"binomial"``, ``"poisson"``,
         ``"negbinomial"``, ``"gamma"``, ``"lognormal"``, ``"beta"`` (or a Family with a link).
@@ -131,7 +138,10 @@ def fit(
         _check_data(spec)
         estimator, _ = select_estimator(spec, method)
         options = {"nagq": nagq} if method == "laplace" else {}
-        return PointFit(spec, estimator.estimate(spec, method=method, **options))
+        estimate = estimator.estimate(spec, method=method, **options)
+        if spec.statistics is not None:
+            estimate = replace(estimate, reason=f"{estimate.reason}; {spec.statistics.describe()}")
+        return PointFit(spec, estimate)
     settings = SamplerSettings(
         chains=chains,
         draws=draws,
@@ -148,6 +158,8 @@ def fit(
     from multilevel.results.fit import Fit
 
     engine, reason = select_engine(spec, method)
+    if spec.statistics is not None:
+        reason = f"{reason}; {spec.statistics.describe()}"
     posterior = engine.fit(spec, settings, reason=reason)
     result = Fit(spec, posterior)
     warn_convergence(result.diagnostics())
@@ -179,6 +191,10 @@ def _spec(formula, data, family, priors, dpars=None, *, with_priors=True, na_act
     """parse -> design -> build_spec."""
     fam = get_family(family)
     parsed = _formula(formula, dpars)
+    if is_dask_frame(data):  # statistics reduced over the partitions, on the cluster
+        from multilevel.distributed import dask_spec
+
+        return dask_spec(parsed, data, fam, priors, with_priors=with_priors, na_action=na_action)
     design = make_design(parsed, data, family=fam.name, na_action=na_action)
     return build_spec(design, fam, priors, with_priors=with_priors)
 
@@ -186,6 +202,8 @@ def _spec(formula, data, family, priors, dpars=None, *, with_priors=True, na_act
 def _check_data(spec) -> None:
     """Refuse what lme4 refuses; warn about the rest of :func:`checks.data_warnings` (the
     design stage has given its own notes already)."""
+    if spec.statistics is not None:  # checked partition by partition
+        return
     require_identifiable(spec)
     for message in data_warnings(spec, notes=False):
         warnings.warn(message, DataWarning, stacklevel=3)

@@ -267,7 +267,7 @@ def _spec_json(fit) -> dict:
         "family": spec.family.name,
         "link": spec.family.link,
         "response": design.response,
-        "observations": design.n,
+        "observations": spec.n_rows,
         "population": list(design.X_names),
         "groups": groups,
         "parameters": list(spec.parameter_names),

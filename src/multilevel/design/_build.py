@@ -634,6 +634,13 @@ def transform_complete(
     return transform(info, kept, new_groups=new_groups), missing
 
 
+def response_values(info: DesignInfo, newdata) -> np.ndarray | None:
+    """:meth:`DesignInfo.response_of`."""
+    frame = to_pandas(newdata)
+    ctx = _Context(frame=frame, learn=False, groupings=dict(info.groupings))
+    return _response(info.formula, ctx, info)[1]
+
+
 def transform(info: DesignInfo, newdata, *, new_groups: str = "error") -> Design:
     """:meth:`DesignInfo.transform`."""
     if new_groups not in NEW_GROUPS:

@@ -353,6 +353,23 @@ class DesignInfo:
 
         return transform(self, newdata, new_groups=new_groups)
 
+    def response_of(self, newdata) -> np.ndarray | None:
+        """The response of new data (complete rows) with the training encodings: the ``y``
+        of :meth:`transform` without building the rest of the design; None when the
+        formula has no response or the data lack its columns.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> from multilevel.design import design
+        >>> d = design("log(Reaction) ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
+        >>> d.info.response_of({"Reaction": [100.0]}).round(3).tolist()
+        [4.605]
+        """
+        from multilevel.design._build import response_values
+
+        return response_values(self, newdata)
+
     def missing_rows(self, newdata) -> np.ndarray:
         """bool per row of ``newdata``: True where a column that predictions read is missing.
 

@@ -59,7 +59,16 @@ def _check_method(method: str) -> None:
 
 def _support(candidate, spec) -> Support:
     """``candidate.supports(spec)``, except that only engines with ``fits_factors`` fit a
-    model with a ``factors()`` term."""
+    model with a ``factors()`` term, and only those with ``fits_statistics`` data on Dask
+    (a spec with ``statistics`` and a design without rows)."""
+    if getattr(spec, "statistics", None) is not None and not getattr(
+        candidate, "fits_statistics", False
+    ):
+        return Support(
+            False,
+            f"the {candidate.name} engine reads every row, and the data are on Dask; the "
+            "gaussian engine (method='exact', 'reml' or 'ml') fits them from their statistics",
+        )
     if getattr(spec, "factors", None) is not None and not getattr(candidate, "fits_factors", False):
         return Support(
             False,
@@ -110,6 +119,8 @@ def select_engine(spec, method: str = "auto") -> tuple[Engine, str]:
             if not support:
                 raise EngineError(f"no engine can fit this model: {support.reason}")
             return engines[0], f"auto: {support.reason}"
+        if getattr(spec, "statistics", None) is not None:
+            engines = [e for e in engines if getattr(e, "fits_statistics", False)]
         declined = None
         for k, engine in enumerate(engines):
             support = engine.supports(spec)

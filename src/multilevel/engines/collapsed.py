@@ -61,14 +61,18 @@ class _Structure:
 
 def collapsed_data(spec):
     """Cross products and layout for the collapsed model (numpy; see the module docstring)."""
-    from multilevel.linalg.crossprod import cross_products
     from multilevel.linalg.profiled import gram_matrix
+    from multilevel.spec.statistics import cross_products_of
 
     design = spec.design
-    X = np.asarray(design.X, float)
     intercept = bool(design.intercept) and design.X_names[:1] == ("Intercept",)
-    x_mean = X[:, 1:].mean(axis=0) if intercept else np.zeros(X.shape[1])
-    cp = cross_products(design)
+    if not intercept:
+        x_mean = np.zeros(len(design.X_names))
+    elif spec.statistics is not None:
+        x_mean = np.asarray(spec.statistics.x_mean[1:], float)
+    else:
+        x_mean = np.asarray(design.X, float)[:, 1:].mean(axis=0)
+    cp = cross_products_of(spec)
     terms = cp.terms
     candidates = [k for k, t in enumerate(terms) if t.diagonal_only]
     first = max(candidates, key=lambda k: terms[k].size) if candidates else None
@@ -252,7 +256,7 @@ def _log_likelihood(spec, draws, total, limit: int = 50_000_000):
     """Pointwise gaussian log-likelihood given each draw's group effects, ``(chains, draws,
     n)`` (None above ``limit`` values)."""
     d = spec.design
-    if total * d.n > limit:
+    if spec.statistics is not None or total * d.n > limit:  # rows not here (Dask) or too many
         return None
     shape = next(iter(draws.values())).shape[:2]
     beta = np.stack([draws[n].reshape(total) for n in spec.b_names], axis=1)  # (S, p)
@@ -400,7 +404,11 @@ class CollapsedGaussian:
         prepared = time.perf_counter() - start
         with jax.enable_x64(True):
             data = jax.tree_util.tree_map(jnp.asarray, data_np)
-            location, _ = intercept_location_scale(spec.design.y, spec.family)
+            location = (
+                spec.statistics.scales.location
+                if spec.statistics is not None
+                else intercept_location_scale(spec.design.y, spec.family)[0]
+            )
             priors = {
                 n: jnp.asarray(p.params, dtype=float) for n, p in spec.priors.items() if p.params
             }

@@ -37,6 +37,7 @@ class GaussianEngine:
 
     name = "gaussian"
     methods = ("exact",)
+    fits_statistics = True  # reads only the cross products (data on Dask)
     auto_label = "exact, "
 
     def supports(self, spec) -> Support:

@@ -56,13 +56,16 @@ def approximation_notes(spec, nagq: int = 1) -> list[str]:
     design = spec.design
     family = spec.family.name
     binary = family == "bernoulli" or (
-        family == "binomial" and design.trials is not None and float(np.mean(design.trials)) < 2
+        family == "binomial"
+        and design.trials is not None
+        and design.trials.size  # (none on Dask)
+        and float(np.mean(design.trials)) < 2
     )
     if not binary or nagq > 1:
         return []
     notes = []
     for block, covariance in zip(design.blocks, spec.covariance, strict=True):
-        rows = design.n / block.n_levels
+        rows = spec.n_rows / block.n_levels
         if block.multiple_membership or rows >= FEW_BINARY_ROWS:
             continue
         scalar = len(design.blocks) == 1 and block.q == 1
@@ -109,6 +112,7 @@ class LaplaceEstimator:
 
     name = "laplace"
     methods = ("laplace",)
+    fits_statistics = True  # PIRLS passes over a Dask frame's partitions (data on Dask)
 
     def supports(self, spec) -> Support:
         return laplace_support(spec)
@@ -129,7 +133,12 @@ class LaplaceEstimator:
             raise EngineError(f"the laplace engine cannot fit this model: {support.reason}")
         nagq = _check_nagq(nagq, spec)
         start = time.perf_counter()
-        problem = _Problem(spec, nagq)
+        if spec.statistics is not None:  # rows on Dask: PIRLS passes over the partitions
+            from multilevel.distributed.laplace import DaskLaplaceProblem
+
+            problem = DaskLaplaceProblem(spec, nagq)
+        else:
+            problem = _Problem(spec, nagq)
         # one BLAS thread even for small factors: PIRLS factors thousands of them, and
         # OpenBLAS's threads waking on a busy machine made 0.2 ms factors take 0.1 s
         with optimizer_blas_threads(max(problem.dense_columns, THREADED_COLUMNS)):

@@ -116,7 +116,10 @@ class Engine(Protocol):
     ``auto_label`` starts the reason when ``method="auto"`` picks it. Optionally,
     ``auto_supports(spec) -> Support``: whether ``method="auto"`` should pick it for a spec it
     supports (the nested Laplace only for large models); without it ``auto`` asks
-    ``supports``.
+    ``supports``. Two optional flags widen what the registry offers it: ``fits_factors``
+    (models with a ``factors()`` term) and ``fits_statistics`` (data on Dask: a spec whose
+    ``statistics`` replace the design's rows, :mod:`multilevel.distributed`); engines
+    without them are never given such specs. Point estimators take the same flags.
     """
 
     name: str

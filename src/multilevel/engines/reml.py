@@ -20,10 +20,10 @@ from multilevel.engines.gaussian import gaussian_support
 from multilevel.engines.protocol import Support
 from multilevel.errors import ConvergenceWarning, EngineError
 from multilevel.linalg import blocks
-from multilevel.linalg.crossprod import cross_products
 from multilevel.linalg.profiled import PLS, ThetaLayout, lower_column_major, objective
 from multilevel.linalg.threads import optimizer_blas_threads
 from multilevel.posterior import Estimate
+from multilevel.spec.statistics import cross_products_of
 
 __all__ = ["RemlEstimator", "bobyqa", "newton_polish", "moment_start"]
 
@@ -32,6 +32,7 @@ class RemlEstimator:
     """lme4's REML and ML estimates of gaussian-family models with identity link."""
 
     name = "gaussian"
+    fits_statistics = True  # reads only the cross products (data on Dask)
     methods = ("reml", "ml")
 
     def supports(self, spec) -> Support:
@@ -53,7 +54,7 @@ class RemlEstimator:
             raise EngineError(f"the gaussian engine cannot fit this model: {support.reason}")
         start = time.perf_counter()
         design = spec.design
-        cp = cross_products(design)
+        cp = cross_products_of(spec)
         crossed = time.perf_counter() - start
         layout = ThetaLayout.of(design, cp.terms)
         reml = method == "reml"
@@ -216,6 +217,7 @@ def moment_start(cp, layout, pls, *, known_sigma: bool = False, floor: float = 0
     >>> import multilevel as ml
     >>> from multilevel.design import design
     >>> d = design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> from multilevel.linalg.crossprod import cross_products
     >>> cp = cross_products(d)
     >>> layout = ThetaLayout.of(d, cp.terms)
     >>> np.round(moment_start(cp, layout, PLS(cp, layout)), 2).tolist()  # REML: 0.97 0.02 0.23

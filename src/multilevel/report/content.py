@@ -362,10 +362,12 @@ def _model_fields(fit, title, data_source, data_table) -> dict:
         "formula": spec.design.info.formula.text,
         "model_words": describe_model(spec),
         "family": str(spec.family),
-        "n_obs": spec.design.n,
+        "n_obs": spec.n_rows,
         "data_source": data_source,
         "data_table": _data_table(spec, data_table),
-        "structure": spec.design.group_structure() if fit.groups else pd.DataFrame(),
+        "structure": spec.design.group_structure()
+        if fit.groups and spec.statistics is None  # (rows on Dask: not here)
+        else pd.DataFrame(),
         "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
     }
 
@@ -374,6 +376,8 @@ def _problems(spec) -> tuple[str, ...]:
     """What ``multilevel check`` reports (:func:`multilevel.checks.data_problems`)."""
     from multilevel.checks import data_problems
 
+    if spec.statistics is not None:  # checked partition by partition on Dask
+        return ()
     return tuple(data_problems(spec))
 
 
@@ -395,7 +399,7 @@ def _data_table(spec, table: pd.DataFrame | None) -> pd.DataFrame:
     SD mean nothing): type ``grouping factor``, rows per level in ``values``."""
     if table is None:
         table = pd.DataFrame(
-            {"type": ["number"], "rows": [spec.design.n]},
+            {"type": ["number"], "rows": [spec.n_rows]},
             index=pd.Index([spec.design.response or "response"], name="column"),
         )
     table = table.copy()

@@ -61,7 +61,7 @@ def describe_model(spec) -> str:
     response = design.response or "the response"
     sentence = (
         f"{response} is modelled with a {family.name} likelihood ({family.link} link) on "
-        f"{design.n:,} observations"
+        f"{spec.n_rows:,} observations"
     )
     additions = dict(design.info.formula.additions)
     if "trials" in additions:

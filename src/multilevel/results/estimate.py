@@ -9,11 +9,13 @@ import numpy as np
 import pandas as pd
 
 from multilevel import naming
+from multilevel.distributed._client import is_dask_frame
 from multilevel.errors import DataError, DataWarning
 from multilevel.frame import row_list, to_pandas
 from multilevel.posterior import Estimate
 from multilevel.results.lme4 import per_group, varcorr_table
 from multilevel.spec.model import ModelSpec
+from multilevel.spec.statistics import require_rows
 
 __all__ = ["PointFit"]
 
@@ -159,6 +161,11 @@ class PointFit:
             <multilevel.results.fit.Fit.predict>` runs: predictions at the estimates are
             not random.
         """
+        if is_dask_frame(newdata):  # lazily, partition by partition on the workers
+            from multilevel.distributed.predict import predict_lazily
+
+            return predict_lazily(self, newdata, kind=kind, new_groups=new_groups, seed=None)
+        require_rows(self.spec, newdata)
         if kind not in ("mean", "linear"):
             raise ValueError(
                 f"kind={kind!r}: a point fit predicts kind='mean' or 'linear'; replicated "
@@ -236,7 +243,7 @@ class PointFit:
         return "\n".join(
             [
                 f"PointFit ({est.method.upper()}): {spec.design.info.formula.text}",
-                f"  observations: {spec.design.n}   log-likelihood: {est.loglik:.4f}",
+                f"  observations: {spec.n_rows:,}   log-likelihood: {est.loglik:.4f}",
                 f"  engine: {est.reason}",
                 table.to_string(float_format=lambda v: f"{v:.5g}"),
             ]

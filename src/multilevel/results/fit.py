@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from multilevel import naming
+from multilevel.distributed._client import is_dask_frame
 from multilevel.errors import ConvergenceWarning, DataError, DataWarning
 from multilevel.posterior import Posterior
 from multilevel.posterior.mcmc_stats import COLUMNS
@@ -18,6 +19,7 @@ from multilevel.results import arviz_bridge
 from multilevel.results.lme4 import per_group, varcorr_table
 from multilevel.results.predict import predict_draws, summarize_draws
 from multilevel.spec.model import ModelSpec
+from multilevel.spec.statistics import require_rows
 
 __all__ = ["Fit", "SUMMARY_COLUMNS"]
 
@@ -403,6 +405,13 @@ class Fit:
         >>> new = {"Days": [0, 9], "Subject": ["308", "new"]}
         >>> fit.predict(new, new_groups="sample", seed=1)  # doctest: +SKIP
         """
+        if is_dask_frame(newdata):  # lazily, partition by partition on the workers
+            from multilevel.distributed.predict import predict_lazily
+
+            return predict_lazily(
+                self, newdata, kind=kind, new_groups=new_groups, seed=seed, summary=summary
+            )
+        require_rows(self.spec, newdata)
         draws = predict_draws(
             self.spec,
             self.posterior,
@@ -608,7 +617,7 @@ class Fit:
         spec, post = self.spec, self.posterior
         lines = [
             f"Fit: {spec.design.info.formula.text}",
-            f"  family: {spec.family}   observations: {spec.design.n}",
+            f"  family: {spec.family}   observations: {spec.n_rows:,}",
             f"  engine: {post.engine} ({post.reason})",
             f"  draws: {post.n_chains} chains x {post.n_draws}",
         ]

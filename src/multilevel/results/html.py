@@ -103,7 +103,7 @@ def fit_html(fit) -> str:
     return (
         f'<div class="ml-fit">{_STYLE}'
         f"<p><b>multilevel Fit</b> <code>{escape(design.info.formula.text)}</code></p>"
-        f"<p>family: {escape(spec.family)} &middot; observations: {design.n:,} &middot; "
+        f"<p>family: {escape(spec.family)} &middot; observations: {spec.n_rows:,} &middot; "
         f"groups: {groups}<br>engine: <b>{escape(post.engine)}</b> "
         f"({post.n_chains} chains &times; {post.n_draws} draws) &mdash; "
         f"<i>{escape(post.reason)}</i></p>"
@@ -130,7 +130,7 @@ def point_html(fit) -> str:
         f'<div class="ml-fit">{_STYLE}'
         f"<p><b>multilevel PointFit ({escape(est.method.upper())})</b> "
         f"<code>{escape(design.info.formula.text)}</code></p>"
-        f"<p>family: {escape(spec.family)} &middot; observations: {design.n:,} &middot; "
+        f"<p>family: {escape(spec.family)} &middot; observations: {spec.n_rows:,} &middot; "
         f"groups: {groups}<br>log-likelihood{' (restricted)' if est.method == 'reml' else ''}: "
         f"{est.loglik:.2f} &mdash; <i>{escape(est.reason)}</i></p>"
         f"{table_html(table, digits=4)}"

@@ -18,7 +18,7 @@ from multilevel.errors import DataError, PriorError
 from multilevel.frame import label_column, numeric_column, require_columns, row_list, to_pandas
 from multilevel.spec.priors import Prior, as_prior
 
-__all__ = ["ConjugateSpec", "GroupStats", "build_conjugate_spec", "LIKELIHOODS"]
+__all__ = ["ConjugateSpec", "GroupStats", "build_conjugate_spec", "check_arguments", "LIKELIHOODS"]
 
 
 @dataclass(frozen=True)
@@ -179,8 +179,6 @@ def _normal(frame, columns, codes, size):
         _integers(n, columns["n"], frame)
         _check(n < 1, frame, f"count column {columns['n']!r} must be at least 1")
     if columns.get("se") is not None:
-        if columns.get("sd") is not None:
-            raise DataError("give either se= (known noise) or sd= (within-row SD), not both")
         se = _role_values(frame, columns, "se")
         _check(se <= 0, frame, f"known standard error {columns['se']!r} must be positive")
         precision = _sum(codes, 1.0 / se**2, size)
@@ -245,21 +243,11 @@ def _validate_hyper(hyper, names):
     return fixed
 
 
-def build_conjugate_spec(
-    data, *, likelihood, group, priors=None, hyper="bayes", allow_single_group=False, **columns
-):
-    """Validate ``data`` and reduce it to per-group sufficient statistics.
+def check_arguments(likelihood, columns) -> None:
+    """Raise DataError for an unknown likelihood, column arguments it does not take, or
+    ``se=`` together with ``sd=``.
 
-    See :func:`multilevel.fit_conjugate` for the arguments; ``allow_single_group`` is for
-    statistics of new groups scored under an existing fit.
-
-    Raises
-    ------
-    DataError
-        Unknown likelihood, missing or misspelled columns, NaN/inf, values outside the
-        support, or a single group.
-    PriorError
-        A prior for an unknown hyperparameter or an invalid prior string.
+    The checks that need no data, shared by the in-memory and the Dask paths.
     """
     if likelihood not in LIKELIHOODS:
         raise DataError(
@@ -279,6 +267,27 @@ def build_conjugate_spec(
             f"likelihood={likelihood!r} needs the column argument(s) "
             + ", ".join(f"{r}=" for r in absent)
         )
+    if likelihood == "normal" and columns.get("se") is not None and columns.get("sd") is not None:
+        raise DataError("give either se= (known noise) or sd= (within-row SD), not both")
+
+
+def build_conjugate_spec(
+    data, *, likelihood, group, priors=None, hyper="bayes", allow_single_group=False, **columns
+):
+    """Validate ``data`` and reduce it to per-group sufficient statistics.
+
+    See :func:`multilevel.fit_conjugate` for the arguments; ``allow_single_group`` is for
+    statistics of new groups scored under an existing fit.
+
+    Raises
+    ------
+    DataError
+        Unknown likelihood, missing or misspelled columns, NaN/inf, values outside the
+        support, or a single group.
+    PriorError
+        A prior for an unknown hyperparameter or an invalid prior string.
+    """
+    check_arguments(likelihood, columns)
     frame = to_pandas(data)
     named = [v for v in columns.values() if isinstance(v, str)]
     require_columns(frame, [group], role="group column")

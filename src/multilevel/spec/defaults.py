@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -77,7 +78,13 @@ from multilevel.families import AUXILIARIES, DATA_SCALE, REGISTRY
 from multilevel.spec.families import Family, get_family, link
 from multilevel.spec.priors import Prior, as_prior
 
-__all__ = ["default_priors", "resolve_priors", "intercept_location_scale"]
+__all__ = [
+    "DataScales",
+    "data_scales",
+    "default_priors",
+    "resolve_priors",
+    "intercept_location_scale",
+]
 
 _TRANSFORMABLE = ("identity", "log", "inverse", "sqrt")
 _R_MAD = 1.4826  # R's mad() constant
@@ -85,6 +92,62 @@ _R_MAD = 1.4826  # R's mad() constant
 
 def _round1(x: float) -> float:
     return float(np.round(x, 1))
+
+
+@dataclass(frozen=True)
+class DataScales:
+    """The summaries of the data that the default priors read (see the module docstring).
+
+    Attributes
+    ----------
+    location, scale : float
+        brms's location and scale of the response on the link scale (``Intercept``, ``sd``
+        and ``sigma`` priors).
+    sd_y : float
+        The response's SD for the ``b`` priors (1 where the rule does not scale them).
+    sd_x : tuple of float
+        The SD of each population-level column (1 where zero or undefined).
+    """
+
+    location: float
+    scale: float
+    sd_y: float
+    sd_x: tuple[float, ...] = ()
+
+
+def link_scale_response(y, family: Family | str) -> np.ndarray | None:
+    """The finite values of ``y*``, the response on the scale of brms's location and scale
+    (zeros read as 0.1 for the log and inverse links), or None where that scale is not
+    data-based (logit, probit, ... links)."""
+    family = get_family(family)
+    # the response on the scale of the linear predictor: lognormal's mu is on log y's
+    scale_link = REGISTRY[family.name].response_link or family.link
+    if scale_link not in _TRANSFORMABLE:
+        return None
+    y = _finite(np.asarray(y, dtype=float))
+    if scale_link in ("log", "inverse"):
+        y = np.where(y == 0, 0.1, y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y_link = link(scale_link, y)
+    return _finite(y_link)
+
+
+def location_scale(median: float, absolute_deviation_median: float) -> tuple[float, float]:
+    """brms's location and scale from the median of ``y*`` and the median of ``|y* -
+    median|`` (nan when there are no values).
+
+    Examples
+    --------
+    >>> location_scale(2.5, 1.0)
+    (2.5, 2.5)
+    """
+    location, scale = 0.0, 2.5
+    mad = _round1(_R_MAD * absolute_deviation_median)
+    if np.isfinite(mad):
+        scale = max(scale, mad)
+    if np.isfinite(median):
+        location = _round1(median)
+    return location, scale
 
 
 def intercept_location_scale(y, family: Family | str) -> tuple[float, float]:
@@ -97,44 +160,49 @@ def intercept_location_scale(y, family: Family | str) -> tuple[float, float]:
     >>> intercept_location_scale([0, 1, 1, 0], "bernoulli")
     (0.0, 2.5)
     """
-    family = get_family(family)
-    # the response on the scale of the linear predictor: lognormal's mu is on log y's
-    scale_link = REGISTRY[family.name].response_link or family.link
-    location, scale = 0.0, 2.5
-    if scale_link not in _TRANSFORMABLE:
-        return location, scale
-    y = _finite(np.asarray(y, dtype=float))
-    if y.size == 0:
-        return location, scale
-    if scale_link in ("log", "inverse"):
-        y = np.where(y == 0, 0.1, y)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        y_link = link(scale_link, y)
-    y_link = _finite(y_link)
-    if y_link.size == 0:
-        return location, scale
+    y_link = link_scale_response(y, family)
+    if y_link is None or y_link.size == 0:
+        return 0.0, 2.5
     median = np.median(y_link)
     deviation = np.subtract(y_link, median)  # one temporary, reused (10^7 rows: 80 MB each)
     np.abs(deviation, out=deviation)
-    mad = _round1(_R_MAD * np.median(deviation, overwrite_input=True))
-    if np.isfinite(mad):
-        scale = max(scale, mad)
-    if np.isfinite(median):
-        location = _round1(median)
-    return location, scale
+    return location_scale(median, np.median(deviation, overwrite_input=True))
 
 
-def response_sd(y, family: Family) -> float:
-    y = np.asarray(y, dtype=float)
+def sd_scale_response(y, family: Family) -> np.ndarray | None:
+    """The finite values whose SD scales the ``b`` priors (``y``, or ``log y`` for
+    lognormal), or None where the rule does not scale them (``sd_y = 1``)."""
     record = REGISTRY[family.name]
     if family.link != "identity" or not record.scale_b_prior:
-        return 1.0
+        return None
+    y = np.asarray(y, dtype=float)
     if record.response_link is not None:
         with np.errstate(divide="ignore", invalid="ignore"):
             y = link(record.response_link, y)
-    y = _finite(y)
-    sd = float(np.std(y, ddof=1)) if y.size > 1 else np.nan
+    return _finite(y)
+
+
+def usable_sd(sd: float) -> float:
+    """``sd`` where it is finite and positive, else 1 (the fallback of ``sd_y`` and
+    ``sd_x``)."""
     return sd if np.isfinite(sd) and sd > 0 else 1.0
+
+
+def _sd(values: np.ndarray) -> float:
+    return float(np.std(values, ddof=1)) if values.size > 1 else np.nan
+
+
+def response_sd(y, family: Family) -> float:
+    values = sd_scale_response(y, family)
+    return 1.0 if values is None else usable_sd(_sd(values))
+
+
+def data_scales(y, X, family: Family | str) -> DataScales:
+    """The :class:`DataScales` of in-memory data (``X`` may be None)."""
+    family = get_family(family)
+    location, scale = intercept_location_scale(y, family)
+    sd_x = () if X is None else tuple(usable_sd(_sd(_finite(column))) for column in X.T)
+    return DataScales(location, scale, response_sd(y, family), sd_x)
 
 
 def _finite(values: np.ndarray) -> np.ndarray:
@@ -151,6 +219,7 @@ def default_priors(
     family: Family | str = "gaussian",
     *,
     dpars: Sequence[str] = (),
+    scales: DataScales | None = None,
 ) -> dict[str, Prior]:
     """brms-style default priors scaled to the data (see the module docstring).
 
@@ -170,6 +239,9 @@ def default_priors(
     dpars : sequence of str, optional
         Auxiliary parameters that have their own formula (e.g. ``("sigma",)``): adds the
         ``Intercept_<dpar>``, ``b_<dpar>`` and ``sd_<dpar>`` classes.
+    scales : DataScales, optional
+        The data's summaries when they are computed elsewhere (over the partitions of a
+        Dask frame); ``y`` and ``X`` are then not read.
 
     Returns
     -------
@@ -185,29 +257,25 @@ def default_priors(
     (Prior('student_t(3, 2.5, 2.5)'), Prior('student_t(3, 0, 2.5)'))
     """
     family = get_family(family)
-    location, scale = intercept_location_scale(y, family)
-    sd_y = response_sd(y, family)
+    names = list(X_names)
+    if scales is None:
+        if X is not None:
+            X = np.asarray(X, dtype=float)
+            if X.ndim != 2 or X.shape[1] != len(names):
+                raise ValueError(
+                    f"X has shape {X.shape} but {len(names)} column names were given: {names}"
+                )
+        elif names:
+            raise ValueError("X_names given without X")
+        scales = data_scales(y, X, family)
+    location, scale, sd_y = scales.location, scales.scale, scales.sd_y
     out: dict[str, Prior] = {
         "Intercept": Prior("student_t", (3.0, location, scale)),
         "b": Prior("normal", (0.0, 2.5 * sd_y)),
     }
-    names = list(X_names)
-    if X is not None:
-        X = np.asarray(X, dtype=float)
-        if X.ndim != 2 or X.shape[1] != len(names):
-            raise ValueError(
-                f"X has shape {X.shape} but {len(names)} column names were given: {names}"
-            )
-        for j, coef in enumerate(names):
-            if coef == naming.INTERCEPT:
-                continue
-            column = _finite(X[:, j])
-            sd_x = float(np.std(column, ddof=1)) if column.size > 1 else np.nan
-            if not np.isfinite(sd_x) or sd_x <= 0:
-                sd_x = 1.0
+    for coef, sd_x in zip(names, scales.sd_x, strict=False):
+        if coef != naming.INTERCEPT:
             out[naming.population(coef)] = Prior("normal", (0.0, 2.5 * sd_y / sd_x))
-    elif names:
-        raise ValueError("X_names given without X")
     groups = dict(groups or {})
     if groups:
         out["sd"] = Prior("student_t", (3.0, 0.0, scale))

@@ -32,6 +32,7 @@ from multilevel.spec.defaults import default_priors, resolve_priors, response_sd
 from multilevel.spec.factors import FactorSpec, factor_spec
 from multilevel.spec.families import Family, get_family
 from multilevel.spec.priors import Prior
+from multilevel.spec.statistics import DataStatistics
 
 __all__ = ["ModelSpec", "DparSpec", "build_spec"]
 
@@ -106,6 +107,9 @@ class ModelSpec(_BlockNames):
         ``aux_names``. Their intercepts' priors are on the intercept as written.
     factors : FactorSpec or None
         The names and prior of the formula's ``factors()`` term, if it has one.
+    statistics : DataStatistics or None
+        For data on Dask: the statistics reduced over its partitions, which engines that
+        reduce over rows read instead of ``design``'s rows (``design`` then has none).
     """
 
     design: Design
@@ -117,6 +121,7 @@ class ModelSpec(_BlockNames):
     centred_intercept_prior: bool = False
     dpars: Mapping[str, DparSpec] = field(default_factory=lambda: MappingProxyType({}))
     factors: FactorSpec | None = None
+    statistics: DataStatistics | None = None
 
     @property
     def all_covariance(self) -> tuple[CovarianceBlock, ...]:
@@ -135,6 +140,11 @@ class ModelSpec(_BlockNames):
             sds += self.factors.reported
         cors = tuple(n for c in blocks for n in c.cor_names)
         return bs + sds + cors + self.aux_names
+
+    @property
+    def n_rows(self) -> int:
+        """Rows fitted: the design's, or for data on Dask the rows its statistics sum."""
+        return self.design.n if self.statistics is None else self.statistics.rows
 
     @property
     def known_sigma(self) -> bool:
@@ -179,6 +189,7 @@ def build_spec(
     priors: Mapping[str, Prior | str] | None = None,
     *,
     with_priors: bool = True,
+    statistics: DataStatistics | None = None,
 ) -> ModelSpec:
     """Name every parameter of a design and give it a prior.
 
@@ -195,6 +206,10 @@ def build_spec(
         truncated at 0 (``nu`` at 1).
     with_priors : bool
         False: no priors at all (``spec.priors`` empty), for point estimates (REML / ML).
+    statistics : DataStatistics, optional
+        The data's statistics reduced over the partitions of a Dask frame
+        (:mod:`multilevel.distributed`); ``design`` then has the data's encodings and no
+        rows, and the default priors are scaled by ``statistics.scales``.
 
     Returns
     -------
@@ -259,7 +274,13 @@ def build_spec(
     resolved = {}
     if with_priors:
         defaults = default_priors(
-            design.y, design.X, design.X_names, _groups(design), family, dpars=tuple(dpars)
+            design.y,
+            design.X,
+            design.X_names,
+            _groups(design),
+            family,
+            dpars=tuple(dpars),
+            scales=None if statistics is None else statistics.scales,
         )
         draft = ModelSpec(design, family, {}, b_names, covariance, aux_names, False, dpars)
         if any(c.correlated for c in draft.all_covariance) and "cor" not in defaults:
@@ -281,4 +302,5 @@ def build_spec(
         factors=None
         if design.factors is None
         else factor_spec(design.factors, response_sd(design.y, family)),
+        statistics=statistics,
     )
