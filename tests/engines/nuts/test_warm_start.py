@@ -150,6 +150,10 @@ def test_divergences_are_located_in_the_sd_they_concentrate_in():
     assert "concentrate" not in text and "target_accept" in text
 
 
+# a 5% / 95% quantile's MCSE over the mean's, for a normal marginal: sqrt(q (1 - q)) / phi(z_q)
+_QUANTILE_MCSE = float(np.sqrt(0.05 * 0.95) / stats.norm.pdf(stats.norm.ppf(0.95)))
+
+
 @pytest.mark.slow
 def test_hard_funnel_samples_cleanly_at_the_defaults_and_matches_the_reference():
     """The poll model of benchmarks/funnel_reference.py at the defaults (4 chains x (1000 +
@@ -192,6 +196,12 @@ def test_hard_funnel_samples_cleanly_at_the_defaults_and_matches_the_reference()
                 mcse_q = np.hypot(r[f"mcse_{key}"], mine)
                 if abs(s[key] - r[key]) > max(0.1 * r["sd"], 3.5 * mcse_q):
                     bad.append((name, key, s[key], r[key]))
-        elif any(abs(s[key] - r[key]) > 0.1 * r["sd"] + 3.5 * mcse_mean for key in ("q5", "q95")):
+        # no quantile MCSEs in the reference: a 5% / 95% quantile's MCSE is about 2.1 times
+        # the mean's for a normal-shaped marginal (sqrt(q (1 - q)) / phi(z_q)); with the
+        # mean's alone, one of the 40 group effects' 95% quantiles fell outside under JAX 0.12
+        elif any(
+            abs(s[key] - r[key]) > 0.1 * r["sd"] + 3.5 * _QUANTILE_MCSE * mcse_mean
+            for key in ("q5", "q95")
+        ):
             bad.append((name, "quantiles", s["q5"], s["q95"], r["q5"], r["q95"]))
     assert not bad, bad
