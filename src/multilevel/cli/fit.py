@@ -23,6 +23,7 @@ from multilevel.cli._common import (
     speak_cli,
     steps,
 )
+from multilevel.cli._dask import connect, is_dataset, read_dataset
 from multilevel.errors import DataError
 
 __all__ = ["COMMAND", "VERSIONED", "options", "run"]
@@ -69,6 +70,18 @@ def options(parser: argparse.ArgumentParser) -> None:
         "adaptive Gauss-Hermite quadrature with K nodes (one term such as (1 | g); glmer's "
         "nAGQ)",
     )
+    parser.add_argument(
+        "--dask",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="SCHEDULER",
+        help="read DATA (a Parquet file, a folder of Parquet files or a quoted glob such as "
+        "'data/*.parquet'; a folder or glob implies --dask) as a Dask frame and reduce it "
+        "partition by partition: on the cluster of the scheduler at SCHEDULER "
+        "(tcp://host:8786 or a scheduler .json file), else on local threads. For the "
+        "gaussian engine (reml, ml, exact), laplace and data larger than memory",
+    )
     parser.add_argument("--chains", type=int, default=4, help="number of chains (default 4)")
     parser.add_argument(
         "--draws", type=int, default=1000, help="draws kept per chain (default 1000)"
@@ -99,16 +112,28 @@ def options(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Fit, then write the run folder (it appears only when complete) and print the fit."""
-    import multilevel as ml
     from multilevel import rundir
-    from multilevel.report import data_summary
-    from multilevel.seeds import resolve_seed
     from multilevel.tables import read_table
 
     start = time.perf_counter()
     rundir.check_target(args.out, overwrite=args.overwrite)  # before reading and fitting
     priors = parse_prior_options(args.prior)
-    frame = read_table(args.data, sep=args.sep)
+    on_dask = args.dask is not None or is_dataset(args.data)
+    client = connect(args.dask) if on_dask else None
+    try:
+        frame = read_dataset(args.data) if on_dask else read_table(args.data, sep=args.sep)
+        return _fit_and_write(args, frame, priors, start)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _fit_and_write(args, frame, priors, start) -> int:
+    import multilevel as ml
+    from multilevel import rundir
+    from multilevel.report import data_summary
+    from multilevel.seeds import resolve_seed
+
     read_seconds = time.perf_counter() - start
     seed = resolve_seed(args.seed)
     show = show_progress(args)
@@ -135,7 +160,11 @@ def run(args: argparse.Namespace) -> int:
     messages = report_warnings(caught)
 
     used = [c for c in frame.columns if c in fit.spec.design.info.formula.variables()]
-    summary = data_summary(frame, used)
+    statistics = fit.spec.statistics
+    # on Dask: the table of the first partition's rows (the statistics hold no rows)
+    summary = data_summary(
+        frame if statistics is None else frame.get_partition(0)[used].compute(), used
+    )
     sources = prior_sources(fit.spec, priors)
     spec_info = {
         "method": args.method,
@@ -143,9 +172,9 @@ def run(args: argparse.Namespace) -> int:
         "prior_sources": sources,
         "data": {
             "path": str(args.data),
-            "sha256": _file_sha256(args.data),
-            "rows": int(len(frame)),
-            "rows_used": int(fit.spec.design.n),
+            "sha256": _file_sha256(args.data) if args.data.is_file() else None,
+            "rows": int(len(frame) if statistics is None else statistics.rows + statistics.dropped),
+            "rows_used": int(fit.spec.n_rows),
             "columns": [str(c) for c in frame.columns],
             "summary": _json_table(summary),
         },
@@ -175,7 +204,9 @@ def run(args: argparse.Namespace) -> int:
     }
     write_start = time.perf_counter()
     report_kwargs = {
-        "data_source": str(args.data),
+        "data_source": str(args.data)
+        if statistics is None
+        else f"{args.data} ({statistics.describe()}; the table summarises its first partition)",
         "data_table": summary,
         "prior_sources": sources or None,
         "settings": {"seed": seed},
