@@ -82,8 +82,10 @@ def dask_spec(formula, ddf, family, priors, *, with_priors: bool = True, na_acti
         partition (the partition and rows are named); a stateful transform (``scale()``);
         no complete row.
     EngineError
-        A model whose engine cannot run on statistics (not gaussian with identity link, a
-        distributional formula, ``weights()``, ``factors()``).
+        A model no engine fits from a Dask frame's statistics: a family other than gaussian
+        (identity link), bernoulli, binomial and poisson; a bernoulli, binomial or poisson
+        model with priors (only ``method="laplace"`` fits those); a distributional formula,
+        ``weights()``, ``factors()`` or no group term.
     """
     import warnings
     from dataclasses import replace
@@ -92,7 +94,7 @@ def dask_spec(formula, ddf, family, priors, *, with_priors: bool = True, na_acti
 
     from multilevel.distributed._client import partitions, tree_reduce
     from multilevel.distributed._design import (
-        _HEAD_ROWS,
+        HEAD_ROWS,
         DaskSource,
         complete_rows,
         in_partition,
@@ -119,14 +121,16 @@ def dask_spec(formula, ddf, family, priors, *, with_priors: bool = True, na_acti
     from dask import delayed
 
     call = delayed(in_partition, pure=True)
-    scans = [call(k, total, scan, part, used, sets, na_action) for k, part in enumerate(parts)]
+    scans = [call(k, total, scan, part, used, sets, na_action, k) for k, part in enumerate(parts)]
     (found,) = compute(tree_reduce(scans, lambda a, b: a + b))
     if found.rows == found.dropped:
         raise DataError(
             "every row of the Dask frame has a missing value (NA) in a column the model uses"
-            + (f" (first partition with some: {found.missing_note})" if found.missing_note else "")
+            + (f" (first found: {found.missing_note})" if found.missing_note else "")
         )
-    head = ddf.head(_HEAD_ROWS, npartitions=min(ddf.npartitions, 4), compute=True)
+    with warnings.catch_warnings():  # "insufficient elements": fewer rows are fine
+        warnings.simplefilter("ignore", UserWarning)
+        head = ddf.head(HEAD_ROWS, npartitions=min(ddf.npartitions, 4), compute=True)
     head, _ = complete_rows(pd.DataFrame(head), used, "omit")
     learned = learned_info(formula, head, found, family.name)
     missed = [s for s in label_sets(learned.info) if s not in sets]
@@ -162,7 +166,7 @@ def dask_spec(formula, ddf, family, priors, *, with_priors: bool = True, na_acti
     if found.dropped:
         warnings.warn(
             f"{found.dropped:,} of {found.rows:,} rows are left out because of missing values "
-            f"(first partition with some: {found.missing_note}); the model is fitted to the "
+            f"(first found in {found.missing_note}); the model is fitted to the "
             f"other {found.rows - found.dropped:,} rows (as lme4 and brms do; "
             "na_action='error' refuses them instead)",
             DataWarning,

@@ -24,9 +24,18 @@ from multilevel.errors import DataError, MultilevelError
 from multilevel.formula.ast import variables
 from multilevel.frame import missing_values
 
-__all__ = ["Scan", "scan", "learned_info", "partition_design", "in_partition", "no_rows"]
+__all__ = [
+    "HEAD_ROWS",
+    "DaskSource",
+    "Scan",
+    "scan",
+    "learned_info",
+    "partition_design",
+    "in_partition",
+    "no_rows",
+]
 
-_HEAD_ROWS = 1000  # rows of the first partition the encodings are also learned from
+HEAD_ROWS = 1000  # rows of the first partitions the encodings are also learned from
 
 
 def in_partition(k: int, total: int, function, *args):
@@ -105,11 +114,11 @@ def complete_rows(frame: pd.DataFrame, used: list, na_action: str):
     return kept, found
 
 
-def scan(frame: pd.DataFrame, used: list, sets: tuple, na_action: str) -> Scan:
-    """One partition's :class:`Scan`."""
+def scan(frame: pd.DataFrame, used: list, sets: tuple, na_action: str, number: int) -> Scan:
+    """The :class:`Scan` of partition ``number``."""
     kept, found = complete_rows(frame, used, na_action)
     dropped = int(found.rows.sum())
-    note = found.describe(frame.index) if dropped else None
+    note = f"partition {number}: {found.describe(frame.index)}" if dropped else None
     reps = tuple(kept.drop_duplicates(subset=list(columns)) for columns in sets)
     return Scan(len(frame), dropped, note, sets, reps)
 
@@ -143,15 +152,6 @@ def learned_info(formula, head: pd.DataFrame, found: Scan, family: str):
             "factors): a fit on Dask does not drop columns; remove them from the formula"
         )
     return learned
-
-
-def partition_design(frame: pd.DataFrame, info, used: list, na_action: str):
-    """The design of one partition's complete rows with the learned encodings (None when
-    the partition has none)."""
-    kept, _ = complete_rows(frame, used, na_action)
-    if not len(kept):
-        return None
-    return info.transform(kept)
 
 
 def no_rows(learned):
@@ -228,14 +228,16 @@ class DaskSource:
         total = len(parts)
         call = delayed(in_partition, pure=True)
         args = (self.info, self.used, self.na_action, self.family)  # not the frame itself
-        tasks = [call(k, total, _checked_design, p, *args) for k, p in enumerate(parts)]
+        tasks = [call(k, total, partition_design, p, *args) for k, p in enumerate(parts)]
         client = active_client()
         if client is not None:
             return list(client.persist(tasks))
         return list(dask.persist(*tasks, scheduler="threads"))
 
 
-def _checked_design(frame, info, used, na_action, family):
+def partition_design(frame, info, used, na_action, family):
+    """The design of one partition's complete rows with the learned encodings, its response
+    checked against the family (None when the partition has no complete row)."""
     kept, _ = complete_rows(frame, used, na_action)
     if not len(kept):
         return None

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from multilevel.distributed._client import compute, tree_reduce
-from multilevel.distributed._design import complete_rows, in_partition
+from multilevel.distributed._design import complete_rows, in_partition, partition_design
 from multilevel.distributed._moments import Moments
 from multilevel.distributed._order import median
 from multilevel.linalg.crossprod import CrossProducts, cross_products
@@ -75,11 +75,9 @@ def _combine(a: _Partial | None, b: _Partial | None) -> _Partial | None:
 
 
 def _partition(frame, info, used, na_action, family) -> _Partial | None:
-    kept, _ = complete_rows(frame, used, na_action)
-    if not len(kept):
+    d = partition_design(frame, info, used, na_action, family)
+    if d is None:
         return None
-    d = info.transform(kept)
-    family.check_response(d.y, d.trials, name=d.response or "y", index=kept.index)
     link_values = link_scale_response(d.y, family)
     sd_values = sd_scale_response(d.y, family)
     have = link_values is not None and link_values.size > 0
