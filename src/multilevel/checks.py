@@ -212,7 +212,7 @@ def identifiability(spec) -> str | None:
     if spec.family.name not in _RESIDUAL_FAMILIES or spec.known_sigma:
         return None
     design = spec.design
-    n = design.n
+    n = spec.n_rows  # (the rows its statistics sum, for data on Dask)
     for block, covariance in zip(design.blocks, spec.covariance, strict=True):
         if block.multiple_membership:
             continue

@@ -202,9 +202,9 @@ def _spec(formula, data, family, priors, dpars=None, *, with_priors=True, na_act
 def _check_data(spec) -> None:
     """Refuse what lme4 refuses; warn about the rest of :func:`checks.data_warnings` (the
     design stage has given its own notes already)."""
-    if spec.statistics is not None:  # checked partition by partition
-        return
     require_identifiable(spec)
+    if spec.statistics is not None:  # the rest reads rows (on Dask: checked per partition)
+        return
     for message in data_warnings(spec, notes=False):
         warnings.warn(message, DataWarning, stacklevel=3)
 

@@ -79,6 +79,7 @@ def test_reml_and_ml_agree_with_memory(data):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::multilevel.errors.ConvergenceWarning")  # short chains
 def test_exact_engine_same_seeded_draws(data):
     frame, ddf = data
     options = {"chains": 2, "draws": 200, "warmup": 200, "seed": 7, "progress": False}
@@ -118,6 +119,9 @@ def test_lazy_prediction_and_refusals(data):
         ml.fit(FORMULA, binary, family="bernoulli")
     with pytest.raises(DataError, match="scale"):
         ml.fit("y ~ scale(x) + (1 | g)", ddf, method="reml")
+    one_each = frame.assign(row=[f"r{k}" for k in range(len(frame))])  # lme4 refuses it too
+    with pytest.raises(DataError, match="one row per level"):
+        ml.fit("y ~ x + (1 | row)", dd.from_pandas(one_each, npartitions=3), method="reml")
 
 
 def test_bad_partition_is_named_and_missing_rows_counted():
