@@ -27,7 +27,7 @@ from multilevel.engines.laplace import _Problem
 from multilevel.errors import EngineError
 from multilevel.linalg.crossprod import cross_products, effect_columns, random_terms
 from multilevel.linalg.glm import GLMRows
-from multilevel.linalg.pirls import Mode
+from multilevel.linalg.pirls import Mode, lambda_matrix
 from multilevel.linalg.profiled import PLS, ThetaLayout
 
 __all__ = ["DaskLaplaceProblem"]
@@ -82,9 +82,7 @@ class _Effects:
         self._pattern = self.layout.pattern(self.terms)
 
     def lam(self, theta) -> sp.csr_matrix:
-        rows, cols, source = self._pattern
-        values = np.asarray(theta, dtype=float)[source]
-        return sp.csr_matrix((values, (rows, cols)), shape=(self.Q, self.Q))
+        return lambda_matrix(self._pattern, theta, self.Q)
 
 
 class DaskLaplaceProblem(_Problem):

@@ -40,11 +40,19 @@ __all__ = [
     "RandomDesign",
     "agq_deviance",
     "find_mode",
+    "lambda_matrix",
     "laplace_deviance",
 ]
 
 #: Random-effect columns up to which the PIRLS system is factored densely.
 DENSE_LIMIT = 2000
+
+
+def lambda_matrix(pattern, theta, Q: int) -> sp.csr_matrix:
+    r""":math:`\Lambda_\theta`, ``(Q, Q)``, from where :math:`\theta` sits in it
+    (:meth:`ThetaLayout.pattern <multilevel.linalg.profiled.ThetaLayout.pattern>`)."""
+    rows, cols, source = pattern
+    return sp.csr_matrix((np.asarray(theta, dtype=float)[source], (rows, cols)), shape=(Q, Q))
 
 
 class RandomDesign:
@@ -182,10 +190,7 @@ class RandomDesign:
 
     def lam(self, theta) -> sp.csr_matrix:
         r""":math:`\Lambda_\theta`, ``(Q, Q)``."""
-        rows, cols, source = self._pattern
-        return sp.csr_matrix(
-            (np.asarray(theta, dtype=float)[source], (rows, cols)), shape=(self.Q, self.Q)
-        )
+        return lambda_matrix(self._pattern, theta, self.Q)
 
     def at(self, theta):
         r""":math:`Z \Lambda_\theta` with what PIRLS does with it."""
