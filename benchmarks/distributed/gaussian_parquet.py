@@ -6,8 +6,8 @@ conjugate engine) as a Parquet dataset, then fits them with 1 and 2 worker proce
 client and of each worker, and the per-partition cost from which 10^10 rows on 100 workers
 are projected.
 
-    python benchmarks/distributed/gaussian_parquet.py --rows 20000000 \
-        --out benchmarks/results/distributed_parquet.json
+    python benchmarks/distributed/gaussian_parquet.py --rows 20000000 --in-memory \
+        --out benchmarks/results/distributed_parquet_2e7.json
 """
 
 from __future__ import annotations
@@ -104,6 +104,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=20_000_000)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--in-memory",
+        action="store_true",
+        help="also fit the gaussian data in memory (pandas), in its own process: the baseline",
+    )
     args = parser.parse_args()
     import dask
 
@@ -114,6 +119,16 @@ def main() -> None:
     gauss, binom = write_dataset(args.rows)
     written = time.perf_counter() - t
     runs = [run(w, gauss, binom) for w in (1, 2)]
+    baseline = None
+    if args.in_memory:
+        import subprocess
+        import sys
+
+        script = Path(__file__).with_name("in_memory.py")
+        done = subprocess.run(
+            [sys.executable, str(script), str(gauss)], capture_output=True, text=True, check=True
+        )
+        baseline = json.loads(done.stdout.strip().splitlines()[-1])
     one, two = runs
     per_partition = one["gaussian_passes_s"] / one["partitions"]  # one worker: serial cost
     projection_rows, projection_workers = 10**10, 100
@@ -132,6 +147,7 @@ def main() -> None:
         "rows_per_partition": ROWS_PER_FILE,
         "dataset_write_s": written,
         "runs": runs,
+        "in_memory": baseline,
         "speedup_2_workers_gaussian": one["gaussian_reml_s"] / two["gaussian_reml_s"],
         "speedup_2_workers_conjugate": one["conjugate_s"] / two["conjugate_s"],
         "seconds_per_partition_gaussian": per_partition,
