@@ -92,12 +92,11 @@ def dask_spec(formula, ddf, family, priors, *, with_priors: bool = True, na_acti
 
     import pandas as pd
 
-    from multilevel.distributed._client import partitions, tree_reduce
+    from multilevel.distributed._client import in_partition, partitions, tree_reduce
     from multilevel.distributed._design import (
         HEAD_ROWS,
         DaskSource,
         complete_rows,
-        in_partition,
         label_sets,
         learned_info,
         no_rows,

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from multilevel.errors import EngineError, MultilevelError
 
-__all__ = ["is_dask_frame", "active_client", "compute", "tree_reduce", "partitions"]
+__all__ = [
+    "is_dask_frame",
+    "active_client",
+    "compute",
+    "tree_reduce",
+    "partitions",
+    "per_partition",
+]
 
 
 def is_dask_frame(data) -> bool:
@@ -43,22 +50,63 @@ def partitions(frame) -> list:
     return list(frame.to_delayed(optimize_graph=True))
 
 
+def in_partition(k: int, total: int, function, *args):
+    """``function(*args)``, a MultilevelError re-raised with the partition named (its class
+    kept, so the user's ``except DataError`` still catches it)."""
+    try:
+        return function(*args)
+    except MultilevelError as err:
+        raise type(err)(f"partition {k} of {total}: {err}") from None
+
+
+def per_partition(parts, function, *args) -> list:
+    """Delayed ``function(part, *args)`` for each partition in ``parts``, its errors naming
+    the partition (:func:`in_partition`); the tasks carry ``function``'s name (what the
+    dashboard shows)."""
+    from dask import delayed
+    from dask.base import tokenize
+
+    call = delayed(in_partition, pure=True)
+    name = function.__name__.lstrip("_")
+    return [
+        call(
+            k,
+            len(parts),
+            function,
+            part,
+            *args,
+            dask_key_name=f"{name}-{tokenize(k, function, part, *args)}",
+        )
+        for k, part in enumerate(parts)
+    ]
+
+
+def _skipping_empty(combine):
+    """``combine`` with None (a partition with nothing to add) as its identity."""
+
+    def combined(a, b):
+        return b if a is None else a if b is None else combine(a, b)
+
+    return combined
+
+
 def tree_reduce(items, combine):
     """One delayed result combining ``items`` pairwise in a binary tree of ``combine`` tasks
-    (so the client receives one reduced object, never every partition's).
+    (so the client receives one reduced object, never every partition's). An item that is
+    None (a partition with nothing to add) is skipped; all None gives None.
 
     Examples
     --------
     >>> from dask import delayed
-    >>> tree_reduce([delayed(k) for k in range(5)], lambda a, b: a + b).compute()
-    10
+    >>> tree_reduce([delayed(k) for k in (1, None, 3)], lambda a, b: a + b).compute()
+    4
     """
     from dask import delayed
 
     items = list(items)
     if not items:
         raise ValueError("nothing to reduce")
-    combine = delayed(combine, pure=True)
+    combine = delayed(_skipping_empty(combine), pure=True)
     while len(items) > 1:
         pairs = [
             combine(items[i], items[i + 1]) if i + 1 < len(items) else items[i]

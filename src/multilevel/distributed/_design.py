@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from multilevel.design import design as make_design
-from multilevel.errors import DataError, MultilevelError
+from multilevel.errors import DataError
 from multilevel.formula.ast import variables
 from multilevel.frame import missing_values
 
@@ -31,20 +31,10 @@ __all__ = [
     "scan",
     "learned_info",
     "partition_design",
-    "in_partition",
     "no_rows",
 ]
 
 HEAD_ROWS = 1000  # rows of the first partitions the encodings are also learned from
-
-
-def in_partition(k: int, total: int, function, *args):
-    """``function(*args)``, a MultilevelError re-raised with the partition named (its class
-    kept, so the user's ``except DataError`` still catches it)."""
-    try:
-        return function(*args)
-    except MultilevelError as err:
-        raise type(err)(f"partition {k} of {total} (rows by their labels there): {err}") from None
 
 
 def label_sets(info) -> list[tuple[str, ...]]:
@@ -162,19 +152,13 @@ def no_rows(learned):
     def cut(array):
         return None if array is None else np.asarray(array)[none]
 
-    blocks = tuple(
-        replace(b, index=cut(b.index), weights=cut(b.weights), Z=cut(b.Z)) for b in learned.blocks
-    )
-    dpars = {
-        name: replace(
-            part,
-            X=cut(part.X),
-            offset=cut(part.offset),
-            blocks=tuple(
-                replace(b, index=cut(b.index), weights=cut(b.weights), Z=cut(b.Z))
-                for b in part.blocks
-            ),
+    def cut_blocks(blocks):
+        return tuple(
+            replace(b, index=cut(b.index), weights=cut(b.weights), Z=cut(b.Z)) for b in blocks
         )
+
+    dpars = {
+        name: replace(part, X=cut(part.X), offset=cut(part.offset), blocks=cut_blocks(part.blocks))
         for name, part in learned.dpars.items()
     }
     return replace(
@@ -182,7 +166,7 @@ def no_rows(learned):
         y=cut(learned.y),
         X=cut(learned.X),
         offset=cut(learned.offset),
-        blocks=blocks,
+        blocks=cut_blocks(learned.blocks),
         trials=cut(learned.trials),
         se=cut(learned.se),
         weights=cut(learned.weights),
@@ -220,15 +204,11 @@ class DaskSource:
         (``persist``: Dask spills it to disk when memory runs short) for the passes to
         come; the caller drops the list to release them."""
         import dask
-        from dask import delayed
 
-        from multilevel.distributed._client import active_client, partitions
+        from multilevel.distributed._client import active_client, partitions, per_partition
 
-        parts = partitions(self.frame)
-        total = len(parts)
-        call = delayed(in_partition, pure=True)
         args = (self.info, self.used, self.na_action, self.family)  # not the frame itself
-        tasks = [call(k, total, partition_design, p, *args) for k, p in enumerate(parts)]
+        tasks = per_partition(partitions(self.frame), partition_design, *args)
         client = active_client()
         if client is not None:
             return list(client.persist(tasks))

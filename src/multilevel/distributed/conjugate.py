@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from multilevel.distributed._client import compute, partitions, tree_reduce
+from multilevel.distributed._client import compute, partitions, per_partition, tree_reduce
+from multilevel.distributed._moments import Moments
 from multilevel.errors import DataError
 from multilevel.frame import require_columns
 from multilevel.spec.conjugate import (
@@ -48,18 +49,12 @@ class _Partial:
     rows: int
 
 
-def _partition_stats(frame: pd.DataFrame, index: int, count: int, likelihood, group, columns):
-    """Validate one partition and reduce it to its groups' statistics (None if empty).
-
-    A DataError is re-raised with the same class, prefixed by the partition's position.
-    """
+def _partition_stats(frame: pd.DataFrame, likelihood, group, columns):
+    """Validate one partition and reduce it to its groups' statistics (None if empty)."""
     if len(frame) == 0:
         return None
-    try:
-        codes, labels = _group_codes(frame, group, allow_single_group=True)
-        chain, stats = _REDUCERS[likelihood](frame, columns, codes, len(labels))
-    except DataError as err:
-        raise type(err)(f"partition {index} of {count}: {err}") from None
+    codes, labels = _group_codes(frame, group, allow_single_group=True)
+    chain, stats = _REDUCERS[likelihood](frame, columns, codes, len(labels))
     dtype = frame[group].dtype
     if isinstance(dtype, pd.CategoricalDtype):  # keep the categories' order for the merge
         labels = pd.CategoricalIndex(labels, dtype=dtype, name=labels.name)
@@ -86,26 +81,21 @@ def _merge_sums(a, b, ca, cb, size):
 
 
 def _merge_normal(a, b, ca, cb, size):
-    """Chan et al.'s pairwise update of counts, means and sums of squares about the mean."""
-    na, nb = _spread(a["n"], ca, size), _spread(b["n"], cb, size)
-    ya, yb = _spread(a["ybar"], ca, size), _spread(b["ybar"], cb, size)
-    n = na + nb  # every merged group has at least one observation
-    both = (na > 0) & (nb > 0)
-    ybar = np.where(both, (na * ya + nb * yb) / n, ya + yb)  # ya or yb is 0 where not both
-    between = np.where(both, na * nb / n * (ya - yb) ** 2, 0.0)
-    ss = _spread(a["ss"], ca, size) + _spread(b["ss"], cb, size) + between
-    return {"ybar": ybar, "n": n, "ss": ss}
+    """Chan et al.'s pairwise update of counts, means and sums of squares about the mean
+    (:class:`~multilevel.distributed._moments.Moments`), group by group."""
+
+    def moments(x, codes):
+        return Moments(*(_spread(x[k], codes, size) for k in ("n", "ybar", "ss")))
+
+    merged = moments(a, ca) + moments(b, cb)
+    return {"ybar": merged.mean, "n": merged.n, "ss": merged.m2}
 
 
 _MERGERS = {"normal": _merge_normal}
 
 
-def _combine(a: _Partial | None, b: _Partial | None) -> _Partial | None:
+def _combine(a: _Partial, b: _Partial) -> _Partial:
     """The statistics of the groups of ``a`` and ``b`` together."""
-    if a is None:
-        return b
-    if b is None:
-        return a
     codes, labels = pd.factorize(a.labels.append(b.labels))
     ca, cb = codes[: len(a.labels)], codes[len(a.labels) :]
     merge = _MERGERS.get(a.chain, _merge_sums)
@@ -200,14 +190,7 @@ def conjugate_spec(
     priors = _validate_priors(priors, names)
     hyper = _validate_hyper(hyper, names)
 
-    from dask import delayed
-
-    parts = partitions(ddf)
-    reduce_partition = delayed(_partition_stats, pure=True)
-    tasks = [
-        reduce_partition(part, k, len(parts), likelihood, group, dict(columns))
-        for k, part in enumerate(parts)
-    ]
+    tasks = per_partition(partitions(ddf), _partition_stats, likelihood, group, dict(columns))
     (total,) = compute(tree_reduce(tasks, _combine))
     if total is None:
         raise DataError("the data have no rows")

@@ -66,8 +66,6 @@ def _step_sums(d, b, beta, family):
 
 
 def _add(a, b):
-    if a is None or b is None:
-        return b if a is None else a
     return a[0] + b[0], add_cross_products(a[1], b[1])
 
 

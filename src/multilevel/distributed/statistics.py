@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from multilevel.distributed._client import compute, tree_reduce
-from multilevel.distributed._design import complete_rows, in_partition, partition_design
+from multilevel.distributed._client import compute, per_partition, tree_reduce
+from multilevel.distributed._design import complete_rows, partition_design
 from multilevel.distributed._moments import Moments
 from multilevel.distributed._order import median
 from multilevel.linalg.crossprod import CrossProducts, cross_products
@@ -70,10 +70,6 @@ class _Partial:
         )
 
 
-def _combine(a: _Partial | None, b: _Partial | None) -> _Partial | None:
-    return b if a is None else a if b is None else a + b
-
-
 def _partition(frame, info, used, na_action, family) -> _Partial | None:
     d = partition_design(frame, info, used, na_action, family)
     if d is None:
@@ -113,13 +109,8 @@ def gaussian_statistics(
     """
     from dask import delayed
 
-    total = len(parts)
-
-    def each(function, *args):
-        call = delayed(in_partition, pure=True)
-        return [call(k, total, function, part, *args) for k, part in enumerate(parts)]
-
-    (partial,) = compute(tree_reduce(each(_partition, info, used, na_action, family), _combine))
+    args = (info, used, na_action, family)
+    (partial,) = compute(tree_reduce(per_partition(parts, _partition, *args), _Partial.__add__))
     if partial is None:
         from multilevel.errors import DataError
 
@@ -127,8 +118,8 @@ def gaussian_statistics(
     location, scale = 0.0, 2.5
     if priors and partial.link_count:
 
-        def tasks(function, args=(info, used, na_action, family)):
-            return [delayed(function)(values) for values in each(_link_values, *args)]
+        def tasks(function):
+            return [delayed(function)(v) for v in per_partition(parts, _link_values, *args)]
 
         low, high, count = partial.link_low, partial.link_high, partial.link_count
         middle = median(tasks, low, high, count)
@@ -150,5 +141,5 @@ def gaussian_statistics(
         x_mean=np.asarray(partial.columns.mean, float),
         rows=int(partial.cross_products.n),
         dropped=dropped,
-        partitions=total,
+        partitions=len(parts),
     )
