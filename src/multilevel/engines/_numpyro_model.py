@@ -54,7 +54,7 @@ from multilevel.errors import EngineError
 from multilevel.families import REGISTRY, FamilyRecord
 from multilevel.spec.defaults import intercept_location_scale
 from multilevel.spec.model import ModelSpec
-from multilevel.spec.priors import Prior
+from multilevel.spec.priors import POSITIVE_DISTS, Prior, support_key
 
 __all__ = [
     "NumpyroModel",
@@ -83,8 +83,6 @@ LINKS = {
 
 #: Families the NumPyro model implements: every record has its likelihood.
 FAMILIES = tuple(REGISTRY)
-
-_POSITIVE_DISTS = ("exponential", "gamma", "inv_gamma", "lognormal")
 
 
 def numpyro_distribution(d: str, p):
@@ -129,22 +127,6 @@ def prior_distribution(prior: Prior):
         raise EngineError(
             f"the prior {prior.to_stan()!r} cannot be used on a scalar parameter"
         ) from None
-
-
-def support_key(prior: Prior) -> tuple:
-    """A hashable description of the support of a parameter with this prior."""
-    low = prior.lower
-    d = prior.dist
-    if d == "uniform":
-        a, b = prior.params
-        return ("interval", float(max(a, low) if low is not None else a), float(b))
-    if d == "beta":
-        return ("unit",)
-    if d in _POSITIVE_DISTS:
-        return ("positive",) if low is None or low <= 0 else ("above", float(low))
-    if low is None:
-        return ("real",)
-    return ("positive",) if low == 0 else ("above", float(low))
 
 
 def support_constraint(key: tuple):
@@ -298,7 +280,7 @@ def _structure(spec: ModelSpec, rotate=frozenset()) -> _Structure:
     for part in parts:
         if part.intercept is not None:
             prior = spec.priors[part.intercept]
-            if prior.lower is not None or prior.dist in ("uniform", "beta", *_POSITIVE_DISTS):
+            if prior.lower is not None or prior.dist in ("uniform", "beta", *POSITIVE_DISTS):
                 raise EngineError(
                     f"a bounded prior on {part.intercept!r} ({prior.to_stan()}) is not "
                     "supported by the NUTS engine; use an unbounded one such as normal()"

@@ -17,7 +17,7 @@ import numpy as np
 
 from multilevel.errors import PriorError
 
-__all__ = ["Prior", "parse_prior", "as_prior", "DISTRIBUTIONS"]
+__all__ = ["Prior", "parse_prior", "as_prior", "support_key", "DISTRIBUTIONS", "POSITIVE_DISTS"]
 
 
 def _stats():
@@ -83,6 +83,8 @@ DISTRIBUTIONS: dict[str, tuple[tuple[str, ...], object, tuple[str, ...]]] = {
     "flat": ((), None, ()),
     "lkj": (("eta",), None, ("eta",)),
 }
+#: Distributions whose support is the positive reals.
+POSITIVE_DISTS = ("exponential", "gamma", "inv_gamma", "lognormal")
 _ALIASES = {"lkj_corr_cholesky": "lkj", "lkj_corr": "lkj", "student": "student_t"}
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _CALL = re.compile(r"^\s*([A-Za-z_][A-Za-z_0-9]*)\s*(?:\((.*)\))?\s*$")
@@ -242,3 +244,26 @@ def parse_prior(text: str) -> Prior:
 def as_prior(value) -> Prior:
     """Accept a :class:`Prior` or a Stan-syntax string."""
     return value if isinstance(value, Prior) else parse_prior(value)
+
+
+def support_key(prior: Prior) -> tuple:
+    """A hashable description of the support of a parameter with this prior: ``("real",)``,
+    ``("positive",)``, ``("above", low)``, ``("interval", low, high)`` or ``("unit",)``.
+
+    Examples
+    --------
+    >>> support_key(parse_prior("normal(0, 1)").truncated(0.0))
+    ('positive',)
+    """
+    low = prior.lower
+    d = prior.dist
+    if d == "uniform":
+        a, b = prior.params
+        return ("interval", float(max(a, low) if low is not None else a), float(b))
+    if d == "beta":
+        return ("unit",)
+    if d in POSITIVE_DISTS:
+        return ("positive",) if low is None or low <= 0 else ("above", float(low))
+    if low is None:
+        return ("real",)
+    return ("positive",) if low == 0 else ("above", float(low))
