@@ -28,6 +28,10 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "load": ("multilevel.results.storage", "load_fit"),
     "loo_compare": ("multilevel.results.compare", "loo_compare"),
     "default_priors": ("multilevel.fit", "default_priors"),
+    "stan_code": ("multilevel.stan", "stan_code"),
+    "stan_data": ("multilevel.stan", "stan_data"),
+    "sbc": ("multilevel.calibration.sbc", "sbc"),
+    "calibration": ("multilevel.calibration", None),
     "fit_conjugate": ("multilevel.conjugate", "fit_conjugate"),
     "parse": ("multilevel.formula", "parse"),
     "design": ("multilevel.design", "design"),
@@ -58,6 +62,10 @@ __all__ = [
     "load",
     "loo_compare",
     "default_priors",
+    "stan_code",
+    "stan_data",
+    "sbc",
+    "calibration",
     "fit_conjugate",
     "parse",
     "design",
@@ -79,7 +87,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # what the names are, for type checkers and editors
-    from multilevel import datasets, errors
+    from multilevel import calibration, datasets, errors
+    from multilevel.calibration.sbc import sbc
     from multilevel.conjugate import fit_conjugate
     from multilevel.design import design
     from multilevel.errors import (
@@ -99,6 +108,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from multilevel.results.storage import load_fit as load
     from multilevel.spec.model import build_spec
     from multilevel.spec.priors import Prior, parse_prior
+    from multilevel.stan import stan_code, stan_data
 
 
 def __getattr__(name: str):

@@ -66,7 +66,7 @@ def fit(
         group-specific noise (parameters ``b_sigma_Intercept``, ``sd_g__sigma_Intercept``,
         ``r_g__sigma[level,Intercept]``; the parameter takes the family's link for it,
         ``log`` for ``sigma``).
-    method : {"auto", "nuts", "conjugate", "exact", "inla", "reml", "ml", "laplace"}
+    method : {"auto", "nuts", "conjugate", "exact", "inla", "stan", "reml", "ml", "laplace"}
         The engine; ``"auto"`` picks one and the fit records why: the exact conjugate
         engine for a Normal–Normal hierarchy (``y ~ 1 + (1 | g)``, ``y | se(s) ~ 1 + (1 |
         g)``, gaussian), the exact gaussian engine for other gaussian models (group effects
@@ -75,10 +75,12 @@ def fit(
         negative binomial models from 20,000 rows (not binary responses with fewer than 20 rows
         per group, where it underestimates the SDs), NUTS otherwise. ``"inla"``: independent
         draws from the nested-Laplace approximation of the posterior (Rue, Martino & Chopin
-        2009; :class:`multilevel.engines.inla.InlaEngine`). ``"reml"`` and ``"ml"`` give
-        lme4's point estimates from the exact gaussian engine, ``"laplace"`` lme4's ``glmer``
-        estimates of bernoulli, binomial, poisson and negative binomial models (a
-        :class:`PointFit`).
+        2009; :class:`multilevel.engines.inla.InlaEngine`). ``"stan"``: the model's Stan
+        program (:func:`multilevel.stan_code`) compiled and sampled by Stan (CmdStanPy, else
+        PyStan; the extra ``multilevel[stan]``), never picked by ``"auto"``. ``"reml"`` and
+        ``"ml"`` give lme4's point estimates from the exact gaussian engine, ``"laplace"``
+        lme4's ``glmer`` estimates of bernoulli, binomial, poisson and negative binomial
+        models (a :class:`PointFit`).
     chains, draws, warmup : int
         Number of chains, draws per chain kept, warmup iterations per chain.
     seed : int, optional

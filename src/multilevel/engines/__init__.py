@@ -25,14 +25,16 @@ __all__ = [
     "select_estimator",
 ]
 
-#: Sampling engines in the order ``method="auto"`` tries them (module, class). The last is the
-#: fallback for every model: its reason starts with why the one before it declined.
+#: Sampling engines in the order ``method="auto"`` tries them (module, class). The last that
+#: ``auto`` tries is the fallback for every model: its reason starts with why the one before it
+#: declined. An engine with ``in_auto = False`` (Stan) is used only when asked for by name.
 ENGINES = (
     ("multilevel.engines.factorization", "FactorizationEngine"),
     ("multilevel.engines.conjugate.adapter", "ConjugateEngine"),
     ("multilevel.engines.gaussian", "GaussianEngine"),
     ("multilevel.engines.inla", "InlaEngine"),
     ("multilevel.engines.nuts", "NutsEngine"),
+    ("multilevel.engines.stan", "StanEngine"),
 )
 #: Point estimators (module, class), asked for by one of their ``methods``.
 POINT_ESTIMATORS = (
@@ -49,7 +51,7 @@ def _load(entries):
 #: ``"auto"``, then every engine's and point estimator's ``methods`` (written out, so that
 #: reading them imports no engine; a test checks them against the registry).
 POINT_METHODS = ("reml", "ml", "laplace")
-METHODS = ("auto", "nuts", "conjugate", "exact", "inla", "gibbs", *POINT_METHODS)
+METHODS = ("auto", "nuts", "conjugate", "exact", "inla", "gibbs", "stan", *POINT_METHODS)
 
 
 def _check_method(method: str) -> None:
@@ -113,6 +115,7 @@ def select_engine(spec, method: str = "auto") -> tuple[Engine, str]:
     _check_method(method)
     engines = _load(ENGINES)
     if method == "auto":
+        engines = [e for e in engines if getattr(e, "in_auto", True)]
         if getattr(spec, "factors", None) is not None:
             engines = [e for e in engines if getattr(e, "fits_factors", False)]
             support = engines[0].supports(spec)

@@ -119,7 +119,9 @@ class Engine(Protocol):
     ``supports``. Two optional flags widen what the registry offers it: ``fits_factors``
     (models with a ``factors()`` term) and ``fits_statistics`` (data on Dask: a spec whose
     ``statistics`` replace the design's rows, :mod:`multilevel.distributed`); engines
-    without them are never given such specs. Point estimators take the same flags.
+    without them are never given such specs. Point estimators take the same flags. An engine
+    with ``in_auto = False`` (Stan: a reference, and a compile) is used only when its method
+    is asked for.
     """
 
     name: str

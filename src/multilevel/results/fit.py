@@ -172,6 +172,29 @@ class Fit:
         draws = predict_draws(self.spec, self.posterior, kind="response", seed=int(seed))
         return draws.reshape(self.posterior.n_chains, self.posterior.n_draws, -1)
 
+    def stan_code(self) -> str:
+        """The Stan program of this model, with its priors (:func:`multilevel.stan_code`):
+        ``method="stan"`` samples it, and it runs as it is in CmdStan, PyStan or rstan with
+        :meth:`stan_data`.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> f = ml.fit("y | se(sigma) ~ 1 + (1 | school)", ml.datasets.load("eight_schools"),
+        ...            seed=1, progress=False)
+        >>> print(f.stan_code().splitlines()[1])
+        // formula: y | se(sigma) ~ 1 + (1 | school)
+        """
+        from multilevel.stan import program_code
+
+        return program_code(self.spec)
+
+    def stan_data(self, *, prior_only: bool = False) -> dict:
+        """The data list of :meth:`stan_code`'s program (:func:`multilevel.stan_data`)."""
+        from multilevel.stan import program_data
+
+        return program_data(self.spec, prior_only=prior_only)
+
     def to_arviz(self):
         """The draws in the installed ArviZ's container: an ``InferenceData`` with ArviZ 0.x,
         an :class:`xarray.DataTree` with ArviZ 1.x (see :mod:`.arviz_bridge`).

@@ -242,7 +242,7 @@ def test_select_engine_and_support():
     with pytest.raises(EngineError, match="inla engine cannot fit.*method='nuts'"):
         select_engine(spec, "inla")
     with pytest.raises(EngineError, match="valid methods"):
-        select_engine(spec, "stan")
+        select_engine(spec, "bugs")
 
 
 def test_diagnostics_messages():

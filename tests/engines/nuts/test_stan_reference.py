@@ -1,6 +1,8 @@
 """Posteriors agree with Stan's on the three reference cases (tests/reference/): NUTS on all
-three, the exact conjugate engine that ``method="auto"`` picks for eight schools, and the
-exact gaussian engine (group effects integrated out) for sleepstudy and radon.
+three, the exact conjugate engine that ``method="auto"`` picks for eight schools, the
+exact gaussian engine (group effects integrated out) for sleepstudy and radon, and the
+library's own Stan program of each model sampled by Stan (``method="stan"``, where a Stan
+backend runs: tests/stan/).
 
 Rule, per parameter: ``|mean - ref_mean| <= 0.1 * ref_sd + 3 * sqrt(mcse_ours^2 +
 mcse_ref^2)`` and ``|sd - ref_sd| <= 0.1 * ref_sd + 3 * sqrt(mcse_sd_ours^2 + mcse_sd_ref^2)``
@@ -18,9 +20,19 @@ import numpy as np
 import pytest
 
 import multilevel as ml
+from multilevel.engines.stan import stan_backend
 from multilevel.fit import fit
 
 CHAINS, DRAWS, WARMUP = 4, 1000, 1000
+_BACKEND, _WHY = stan_backend()
+#: the Stan engine's fit of a reference model: slow (a compile), skipped without Stan
+STAN = pytest.param(
+    "stan",
+    marks=[
+        pytest.mark.slow,
+        pytest.mark.skipif(_BACKEND is None, reason=f"no Stan backend: {_WHY}"),
+    ],
+)
 
 
 def _stats(draws: np.ndarray) -> dict:
@@ -86,9 +98,9 @@ def _fit(formula, data, priors, target_accept, method="auto"):
         )
 
 
-@pytest.fixture(scope="module", params=["auto", "nuts"])
+@pytest.fixture(scope="module", params=["auto", "nuts", STAN])
 def eight_schools(request):
-    """Fitted twice: ``auto`` takes the exact conjugate engine, ``nuts`` samples."""
+    """``auto`` takes the exact conjugate engine, ``nuts`` and ``stan`` sample."""
     result = _fit(
         "y | se(sigma) ~ 1 + (1 | school)",
         ml.datasets.load("eight_schools"),
@@ -96,12 +108,12 @@ def eight_schools(request):
         target_accept=0.95,
         method=request.param,
     )
-    expected = "conjugate" if request.param == "auto" else "nuts"
+    expected = "conjugate" if request.param == "auto" else request.param
     assert result.posterior.engine == expected
     return result
 
 
-@pytest.fixture(scope="module", params=["nuts", "exact"])
+@pytest.fixture(scope="module", params=["nuts", "exact", STAN])
 def sleepstudy(request):
     return _fit(
         "Reaction ~ 1 + Days + (1 + Days | Subject)",
@@ -118,7 +130,7 @@ def sleepstudy(request):
     )
 
 
-@pytest.fixture(scope="module", params=["nuts", "exact"])
+@pytest.fixture(scope="module", params=["nuts", "exact", STAN])
 def radon(request):
     return _fit(
         "log_radon ~ 1 + floor + (1 + floor || county)",
