@@ -61,3 +61,21 @@ def test_prior_objects_and_aliases():
     assert repr(parse_prior(" cauchy( 0 , 5 ) ")) == "Prior('cauchy(0, 5)')"
     with pytest.raises(PriorError, match="no mass above 0"):
         parse_prior("uniform(-3, -1)").truncated(0.0)
+
+
+def test_truncated_priors_read_back_as_they_are_printed():
+    """``default_priors`` shows ``normal(0, 1) T[0, ]``: pasted back as a prior it is the same
+    prior, truncation included."""
+    import multilevel as ml
+
+    table = ml.default_priors("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    for name, text in table["prior"].items():
+        if name.startswith("cor_"):
+            continue
+        prior = parse_prior(text)
+        assert prior.to_stan() == text
+    sd = parse_prior("student_t(3, 0, 2.5) T[0, ]")
+    assert sd.lower == 0.0 and np.isclose(sd.logpdf(1.0), stats.t(3, 0, 2.5).logpdf(1.0) + np.log(2))
+    assert parse_prior("gamma(2,0.1)T[1,]") == Prior("gamma", (2.0, 0.1)).truncated(1.0)
+    with pytest.raises(PriorError, match="only a lower truncation"):
+        parse_prior("normal(0, 1) T[0, 5]")

@@ -88,6 +88,7 @@ POSITIVE_DISTS = ("exponential", "gamma", "inv_gamma", "lognormal")
 _ALIASES = {"lkj_corr_cholesky": "lkj", "lkj_corr": "lkj", "student": "student_t"}
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _CALL = re.compile(r"^\s*([A-Za-z_][A-Za-z_0-9]*)\s*(?:\((.*)\))?\s*$")
+_TRUNCATION = re.compile(rf"\s*T\[\s*({_NUMBER})\s*,\s*\]\s*$")
 
 
 @dataclass(frozen=True)
@@ -217,13 +218,26 @@ def parse_prior(text: str) -> Prior:
     PriorError
         If the string is not ``name(number, ...)`` or names an unknown distribution.
 
+    A lower truncation written as :meth:`Prior.to_stan` writes it (``"normal(0, 1) T[0, ]"``,
+    as ``default_priors`` shows it) reads back.
+
     Examples
     --------
     >>> parse_prior("cauchy(0, 5)")
     Prior('cauchy(0, 5)')
+    >>> parse_prior("student_t(3, 0, 2.5) T[0, ]")
+    Prior('student_t(3, 0, 2.5) T[0, ]')
     """
     if not isinstance(text, str):
         raise PriorError(f"a prior must be a string like 'normal(0, 5)', got {text!r}")
+    truncation = _TRUNCATION.search(text)
+    if truncation is not None:
+        return parse_prior(text[: truncation.start()]).truncated(float(truncation.group(1)))
+    if "T[" in text:
+        raise PriorError(
+            f"cannot read prior {text!r}: only a lower truncation such as 'normal(0, 1) T[0, ]' "
+            "is supported"
+        )
     match = _CALL.match(text)
     if match is None:
         raise PriorError(f"cannot read prior {text!r}: expected e.g. 'normal(0, 5)'")
