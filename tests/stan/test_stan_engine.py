@@ -19,6 +19,7 @@ from _cases import needs_stan
 
 import multilevel as ml
 from multilevel.engines import stan as stan_engine
+from multilevel.families import REGISTRY
 from multilevel.fit import fit
 
 CHAINS, DRAWS, WARMUP = 4, 600, 600
@@ -51,17 +52,8 @@ def _simulated(family: str, seed: int = 3):
     return df
 
 
-FAMILIES = [
-    "gaussian",
-    "student_t",
-    "bernoulli",
-    "binomial",
-    "poisson",
-    "negbinomial",
-    "gamma",
-    "lognormal",
-    "beta",
-]
+#: every family the library fits
+FAMILIES = list(REGISTRY)
 
 
 def _fit(formula, df, family, method):

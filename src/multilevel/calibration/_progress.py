@@ -39,24 +39,9 @@ def progress_bar(enabled: bool, total: int, label: str = "sbc"):
 
         yield advance
         return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from multilevel.engines._progress import counting_bar
 
-    display = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
+    display = counting_bar(console)
     task = display.add_task(f"{label}: simulations", total=total)
     with display:
         yield lambda: display.advance(task)

@@ -53,7 +53,7 @@ from numpyro.infer import init_to_uniform
 from multilevel.errors import EngineError
 from multilevel.families import REGISTRY, FamilyRecord
 from multilevel.spec.defaults import intercept_location_scale
-from multilevel.spec.model import ModelSpec
+from multilevel.spec.model import FormulaPart, ModelSpec
 from multilevel.spec.priors import POSITIVE_DISTS, Prior, support_key
 
 __all__ = [
@@ -236,47 +236,29 @@ def _movable(spec: ModelSpec):
     return movable
 
 
-def _part(dpar, link, X_names, b_names, intercept, centred, offset, blocks) -> _Part:
-    has_intercept = bool(intercept) and len(X_names) > 0 and X_names[0] == "Intercept"
+def _part(formula: FormulaPart, blocks) -> _Part:
     return _Part(
-        dpar=dpar,
-        link=link,
-        intercept=b_names[0] if has_intercept else None,
-        slopes=tuple(b_names[1:] if has_intercept else b_names),
-        centred_prior=centred,
-        offset=bool(np.any(np.asarray(offset) != 0)),
+        dpar=formula.dpar,
+        link=formula.link,
+        intercept=formula.intercept,
+        slopes=formula.slopes,
+        centred_prior=formula.centred_prior,
+        offset=bool(np.any(np.asarray(formula.design.offset) != 0)),
         blocks=blocks,
     )
 
 
 def _structure(spec: ModelSpec, rotate=frozenset()) -> _Structure:
     d = spec.design
-    parts = [
-        _part(
-            None,
-            spec.family.link,
-            d.X_names,
-            spec.b_names,
-            d.intercept,
-            spec.centred_intercept_prior,
-            d.offset,
-            _blocks(d.blocks, spec.covariance, "", rotate, _movable(spec) if rotate else None),
-        )
-    ]
-    for name, dspec in spec.dpars.items():
-        dd = d.dpars[name]
-        parts.append(
-            _part(
-                name,
-                dspec.link,
-                dd.X_names,
-                dspec.b_names,
-                dd.intercept,
-                False,
-                dd.offset,
-                _blocks(dd.blocks, dspec.covariance, f"{name}_"),
-            )
-        )
+    parts = []
+    for formula in spec.formula_parts:
+        group_blocks, covariance = formula.design.blocks, formula.covariance
+        if formula.dpar is None:
+            movable = _movable(spec) if rotate else None
+            blocks = _blocks(group_blocks, covariance, "", rotate, movable)
+        else:
+            blocks = _blocks(group_blocks, covariance, f"{formula.dpar}_")
+        parts.append(_part(formula, blocks))
     for part in parts:
         if part.intercept is not None:
             prior = spec.priors[part.intercept]
@@ -328,10 +310,10 @@ def _part_data(X, intercept: bool, offset, blocks, part: _Part) -> dict:
 
 def _data(spec: ModelSpec, structure: _Structure) -> dict:
     d = spec.design
-    parts = [_part_data(d.X, d.intercept, d.offset, d.blocks, structure.parts[0])]
-    for part in structure.parts[1:]:
-        dd = d.dpars[part.dpar]
-        parts.append(_part_data(dd.X, dd.intercept, dd.offset, dd.blocks, part))
+    parts = [
+        _part_data(f.design.X, f.design.intercept, f.design.offset, f.design.blocks, part)
+        for f, part in zip(spec.formula_parts, structure.parts, strict=True)
+    ]
     y = np.asarray(d.y, dtype=float)
     location, _ = intercept_location_scale(y, spec.family)
     optional = {"se": d.se, "trials": d.trials, "weights": d.weights}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import sys
 
-__all__ = ["sampling_progress", "stages", "tick"]
+__all__ = ["sampling_progress", "stages", "tick", "counting_bar"]
 
 _HANDLER = None  # the open bar's update function, or None
 _LIVE = None  # the rich display of the open stages, or None
@@ -29,6 +29,29 @@ def _console():
 
     console = Console(stderr=True)
     return console, console.is_terminal or console.is_jupyter
+
+
+def counting_bar(console):
+    """A rich bar that counts (``12/100``), shows the elapsed and remaining time, and vanishes
+    when done: the sampling bar's, and the one over the simulations of a calibration run."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
 
 
 def _line(text: str) -> None:
@@ -113,25 +136,8 @@ def sampling_progress(progress: bool, label: str, warmup: int, draws: int, chain
     if not live:
         yield from _sampling_lines(label, warmup, draws, chains)
         return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     total = (warmup + draws) * chains
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
+    bar = counting_bar(console)
     task = bar.add_task(f"{label}: compiling", total=total)
     done = 0
 

@@ -34,7 +34,7 @@ from multilevel.spec.families import Family, get_family
 from multilevel.spec.priors import Prior
 from multilevel.spec.statistics import DataStatistics
 
-__all__ = ["ModelSpec", "DparSpec", "build_spec"]
+__all__ = ["ModelSpec", "DparSpec", "FormulaPart", "build_spec"]
 
 
 class _BlockNames:
@@ -73,6 +73,47 @@ class DparSpec(_BlockNames):
     link: str
     b_names: tuple[str, ...]
     covariance: tuple[CovarianceBlock, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class FormulaPart:
+    """One formula of a model with what the engines read of it: the mean's (``dpar`` None)
+    or a family parameter's (``sigma ~ 1 + (1 | g)``). See :attr:`ModelSpec.formula_parts`.
+
+    Parameters
+    ----------
+    dpar : str or None
+        The family parameter, or None for the mean.
+    link : str
+        The link of the parameter the formula predicts.
+    design : Design or DparDesign
+        Its arrays: ``X``, ``X_names``, ``intercept``, ``offset``, ``blocks``.
+    b_names : tuple of str
+        One name per column of ``design.X``.
+    covariance : tuple of CovarianceBlock
+        One per block of ``design.blocks``.
+    centred_prior : bool
+        The intercept's prior is on the intercept of centred predictors (brms's default).
+    """
+
+    dpar: str | None
+    link: str
+    design: object
+    b_names: tuple[str, ...]
+    covariance: tuple[CovarianceBlock, ...]
+    centred_prior: bool
+
+    @property
+    def intercept(self) -> str | None:
+        """The intercept's name (``b_Intercept``, ``b_sigma_Intercept``), if it has one."""
+        d = self.design
+        has = bool(d.intercept) and tuple(d.X_names[:1]) == ("Intercept",)
+        return self.b_names[0] if has else None
+
+    @property
+    def slopes(self) -> tuple[str, ...]:
+        """The names of the other population-level coefficients, in ``X``'s column order."""
+        return tuple(self.b_names[1:] if self.intercept is not None else self.b_names)
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,6 +168,23 @@ class ModelSpec(_BlockNames):
     def all_covariance(self) -> tuple[CovarianceBlock, ...]:
         """The covariance blocks of the mean's formula, then of each distributional one."""
         return self.covariance + tuple(c for d in self.dpars.values() for c in d.covariance)
+
+    @property
+    def formula_parts(self) -> tuple[FormulaPart, ...]:
+        """The mean's formula, then each family parameter's (:class:`FormulaPart`)."""
+        mean = FormulaPart(
+            dpar=None,
+            link=self.family.link,
+            design=self.design,
+            b_names=self.b_names,
+            covariance=self.covariance,
+            centred_prior=self.centred_intercept_prior,
+        )
+        dpars = (
+            FormulaPart(name, d.link, self.design.dpars[name], d.b_names, d.covariance, False)
+            for name, d in self.dpars.items()
+        )
+        return (mean, *dpars)
 
     @property
     def parameter_names(self) -> tuple[str, ...]:

@@ -44,12 +44,27 @@ _INVERSE = {
     "logm1": "exp({x}) + 1",
 }
 
-#: (family, link) evaluated on the link's scale by one of Stan's functions.
+#: Each family's log density of ``{y}`` given the mean ``{mu}`` on the response scale
+#: (brms's parameterisations: docs of :mod:`multilevel.families.catalogue`).
+_DENSITIES = {
+    "gaussian": "normal_lpdf({y} | {mu}, {sigma})",
+    "student_t": "student_t_lpdf({y} | {nu}, {mu}, {sigma})",
+    "lognormal": "lognormal_lpdf({y} | {mu}, {sigma})",
+    "bernoulli": "bernoulli_lpmf({y} | {mu})",
+    "binomial": "binomial_lpmf({y} | {trials}, {mu})",
+    "poisson": "poisson_lpmf({y} | {mu})",
+    "negbinomial": "neg_binomial_2_lpmf({y} | {mu}, {shape})",
+    "gamma": "gamma_lpdf({y} | {shape}, {shape} {divide} {mu})",
+    "beta": "beta_lpdf({y} | {mu} {times} {phi}, (1 - {mu}) {times} {phi})",
+}
+
+#: (family, link) whose log density Stan evaluates on the link's scale (``{mu}`` is then the
+#: linear predictor): stable where the inverse link would round to 0 or 1.
 _ON_LINK_SCALE = {
-    ("bernoulli", "logit"): "bernoulli_logit",
-    ("binomial", "logit"): "binomial_logit",
-    ("poisson", "log"): "poisson_log",
-    ("negbinomial", "log"): "neg_binomial_2_log",
+    ("bernoulli", "logit"): "bernoulli_logit_lpmf({y} | {mu})",
+    ("binomial", "logit"): "binomial_logit_lpmf({y} | {trials}, {mu})",
+    ("poisson", "log"): "poisson_log_lpmf({y} | {mu})",
+    ("negbinomial", "log"): "neg_binomial_2_log_lpmf({y} | {mu}, {shape})",
 }
 
 _FUNCTIONS = {
@@ -330,42 +345,26 @@ def _likelihood(spec: ModelSpec, lay: Layout, writer: _Writer) -> list[str]:
         return f"{name}{idx}" if name in vectors else name
 
     lines = []
-    on_link = _ON_LINK_SCALE.get((family, link))
-    if on_link is None and link != "identity":
+    if (family, link) not in _ON_LINK_SCALE and link != "identity":
         if link == "cauchit":
             writer.need("inv_cauchit")
         lines.append(f"    mu = {_INVERSE[link].format(x='mu')};")
 
-    def call(idx: str) -> str:
-        y, mu, trials = f"Y{idx}", f"mu{idx}", f"trials{idx}"
-        if on_link is not None:
-            if on_link == "neg_binomial_2_log":
-                return f"neg_binomial_2_log_lpmf({y} | {mu}, {aux('shape', idx)})"
-            if on_link == "binomial_logit":
-                return f"binomial_logit_lpmf({y} | {trials}, {mu})"
-            return f"{on_link}_lpmf({y} | {mu})"
-        if family == "gaussian":
-            return f"normal_lpdf({y} | {mu}, {aux('sigma', idx)})"
-        if family == "student_t":
-            return f"student_t_lpdf({y} | {aux('nu', idx)}, {mu}, {aux('sigma', idx)})"
-        if family == "lognormal":
-            return f"lognormal_lpdf({y} | {mu}, {aux('sigma', idx)})"
-        if family == "bernoulli":
-            return f"bernoulli_lpmf({y} | {mu})"
-        if family == "binomial":
-            return f"binomial_lpmf({y} | {trials}, {mu})"
-        if family == "poisson":
-            return f"poisson_lpmf({y} | {mu})"
-        if family == "negbinomial":
-            return f"neg_binomial_2_lpmf({y} | {mu}, {aux('shape', idx)})"
-        if family == "gamma":
-            shape = aux("shape", idx)
-            return f"gamma_lpdf({y} | {shape}, {shape} {'/' if idx else './'} {mu})"
-        if family == "beta":
-            phi = aux("phi", idx)
-            op = ".*" if not idx and "phi" in vectors else "*"
-            return f"beta_lpdf({y} | {mu} {op} {phi}, (1 - {mu}) {op} {phi})"
+    template = _ON_LINK_SCALE.get((family, link)) or _DENSITIES.get(family)
+    if template is None:
         raise EngineError(f"the Stan program of the {family} family is not written")
+
+    def call(idx: str) -> str:
+        """The log density of all rows (``idx`` empty) or of row ``n`` (``"[n]"``)."""
+        names = {name: aux(name, idx) for name in ("sigma", "nu", "shape", "phi")}
+        return template.format(
+            y=f"Y{idx}",
+            mu=f"mu{idx}",
+            trials=f"trials{idx}",
+            divide="/" if idx else "./",  # a scalar or vector shape over a vector mu
+            times=".*" if not idx and "phi" in vectors else "*",
+            **names,
+        )
 
     if weighted:
         lines += [

@@ -31,8 +31,8 @@ def program_data(spec: ModelSpec, *, prior_only: bool = False) -> dict:
         out["se"] = np.asarray(d.se, dtype=float)
     if d.weights is not None:
         out["weights"] = np.asarray(d.weights, dtype=float)
-    designs = [d, *(d.dpars[p.dpar] for p in lay.parts[1:])]
-    for part, part_design in zip(lay.parts, designs, strict=True):
+    for part in lay.parts:
+        part_design = part.design
         s = part.suffix
         X = np.asarray(part_design.X, dtype=float)
         if X.shape[1]:

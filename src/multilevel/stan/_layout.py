@@ -10,7 +10,7 @@ spec's names they stand for.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -52,6 +52,7 @@ class PartLayout:
     centred_prior: bool  # the intercept's prior is on the centred intercept
     offset: bool
     blocks: tuple[BlockLayout, ...]
+    design: object = field(repr=False, compare=False)  # its Design or DparDesign
 
     @property
     def suffix(self) -> str:
@@ -97,19 +98,6 @@ def _blocks(blocks, covariance, first_id: int) -> tuple[BlockLayout, ...]:
     return tuple(out)
 
 
-def _part(dpar, link, X_names, b_names, intercept, centred, offset, blocks) -> PartLayout:
-    has_intercept = bool(intercept) and len(X_names) > 0 and X_names[0] == "Intercept"
-    return PartLayout(
-        dpar=dpar,
-        link=link,
-        intercept=b_names[0] if has_intercept else None,
-        slopes=tuple(b_names[1:] if has_intercept else b_names),
-        centred_prior=centred and has_intercept,
-        offset=bool(np.any(np.asarray(offset) != 0)),
-        blocks=blocks,
-    )
-
-
 def layout(spec: ModelSpec) -> Layout:
     """The :class:`Layout` of ``spec``.
 
@@ -127,28 +115,21 @@ def layout(spec: ModelSpec) -> Layout:
             "the data are on Dask: a Stan program reads every row; collect them into memory "
             "(ddf.compute()) to export or fit it with Stan"
         )
-    d = spec.design
-    mean_blocks = _blocks(d.blocks, spec.covariance, 1)
-    parts = [
-        _part(
-            None,
-            spec.family.link,
-            d.X_names,
-            spec.b_names,
-            d.intercept,
-            spec.centred_intercept_prior,
-            d.offset,
-            mean_blocks,
-        )
-    ]
-    next_id = 1 + len(mean_blocks)
-    for name, dspec in spec.dpars.items():
-        dd = d.dpars[name]
-        blocks = _blocks(dd.blocks, dspec.covariance, next_id)
+    parts = []
+    next_id = 1
+    for formula in spec.formula_parts:
+        blocks = _blocks(formula.design.blocks, formula.covariance, next_id)
         next_id += len(blocks)
         parts.append(
-            _part(
-                name, dspec.link, dd.X_names, dspec.b_names, dd.intercept, False, dd.offset, blocks
+            PartLayout(
+                dpar=formula.dpar,
+                link=formula.link,
+                intercept=formula.intercept,
+                slopes=formula.slopes,
+                centred_prior=formula.centred_prior and formula.intercept is not None,
+                offset=bool(np.any(np.asarray(formula.design.offset) != 0)),
+                blocks=blocks,
+                design=formula.design,
             )
         )
     return Layout(parts=tuple(parts), aux=tuple(spec.aux_names))
