@@ -30,7 +30,7 @@ from multilevel.posterior import Posterior
 __all__ = ["StanEngine", "stan_backend", "cache_dir"]
 
 _MAX_LOG_LIK_VALUES = 50_000_000  # as the NUTS engine
-_SEED_RANGE = 2**31 - 1
+_SEED_RANGE = 2**31  # PyStan's seeds
 _MAX_MESSAGE = 2000  # characters of a backend's error shown (PyStan's repeat the data)
 _BACKENDS = ("cmdstanpy", "pystan")
 _INSTALL = (
@@ -179,6 +179,14 @@ def _sample_pystan(model, settings: SamplerSettings):
                 raise
 
 
+def _signed_seed(seed: int) -> int:
+    """PyStan takes seeds below 2^31 (CmdStan below 2^32, as the library): those pass
+    unchanged, a larger one is replaced by a 31-bit number derived from it."""
+    if seed < _SEED_RANGE:
+        return seed
+    return int(np.random.SeedSequence(seed).generate_state(1)[0] >> 1)
+
+
 def _run_pystan(program, settings: SamplerSettings, seed: int):
     """Compile (httpstan caches by program) and sample with PyStan 3 in a worker thread (its
     asyncio loop must not meet a running one, as in a notebook)."""
@@ -188,6 +196,7 @@ def _run_pystan(program, settings: SamplerSettings, seed: int):
 
     data = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in program.data.items()}
     chains, draws = settings.chains, settings.draws
+    seed = _signed_seed(seed)
 
     def run():
         with _quiet(not settings.progress):
@@ -292,13 +301,10 @@ class StanEngine:
             raise EngineError(f"the Stan engine cannot fit this model: {support.reason}")
         backend, _ = stan_backend()
         built = program(spec)
-        seed = settings.seed
-        if seed is None:
-            seed = int(np.random.SeedSequence().generate_state(1)[0] % _SEED_RANGE)
+        seed = int(settings.seed)  # resolved by SamplerSettings: below 2^32
         run = _run_cmdstanpy if backend == "cmdstanpy" else _run_pystan
         start = time.perf_counter()
-        # PyStan takes a signed 32-bit seed (CmdStan an unsigned one): fold any seed into it
-        stan, compile_time = run(built, settings, int(seed) % _SEED_RANGE)
+        stan, compile_time = run(built, settings, seed)
         total = time.perf_counter() - start
         stats = {ours: stan[theirs] for theirs, ours in _STATS.items() if theirs in stan}
         if "diverging" in stats:
@@ -324,7 +330,7 @@ class StanEngine:
             timings=timings,
             log_likelihood=loglik,
             settings={
-                "seed": int(seed),
+                "seed": seed,
                 "chains": settings.chains,
                 "draws": settings.draws,
                 "warmup": settings.warmup,
