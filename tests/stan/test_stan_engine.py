@@ -286,3 +286,26 @@ def test_the_cmdstanpy_backend_writes_caches_and_reads_back_its_draws(monkeypatc
     np.testing.assert_array_equal(posterior.sample_stats["tree_depth"][1], [1, 11, 21, 31, 41])
     assert posterior.settings["backend"] == "cmdstanpy"
     assert posterior.log_likelihood.shape == (chains, draws, 120)
+
+
+def test_a_pystan_that_needs_pkg_resources_is_refused_with_the_fix(monkeypatch, tmp_path):
+    """PyStan 3.10 (the newest for Python 3.11) imports pkg_resources, which setuptools 81
+    removed: the engine says so before a compile, and how to mend it."""
+    import importlib.util
+    import types
+
+    (tmp_path / "stan").mkdir()
+    (tmp_path / "stan" / "plugins.py").write_text("import pkg_resources\n")
+    (tmp_path / "httpstan").mkdir()
+    real = importlib.util.find_spec
+    fake = {
+        "stan": types.SimpleNamespace(origin=str(tmp_path / "stan" / "__init__.py")),
+        "httpstan": types.SimpleNamespace(origin=str(tmp_path / "httpstan" / "__init__.py")),
+        "pkg_resources": None,
+    }
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: fake[name] if name in fake else real(name)
+    )
+    assert "setuptools<81" in stan_engine._pystan_reason()
+    fake["pkg_resources"] = types.SimpleNamespace(origin="here")
+    assert stan_engine._pystan_reason() is None

@@ -76,6 +76,16 @@ def _pystan_reason() -> str | None:
     so the object's Python is checked first."""
     if importlib.util.find_spec("stan") is None or importlib.util.find_spec("httpstan") is None:
         return "PyStan is not installed"
+    plugins = Path(importlib.util.find_spec("stan").origin).parent / "plugins.py"
+    if (
+        plugins.exists()
+        and "import pkg_resources" in plugins.read_text()
+        and importlib.util.find_spec("pkg_resources") is None
+    ):
+        return (
+            "this PyStan (3.10, the newest for Python 3.11) imports pkg_resources, which "
+            "setuptools 81 removed: pip install 'setuptools<81'"
+        )
     services = Path(importlib.util.find_spec("httpstan").origin).parent / "stan_services.o"
     if services.exists():
         built = set(re.findall(rb"include/python(3\.\d+)", services.read_bytes()))
