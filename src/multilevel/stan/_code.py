@@ -144,17 +144,14 @@ def _lprior(target: str, prior: Prior, name: str) -> str:
 class _Writer:
     """Collects the lines of each block of the program."""
 
-    def __init__(self, spec: ModelSpec, lay: Layout):
+    def __init__(self, spec: ModelSpec):
         self.spec = spec
-        self.lay = lay
         self.functions: list[str] = []
         self.data: list[str] = []
         self.tdata: list[str] = []
         self.params: list[str] = []
         self.tparams: list[str] = []
-        self.tparams_body: list[str] = []
         self.lprior: list[str] = []
-        self.model: list[str] = []
         self.model_priors: list[str] = []
         self.gq: list[str] = []
 
@@ -403,7 +400,7 @@ def program_code(spec: ModelSpec) -> str:
     """
     lay = layout(spec)
     d = spec.design
-    w = _Writer(spec, lay)
+    w = _Writer(spec)
     integer = spec.family.name in INTEGER_FAMILIES
     response = d.response or "y"
     w.data += [

@@ -72,10 +72,6 @@ class Layout:
     parts: tuple[PartLayout, ...]
     aux: tuple[str, ...]  # family parameters that are scalar parameters
 
-    @property
-    def blocks(self) -> tuple[BlockLayout, ...]:
-        return tuple(b for p in self.parts for b in p.blocks)
-
 
 def _blocks(blocks, covariance, first_id: int) -> tuple[BlockLayout, ...]:
     out = []
