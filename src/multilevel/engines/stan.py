@@ -169,24 +169,17 @@ def _quiet(enabled: bool):
 
 
 def _sample_pystan(model, settings: SamplerSettings):
-    """``model.sample``, once more if httpstan trips over its own progress messages: its
-    parser of them fails now and then when two arrive split (``IndexError('pop from empty
-    list')`` in ``httpstan/views.py``); with the same seed the retry gives the same draws.
-    Progress is reported at the first and last iterations only, which makes that rarer."""
-    options = {
-        "num_chains": settings.chains,
-        "num_samples": settings.draws,
-        "num_warmup": settings.warmup,
-        "delta": settings.target_accept,
-        "max_depth": settings.max_tree_depth,
-        "refresh": max(1, (settings.warmup + settings.draws) // (10 if settings.progress else 1)),
-    }
-    for attempt in range(3):
-        try:
-            return model.sample(**options)
-        except RuntimeError as error:
-            if "pop from empty list" not in str(error) or attempt == 2:
-                raise
+    """``model.sample`` without Stan's iteration messages (``refresh=0``): httpstan's parser of
+    them fails now and then when one arrives split (``IndexError('pop from empty list')`` in
+    ``httpstan/views.py``), often on a busy machine, and the sampling with it."""
+    return model.sample(
+        num_chains=settings.chains,
+        num_samples=settings.draws,
+        num_warmup=settings.warmup,
+        delta=settings.target_accept,
+        max_depth=settings.max_tree_depth,
+        refresh=0,
+    )
 
 
 def _signed_seed(seed: int) -> int:
