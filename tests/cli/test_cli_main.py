@@ -156,7 +156,19 @@ def test_every_command_module_is_registered_in_the_parser():
     from multilevel.cli._common import Command
 
     modules = _command_modules()
-    assert set(modules) == set(COMMANDS) == {"fit", "check", "summary", "predict", "report", "demo"}
+    assert (
+        set(modules)
+        == set(COMMANDS)
+        == {
+            "fit",
+            "check",
+            "summary",
+            "predict",
+            "report",
+            "demo",
+            "cache",
+        }
+    )
     parser = build_parser()
     subparsers = next(a for a in parser._actions if a.dest == "command").choices
     for name, module in modules.items():

@@ -16,6 +16,8 @@ one entry. What the commands share (common options, printing, progress, warnings
 ``report RUN_DIR``      :mod:`~.cli.report`    (re)write the HTML report of a run
 ``demo``                :mod:`~.cli.demo`      exact hierarchical fits of bundled real data,
                                                explained
+``cache``               :mod:`~.cli.cache`     show or ``--clear`` the compiled code kept
+                                               between runs
 ======================  =====================  ==============================================
 
 Exit status: 0 on success, 2 for a user error (bad arguments, or any
@@ -43,7 +45,7 @@ import sys
 import warnings
 
 from multilevel import __version__
-from multilevel.cli import check, demo, fit, predict, report, summary
+from multilevel.cli import cache, check, demo, fit, predict, report, summary
 from multilevel.cli._common import Command, parse_prior_options, speak_cli
 from multilevel.cli._interrupt import INTERRUPTED, end_on_interrupt
 from multilevel.errors import MultilevelError
@@ -62,6 +64,7 @@ COMMANDS: dict[str, Command] = {
     "predict": predict.COMMAND,
     "report": report.COMMAND,
     "demo": demo.COMMAND,
+    "cache": cache.COMMAND,
 }
 
 

@@ -393,6 +393,10 @@ class CollapsedGaussian:
         import jax
         import jax.numpy as jnp
 
+        from multilevel.engines._compile_cache import enable
+
+        enable()
+
         from multilevel.spec.defaults import intercept_location_scale
 
         settings = self.settings

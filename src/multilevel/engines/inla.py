@@ -180,6 +180,10 @@ class InlaEngine:
         _check_memory(spec, settings)
         import jax
 
+        from multilevel.engines._compile_cache import enable
+
+        enable()
+
         from multilevel.engines.laplace import _Problem
         from multilevel.linalg.threads import THREADED_COLUMNS, optimizer_blas_threads
 

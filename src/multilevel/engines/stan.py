@@ -2,7 +2,7 @@
 Stan itself, through CmdStanPy when CmdStan is installed, else PyStan 3.
 
 Compiled models are kept by the hash of their program: CmdStanPy's executables under
-``$MULTILEVEL_CACHE`` (default ``~/.cache/multilevel``)``/stan/<hash>/``, PyStan's by
+``$MULTILEVEL_CACHE/stan/<hash>/`` (:mod:`multilevel.user_cache`), PyStan's by
 httpstan in its own cache, keyed the same way. A second fit of the same program (new data of
 the same model, the same priors) starts sampling at once.
 
@@ -50,10 +50,11 @@ _STATS = {
 
 
 def cache_dir() -> Path:
-    """Where compiled Stan programs are kept: ``$MULTILEVEL_CACHE/stan`` (default
-    ``~/.cache/multilevel/stan``)."""
-    root = os.environ.get("MULTILEVEL_CACHE") or Path.home() / ".cache" / "multilevel"
-    return Path(root) / "stan"
+    """Where compiled Stan programs are kept: ``$MULTILEVEL_CACHE/stan`` (default: the user
+    cache folder's, :mod:`multilevel.user_cache`)."""
+    from multilevel import user_cache
+
+    return user_cache.folder("stan")
 
 
 def _cmdstanpy_reason() -> str | None:
