@@ -4,6 +4,8 @@ stage is one line on standard error."""
 
 from __future__ import annotations
 
+import re
+
 import multilevel as ml
 from _cli_runs import data_csv, run_cli, simulated
 from multilevel.engines import _progress
@@ -44,10 +46,31 @@ def test_sampling_phases_away_from_a_terminal(capsys):
         _progress.tick(2, 4)  # warmup, both chains
         _progress.tick(2, 14)  # sampling
         _progress.tick(1, 3)  # a slower chain still in warmup: no line back
-    assert capsys.readouterr().err.splitlines() == [
-        "NUTS, 2 chains: compiling",
-        "NUTS, 2 chains: warmup",
-        "NUTS, 2 chains: sampling",
-    ]
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "NUTS, 2 chains: compiling"
+    assert re.fullmatch(r"NUTS, 2 chains: compiled in \d+\.\d s", lines[1])  # (no cache hit)
+    assert lines[2:] == ["NUTS, 2 chains: warmup", "NUTS, 2 chains: sampling"]
     _progress.tick(1, 1)  # no bar open: nothing
     assert capsys.readouterr().err == ""
+
+
+def test_a_python_loop_has_no_compiling_phase(capsys):
+    with _progress.sampling_progress(
+        True, "Gibbs, 1 chain", warmup=10, draws=10, compiles=False
+    ) as phases:
+        _progress.tick(1, 4)
+        _progress.tick(1, 14)
+    assert capsys.readouterr().err.splitlines() == [
+        "Gibbs, 1 chain: warmup",
+        "Gibbs, 1 chain: sampling",
+    ]
+    assert phases.timings()["compile"] >= 0  # the time to the first report, all the same
+
+
+def test_the_phases_time_compiling_apart_from_sampling(monkeypatch):
+    clock = iter([10.0, 12.5, 20.0])  # start, first report, end
+    monkeypatch.setattr(_progress.time, "perf_counter", lambda: next(clock))
+    with _progress.sampling_progress(False, "NUTS", 10, 10) as phases:
+        _progress.tick(1, 0)
+        _progress.tick(1, 1)  # later reports do not move the end of compiling
+    assert phases.timings() == {"compile": 2.5, "warmup_and_sampling": 7.5}

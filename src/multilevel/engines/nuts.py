@@ -77,10 +77,12 @@ class NutsEngine:
 
         import jax
 
+        from multilevel.engines._compile_cache import enable
         from multilevel.engines._driver import driver_for
         from multilevel.engines._numpyro_model import make_model
         from multilevel.engines._progress import sampling_progress
 
+        enable()
         warm = None
         start = time.perf_counter()
         if settings.warm_start:
@@ -105,8 +107,7 @@ class NutsEngine:
             settings.max_tree_depth,
             settings.dense_mass,
         )
-        start = time.perf_counter()
-        with sampling_progress(progress, f"NUTS, {chains} chains", warmup, draws, chains):
+        with sampling_progress(progress, f"NUTS, {chains} chains", warmup, draws, chains) as phases:
             driver = driver_for(
                 key,
                 built.model,
@@ -120,7 +121,6 @@ class NutsEngine:
                 init=_start,
             )
             samples, stats = driver.run(seed, built.kwargs)
-        sampling_time = time.perf_counter() - start
         chain_method = driver.chain_method
 
         out = {}
@@ -138,7 +138,7 @@ class NutsEngine:
         for name in spec.aux_names:
             out[name] = np.asarray(samples[name])
 
-        timings = {"warmup_and_sampling": sampling_time}
+        timings = phases.timings()
         if settings.warm_start:
             timings["warm_start"] = warm_time
 

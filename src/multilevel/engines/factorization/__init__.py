@@ -152,7 +152,10 @@ class FactorizationEngine:
         rngs = np.random.default_rng(settings.seed).spawn(chains)
         t0 = time.perf_counter()
         label = f"Gibbs, {chains} chain{'s' if chains > 1 else ''}"
-        with blas_threads(), sampling_progress(settings.progress, label, warmup, draws, chains):
+        with (
+            blas_threads(),
+            sampling_progress(settings.progress, label, warmup, draws, chains, compiles=False),
+        ):
             for c, rng in enumerate(rngs):
                 state = initial_state(problem, rng)
                 for it in range(warmup + draws):
