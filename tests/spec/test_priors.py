@@ -80,3 +80,46 @@ def test_truncated_priors_read_back_as_they_are_printed():
     assert parse_prior("gamma(2,0.1)T[1,]") == Prior("gamma", (2.0, 0.1)).truncated(1.0)
     with pytest.raises(PriorError, match="only a lower truncation"):
         parse_prior("normal(0, 1) T[0, 5]")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "normal(1, 2)",
+        "student_t(3, 0, 2.5)",
+        "cauchy(0, 2)",
+        "logistic(1, 0.5)",
+        "exponential(2)",
+        "gamma(2, 0.5)",
+        "gamma(1, 3)",
+        "gamma(0.5, 1)",
+        "inv_gamma(3, 2)",
+        "lognormal(0.5, 0.8)",
+        "uniform(-1, 3)",
+        "beta(2, 3)",
+        "beta(0.5, 1)",
+    ],
+)
+def test_densities_in_closed_form_are_scipy_stats(text):
+    """The priors' log densities and truncation constants, written with scipy.special, are
+    scipy.stats's, inside the support, at its edges and outside it."""
+    from multilevel.spec.priors import _frozen
+
+    prior = parse_prior(text)
+    frozen = _frozen(prior.dist, prior.params)
+    x = np.r_[np.linspace(-4.0, 6.0, 41), 0.0, 1.0, -1.0, 3.0, 1e-300, 1e6]
+    with np.errstate(divide="ignore"):
+        expected = frozen.logpdf(x)
+    got = prior.logpdf(x)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    for lower in (-2.0, 0.0, 0.3, 2.5):
+        truncated = Prior(prior.dist, prior.params, lower)
+        if not np.isfinite(frozen.logsf(lower)):
+            continue
+        inside = x[x >= lower]
+        np.testing.assert_allclose(
+            truncated.logpdf(inside),
+            frozen.logpdf(inside) - frozen.logsf(lower),
+            rtol=1e-12,
+            atol=1e-12,
+        )

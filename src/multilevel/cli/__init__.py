@@ -68,8 +68,10 @@ COMMANDS: dict[str, Command] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with one subparser per entry of :data:`COMMANDS`."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser with one subparser per entry of :data:`COMMANDS`; given a
+    ``command`` name, only that subparser's options are added (another's can import half
+    the library: ``predict`` reads its choices from the prediction code)."""
     parser = argparse.ArgumentParser(
         prog="multilevel",
         description="Bayesian hierarchical (multilevel) models: exact where the mathematics "
@@ -77,9 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"multilevel {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
-    for name, command in COMMANDS.items():
-        child = sub.add_parser(name, help=command.help, description=command.description)
-        command.configure(child)
+    for name, entry in COMMANDS.items():
+        child = sub.add_parser(name, help=entry.help, description=entry.description)
+        if command is None or name == command:
+            entry.configure(child)
     return parser
 
 
@@ -87,8 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     if argv is None:  # the program itself: Ctrl-C ends the process cleanly, at once
         end_on_interrupt()
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    # the options of the command named, only: no command (--help, --version) needs none
+    parser = build_parser(next((a for a in argv if not a.startswith("-")), ""))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version, or an argument error (already printed)

@@ -16,10 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import fft as sfft
-from scipy import special, stats
+from scipy import special
 from scipy.fft import next_fast_len
 
-__all__ = ["summary_statistics", "COLUMNS"]
+__all__ = ["summary_statistics", "average_ranks", "COLUMNS"]
 
 #: The statistics of :func:`summary_statistics`, in order.
 COLUMNS = (
@@ -131,6 +131,24 @@ def _split(x: np.ndarray) -> np.ndarray:
     return np.concatenate([x[:, :, :half], x[:, :, x.shape[2] - half :]], axis=1).astype(float)
 
 
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks from 1 of ``values`` (1-D), ties sharing their average rank:
+    ``scipy.stats.rankdata(values)`` without importing scipy.stats (half a second).
+
+    Examples
+    --------
+    >>> average_ranks(np.array([3.0, 1.0, 3.0, 2.0]))
+    array([3.5, 1. , 3.5, 2. ])
+    """
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    counts = np.diff(np.r_[starts, ordered.size])
+    ranks = np.empty(ordered.size)
+    ranks[order] = np.repeat(starts + (counts + 1) / 2, counts)
+    return ranks
+
+
 def _z_scale(x: np.ndarray) -> np.ndarray:
     """Rank-normalise each parameter over all chains and draws (Blom's offset 3/8)."""
     p, m, n = x.shape
@@ -143,9 +161,9 @@ def _z_scale(x: np.ndarray) -> np.ndarray:
     np.put_along_axis(z, order, table[None, :], axis=1)
     ordered = np.take_along_axis(flat, order, axis=1)
     tied = (np.diff(ordered, axis=1) == 0).any(axis=1)
-    if tied.any():  # average ranks of ties, as ArviZ (scipy's rankdata)
-        ranks = stats.rankdata(flat[tied], method="average", axis=1)
-        z[tied] = special.ndtri((ranks - 0.375) / (size + 0.25))
+    for row in np.flatnonzero(tied):  # average ranks of ties, as ArviZ (scipy's rankdata)
+        ranks = average_ranks(flat[row])
+        z[row] = special.ndtri((ranks - 0.375) / (size + 0.25))
     return z.reshape(p, m, n)
 
 

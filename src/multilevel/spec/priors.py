@@ -16,13 +16,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from multilevel.errors import PriorError
+from multilevel.spec._prior_densities import log_density, log_survival
 
 __all__ = ["Prior", "parse_prior", "as_prior", "support_key", "DISTRIBUTIONS", "POSITIVE_DISTS"]
 
 
 def _stats():
-    """scipy.stats, imported when a prior is first evaluated: it takes half a second, and
-    point fits (REML, Laplace) never evaluate one."""
+    """scipy.stats, imported when a prior is first drawn from or summarised: it takes half
+    a second (densities need only scipy.special: :mod:`._prior_densities`)."""
     from scipy import stats
 
     return stats
@@ -172,9 +173,9 @@ class Prior:
         elif self.dist == "lkj":
             raise PriorError("an lkj prior applies to correlation matrices, not to a scalar")
         else:
-            out = self._frozen().logpdf(x)
+            out = log_density(self.dist, self.params, x)
         if self.lower is not None:
-            norm = 0.0 if self.dist == "flat" else self._frozen().logsf(self.lower)
+            norm = 0.0 if self.dist == "flat" else log_survival(self.dist, self.params, self.lower)
             out = np.where(x < self.lower, -np.inf, out - norm)
         return out
 

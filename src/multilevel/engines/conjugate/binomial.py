@@ -14,7 +14,6 @@ Its sum over groups only needs the histograms of s, n - s and n, so a grid evalu
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 from scipy.special import betaln, gammaln
 
 from multilevel.engines.conjugate._dists import Beta
@@ -73,6 +72,8 @@ class BetaBinomialChain(Chain):
         return total - len(self.stats) * betaln(a, b)[:, 0] + self._const
 
     def log_marginal(self, theta, stats_):
+        from scipy import stats  # (slow to import: only when used)
+
         a, b = self.columns(theta)
         s, n = stats_["successes"][None, :], stats_["trials"][None, :]
         return stats.betabinom.logpmf(s, n, a, b)
@@ -97,10 +98,14 @@ class BetaBinomialChain(Chain):
         return stats_["successes"]
 
     def summary_dist(self, theta, stats_):
+        from scipy import stats  # (slow to import: only when used)
+
         a, b = self.columns(theta)
         return stats.betabinom(stats_["trials"][None, :], a, b)
 
     def observation_dist(self, theta, stats_, new):
+        from scipy import stats  # (slow to import: only when used)
+
         a, b = self.columns(theta)
         s, n = stats_["successes"][None, :], stats_["trials"][None, :]
         return stats.betabinom(np.asarray(new["trials"])[None, :], a + s, b + n - s)

@@ -9,7 +9,6 @@ S_i ~ beta * BetaPrime(K_i, alpha). A group's mean measurement is k / lambda_i.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 from scipy.special import gammaln
 
 from multilevel.engines.conjugate.gamma_mixing import GammaMixingChain
@@ -40,6 +39,8 @@ class GammaGammaChain(GammaMixingChain):
         return stats_["total"] / stats_["n"]
 
     def summary_dist(self, theta, stats_):
+        from scipy import stats  # (slow to import: only when used)
+
         beta, alpha = self.columns(theta)
         k, n = stats_["shape_total"][None, :], stats_["n"][None, :]
         return stats.betaprime(k, alpha, scale=beta / n)
@@ -52,6 +53,8 @@ class GammaGammaChain(GammaMixingChain):
         return super().log_marginal_total(theta) + float(np.sum(np.log(self.stats["n"])))
 
     def observation_dist(self, theta, stats_, new):
+        from scipy import stats  # (slow to import: only when used)
+
         beta, alpha = self.columns(theta)
         k, s = stats_["shape_total"][None, :], stats_["total"][None, :]
         return stats.betaprime(np.asarray(new["shape"])[None, :], alpha + k, scale=beta + s)

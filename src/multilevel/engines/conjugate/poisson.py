@@ -8,7 +8,6 @@ negative binomial with size alpha and success probability beta / (beta + E_i).
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 from scipy.special import gammaln
 
 from multilevel.engines.conjugate.gamma_mixing import GammaMixingChain
@@ -41,11 +40,15 @@ class GammaPoissonChain(GammaMixingChain):
         return stats_["counts"]
 
     def summary_dist(self, theta, stats_):
+        from scipy import stats  # (slow to import: only when used)
+
         beta, alpha = self.columns(theta)
         e = stats_["exposure"][None, :]
         return stats.nbinom(alpha, beta / (beta + e))
 
     def observation_dist(self, theta, stats_, new):
+        from scipy import stats  # (slow to import: only when used)
+
         beta, alpha = self.columns(theta)
         y, e = stats_["counts"][None, :], stats_["exposure"][None, :]
         rate = beta + e
