@@ -156,6 +156,7 @@ def write_run(
     report_kwargs: Mapping | None = None,
     progress: Callable[[str], None] | None = None,
     overwrite: bool = False,
+    figure_worker=None,
 ) -> Path:
     """Write the run folder of ``fit`` at ``out``, atomically (see the module docstring).
 
@@ -175,6 +176,8 @@ def write_run(
     overwrite : bool
         Replace the run files of an earlier run folder at ``out`` (other files there are
         kept); without it, an earlier run there is an error.
+    figure_worker : multilevel.report.drawing.FigureWorker, optional
+        Draws the report's figures from the saved fit while the other files are written.
 
     Returns
     -------
@@ -187,21 +190,27 @@ def write_run(
     out = check_target(out, overwrite=overwrite)
     out.absolute().parent.mkdir(parents=True, exist_ok=True)
     with temporary_folder(out, "partial") as tmp:
+        point = not hasattr(fit, "posterior")  # a REML / ML PointFit: no draws
+        step("fit.mlfit")  # first: the figure worker draws from it
+        fit.save(tmp / FILES["fit"])
+        figures = None
+        if figure_worker is not None and not point:
+            figures = figure_worker.draw(tmp / FILES["fit"])
         step("summary.csv")
         fit.summary().to_csv(tmp / FILES["summary"])
-        point = not hasattr(fit, "posterior")  # a REML / ML PointFit: no draws
         if not point:
             step("posterior.nc")
-            idata = fit.to_arviz()
+            idata = fit.to_arviz(predictive=False)
             present = arviz_bridge.group_names(idata)
             groups = [g for g in _NETCDF_GROUPS if g in present]
             arviz_bridge.to_netcdf(idata, tmp / FILES["posterior"], groups=groups)
-        step("fit.mlfit")
-        fit.save(tmp / FILES["fit"])
         step("spec.json")
         _write_json(tmp / FILES["spec"], {**_spec_json(fit), **dict(spec_info)})
         step("report.html")
-        write_report(fit, tmp / FILES["report"], **dict(report_kwargs or {}), progress=step)
+        extra = {} if figures is None else {"figures": figures}
+        write_report(
+            fit, tmp / FILES["report"], **dict(report_kwargs or {}), **extra, progress=step
+        )
         files = {
             name: {"bytes": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)}
             for role, name in FILES.items()

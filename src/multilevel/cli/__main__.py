@@ -4,4 +4,5 @@ import sys
 
 from multilevel.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when a helper process (spawned) imports it as __mp_main__
+    sys.exit(main())

@@ -113,6 +113,7 @@ def options(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Fit, then write the run folder (it appears only when complete) and print the fit."""
     from multilevel import rundir
+    from multilevel.report.drawing import FigureWorker
     from multilevel.tables import read_table
 
     start = time.perf_counter()
@@ -120,22 +121,27 @@ def run(args: argparse.Namespace) -> int:
     priors = parse_prior_options(args.prior)
     on_dask = args.dask is not None or is_dataset(args.data)
     client = connect(args.dask) if on_dask else None
+    worker = FigureWorker.start()  # its imports run while this process fits
     try:
         frame = read_dataset(args.data) if on_dask else read_table(args.data, sep=args.sep)
-        return _fit_and_write(args, frame, priors, start)
+        return _fit_and_write(args, frame, priors, start, worker)
     finally:
+        if worker is not None:
+            worker.close()
         if client is not None:
             client.close()
 
 
-def _fit_and_write(args, frame, priors, start) -> int:
+def _fit_and_write(args, frame, priors, start, worker) -> int:
     import multilevel as ml
     from multilevel import rundir
+    from multilevel.engines import _compile_cache
     from multilevel.report import data_summary
     from multilevel.seeds import resolve_seed
 
     read_seconds = time.perf_counter() - start
     seed = resolve_seed(args.seed)
+    programs = _compile_cache.counts()
     show = show_progress(args)
     fit_start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
@@ -158,6 +164,9 @@ def _fit_and_write(args, frame, priors, start) -> int:
         )
     fit_seconds = time.perf_counter() - fit_start
     messages = report_warnings(caught)
+    (hits, misses), (hits_before, misses_before) = _compile_cache.counts(), programs
+    loaded, compiled = hits - hits_before, misses - misses_before
+    cache = _compile_cache.enabled_folder()
 
     used = [c for c in frame.columns if c in fit.spec.design.info.formula.variables()]
     statistics = fit.spec.statistics
@@ -201,6 +210,11 @@ def _fit_and_write(args, frame, priors, start) -> int:
         },
         "warnings": messages,
         "diagnostics": fit.diagnostics(),
+        "compiled_programs": {
+            "cache": None if cache is None else str(cache),
+            "loaded_from_cache": loaded,
+            "compiled": compiled,
+        },
     }
     write_start = time.perf_counter()
     report_kwargs = {
@@ -223,13 +237,19 @@ def _fit_and_write(args, frame, priors, start) -> int:
                 report_kwargs=report_kwargs,
                 progress=step,
                 overwrite=args.overwrite,
+                figure_worker=worker,
             )
     except OSError as err:
         raise DataError(f"cannot write the run folder {str(args.out)!r}: {err}") from None
     write_seconds = time.perf_counter() - write_start
 
     print(speak_cli(repr(fit), run_dir=args.out))
-    print(f"\nseed {seed}; fit {fit_seconds:.1f} s, files {write_seconds:.1f} s")
+    programs = (
+        f" ({compiled} programs compiled, {loaded} loaded from the cache)"
+        if loaded or compiled
+        else ""
+    )
+    print(f"\nseed {seed}; fit {fit_seconds:.1f} s{programs}, files {write_seconds:.1f} s")
     print(f"wrote {args.out}/ (report: {args.out / rundir.FILES['report']})")
     return 0
 

@@ -8,8 +8,7 @@ and lets another renderer (Markdown, a notebook) reuse it.
 from __future__ import annotations
 
 import datetime as _dt
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -190,20 +189,6 @@ def _checks(fit) -> dict[str, str]:
     return out
 
 
-def _figure(id_: str, title: str, caption: str, make) -> Figure:
-    """Draw a figure; a ValueError from the plot (no such plot for this model) becomes a
-    note in the report instead."""
-    from multilevel.report.images import png_data_uri
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fig = make()
-    except ValueError as err:
-        return Figure(id_, title, caption, None, f"Not available for this model: {err}")
-    return Figure(id_, title, caption, png_data_uri(fig))
-
-
 def build_report(
     fit,
     *,
@@ -215,6 +200,7 @@ def build_report(
     versions: Mapping[str, str] | None = None,
     title: str | None = None,
     progress=None,
+    figures: Callable[[], Sequence[Figure] | None] | None = None,
 ) -> Report:
     """Collect everything the report shows about ``fit``.
 
@@ -231,12 +217,16 @@ def build_report(
         Extra run information (seed, command, timings, package versions).
     progress : callable, optional
         Called with a short label before each costly step (for progress bars).
+    figures : callable, optional
+        Gives the figures drawn elsewhere (:class:`~multilevel.report.drawing.FigureWorker`),
+        called after everything else; when it gives None, or is not given, they are drawn
+        here (:func:`~multilevel.report.drawing.draw_figures`).
 
     Returns
     -------
     Report
     """
-    from multilevel.results import figures as plots
+    from multilevel.report.drawing import draw_figures
     from multilevel.results.estimate import PointFit
 
     if isinstance(fit, PointFit):
@@ -266,72 +256,11 @@ def build_report(
         **{k: v for k, v in post.settings.items() if k not in ("chains", "draws")},
         **(settings or {}),
     }
-    figures = []
-    if fit.groups:
-        first = spec.design.blocks[0].name if spec.design.blocks else fit.groups[0]
-        step("shrinkage plot")
-        figures.append(
-            _figure(
-                "shrinkage",
-                "Shrinkage",
-                f"Each {first} level's own estimate (its rows only, x) against its partially "
-                "pooled posterior mean (y) with 90% interval; point size is the level's number "
-                "of rows. Small levels are pulled toward the population value (dotted line); "
-                "the dashed diagonal is no pooling.",
-                lambda: plots.shrinkage_plot(fit, first),
-            )
-        )
-        step("caterpillar plot")
-        figures.append(
-            _figure(
-                "effects",
-                "Group-level effects",
-                "Caterpillar plot: each level's deviation from the population-level "
-                "coefficient (posterior mean and 90% interval), sorted. Find a level by "
-                "name in the table of estimates per level below.",
-                lambda: plots.effects_plot(fit),
-            )
-        )
-    else:
-        for id_, title_ in (("shrinkage", "Shrinkage"), ("effects", "Group-level effects")):
-            figures.append(Figure(id_, title_, "", None, "The model has no group-level effects."))
-    step("posterior predictive check")
-    figures.append(
-        _figure(
-            "ppc",
-            "Posterior predictive check",
-            (
-                "The observed frequency of each value (grey bars) against the frequencies in "
-                "data sets replicated from the posterior (blue: mean and 90% interval)."
-                if spec.family.discrete
-                else "The observed responses' density (black) against the densities of data "
-                "sets replicated from the posterior (blue)."
-            )
-            + " Systematic differences point to a misfit of the family or the formula.",
-            lambda: plots.ppc_plot(fit),
-        )
-    )
-    step("trace and rank plots")
-    mcmc = bool(post.sample_stats)
-    figures.append(
-        _figure(
-            "trace",
-            "Trace and rank plots",
-            (
-                "Left: each chain's draws in order (they should overlap, without trends). "
-                "Right: rank histograms per chain (flat when the chains agree)."
-                if mcmc
-                else "The draws are independent (exact engine, no Markov chain), so there is "
-                "no trace to inspect; rank histograms per chain should be flat."
-            ),
-            lambda: plots.trace_rank_plot(fit),
-        )
-    )
     step("leave-one-out cross-validation")
     loo, pareto_k, loo_note = _loo(fit)
     step("factors")
     factors = factor_tables(fit)
-    return Report(
+    fields = dict(
         factors=factors,
         sections=tuple(ALL_SECTIONS if factors else SECTIONS),
         **_model_fields(fit, title, data_source, data_table),
@@ -344,7 +273,6 @@ def build_report(
         checks=_checks(fit),
         population=_table(fit, b_names),
         variance=_table(fit, variance),
-        figures=tuple(figures),
         versions=dict(versions or {}),
         problems=_problems(spec),
         levels=_level_tables(fit),
@@ -352,6 +280,13 @@ def build_report(
         pareto_k=pareto_k,
         loo_note=loo_note,
     )
+    drawn = None
+    if figures is not None:  # drawn alongside: last, so that they had the most time
+        step("figures (drawn alongside)")
+        drawn = figures()
+    if drawn is None:
+        drawn = draw_figures(fit, step)
+    return Report(figures=tuple(drawn), **fields)
 
 
 def _model_fields(fit, title, data_source, data_table) -> dict:
@@ -461,10 +396,11 @@ def _level_tables(fit) -> dict[str, pd.DataFrame]:
 
 
 def _loo(fit) -> tuple[dict, pd.DataFrame | None, str]:
-    """PSIS-LOO's headline numbers, the Pareto k table and a note (its warnings, or why
-    there is no LOO)."""
-    from multilevel.errors import ConvergenceWarning
-    from multilevel.results.compare import loo_summary, pareto_k_table
+    """PSIS-LOO's headline numbers, the Pareto k table and a note (its warning, or why
+    there is no LOO): the numbers of ``fit.loo()``, computed without ArviZ."""
+    from multilevel.errors import DataError
+    from multilevel.results.compare import pareto_k_table
+    from multilevel.results.fit import unreliable_rows
 
     if fit.posterior.log_likelihood is None:
         return (
@@ -475,13 +411,19 @@ def _loo(fit) -> tuple[dict, pd.DataFrame | None, str]:
                 "when chains x draws x rows exceeds 50 million values)."
             ),
         )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = fit.loo()
-    summary = loo_summary(result)
-    table = pareto_k_table(np.asarray(result["pareto_k"]), summary["good_k"])
-    note = " ".join(str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning))
-    return summary, table, note
+    try:
+        result = fit._psis_loo()
+    except DataError as err:
+        return {}, None, f"Not available: {err}"
+    summary = {
+        "elpd_loo": result.elpd_loo,
+        "se": result.se,
+        "p_loo": result.p_loo,
+        "looic": result.looic,
+        "good_k": result.good_k,
+    }
+    table = pareto_k_table(result.pareto_k, result.good_k)
+    return summary, table, unreliable_rows(result.pareto_k, result.good_k) or ""
 
 
 #: method -> (what it is, the lme4 call that gives the same estimates)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from multilevel.results import arviz_bridge
 from multilevel.spec.families import link
 
 __all__ = [
@@ -36,11 +35,11 @@ MAX_LABELLED_LEVELS = 40
 MAX_DRAWN_LEVELS = 1000
 
 
-def _figure(width: float, height: float, rows: int = 1, cols: int = 1):
+def _figure(width: float, height: float, rows: int = 1, cols: int = 1, **subplots):
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False)
+    axes = fig.subplots(rows, cols, squeeze=False, **subplots)
     return fig, axes
 
 
@@ -326,17 +325,10 @@ def ppc_plot(fit, *, n_draws: int = 50, seed: int = 0):
         When the replicated data are not available (see :meth:`Fit.to_arviz
         <multilevel.results.fit.Fit.to_arviz>`).
     """
-    import warnings
-
-    from multilevel.errors import DataWarning
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", DataWarning)
-        idata = fit.to_arviz()
-    if "posterior_predictive" not in arviz_bridge.group_names(idata):
-        why = "; ".join(str(w.message) for w in caught) or "no replicated data"
+    replicated, why = fit._predictive  # what to_arviz() puts in posterior_predictive
+    if replicated is None:
         raise ValueError(f"no posterior predictive draws: {why}")
-    rep = np.asarray(idata.posterior_predictive["y"].values, dtype=float)
+    rep = np.asarray(replicated, dtype=float)
     rep = rep.reshape(-1, rep.shape[-1])
     y = np.asarray(fit.spec.design.y, dtype=float)
     rng = np.random.default_rng(seed)
@@ -406,14 +398,17 @@ def trace_rank_plot(fit, parameters=None, *, max_parameters: int = 6, bins: int 
     -------
     matplotlib.figure.Figure
     """
-    from scipy.stats import rankdata
+    from multilevel.posterior.mcmc_stats import average_ranks
 
     names = list(parameters or fit.spec.parameter_names)[:max_parameters]
     if not names:
         raise ValueError("the model has no named parameters")
     mcmc = bool(fit.posterior.sample_stats)
     cols = 2 if mcmc else 1
-    fig, axes = _figure(10.0 if mcmc else 5.5, 1.5 * len(names) + 0.8, len(names), cols)
+    # one x axis per column (iterations, ranks): labelled once, at the bottom
+    fig, axes = _figure(
+        10.0 if mcmc else 5.5, 1.5 * len(names) + 0.8, len(names), cols, sharex="col"
+    )
     for row, name in enumerate(names):
         draws = np.asarray(fit.posterior.draws[name], dtype=float)  # (chains, draws)
         chains, n = draws.shape
@@ -426,7 +421,7 @@ def trace_rank_plot(fit, parameters=None, *, max_parameters: int = 6, bins: int 
             if row == 0:
                 ax.set_title("trace (one colour per chain)", fontsize=9)
         ax = axes[row, cols - 1]
-        ranks = rankdata(draws.ravel()).reshape(draws.shape)
+        ranks = average_ranks(draws.ravel()).reshape(draws.shape)
         edges = np.linspace(0.5, draws.size + 0.5, bins + 1)
         for c in range(chains):
             counts, _ = np.histogram(ranks[c], bins=edges)

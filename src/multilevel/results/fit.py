@@ -137,22 +137,26 @@ class Fit:
         return arviz_bridge.from_groups(groups, coords=coords, dims=dims)
 
     @functools.cached_property
-    def _idata_full(self):
-        idata = self._idata
+    def _predictive(self) -> tuple[np.ndarray | None, str | None]:
+        """The replicated responses of the training rows, ``(chains, draws, n)`` (fixed
+        seed), and None; or None and why there are none."""
         post = self.posterior
         values = post.n_chains * post.n_draws * self.spec.design.n
-        reason = None
         if values > MAX_PREDICTIVE_VALUES:
-            reason = (
+            return None, (
                 f"chains x draws x rows = {values:,} values exceed {MAX_PREDICTIVE_VALUES:,}; "
                 "use fit.predict(rows, kind='response', summary=False) on subsets"
             )
-        else:
-            try:
-                replicated = self._replicated()
-            except DataError as err:  # e.g. an identity link that gives a negative mean
-                reason = str(err)
-        if reason is not None:
+        try:
+            return self._replicated(), None
+        except DataError as err:  # e.g. an identity link that gives a negative mean
+            return None, str(err)
+
+    @functools.cached_property
+    def _idata_full(self):
+        idata = self._idata
+        replicated, reason = self._predictive
+        if replicated is None:
             warnings.warn(
                 f"to_arviz() leaves out the posterior predictive draws: {reason}",
                 DataWarning,
@@ -195,7 +199,7 @@ class Fit:
 
         return program_data(self.spec, prior_only=prior_only)
 
-    def to_arviz(self):
+    def to_arviz(self, *, predictive: bool = True):
         """The draws in the installed ArviZ's container: an ``InferenceData`` with ArviZ 0.x,
         an :class:`xarray.DataTree` with ArviZ 1.x (see :mod:`.arviz_bridge`).
 
@@ -207,11 +211,12 @@ class Fit:
         0, so it is the same at every call). The predictive draws are left out, with a
         :class:`~multilevel.errors.DataWarning`, when chains x draws x rows exceeds
         :data:`MAX_PREDICTIVE_VALUES` (50 million) or when some draw's mean lies outside the
-        family's support (possible with identity links).
+        family's support (possible with identity links), and with ``predictive=False`` (what
+        a run folder's posterior.nc holds: the predictive draws are not drawn at all).
 
         The result is computed once and cached.
         """
-        return self._idata_full
+        return self._idata_full if predictive else self._idata
 
     # -- summaries ---------------------------------------------------------------------------
 
@@ -595,19 +600,20 @@ class Fit:
         for w in caught:
             if "shape parameter of Pareto" not in str(w.message):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        k = np.asarray(result["pareto_k"])
-        bad = np.flatnonzero(k > result["good_k"])
-        if bad.size:
-            rows = ", ".join(f"{i} (k = {k[i]:.2f})" for i in bad[np.argsort(-k[bad])][:5])
-            warnings.warn(
-                f"PSIS-LOO is unreliable for {len(bad)} row(s) with Pareto k above "
-                f"{result['good_k']:.2f}, worst {rows}: these observations are highly "
-                "influential. Refit without them for exact leave-one-out values, use K-fold "
-                "cross-validation, or consider a more robust model (e.g. student_t).",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
+        unreliable = unreliable_rows(result["pareto_k"], result["good_k"])
+        if unreliable:
+            warnings.warn(unreliable, ConvergenceWarning, stacklevel=2)
         return result if pointwise else arviz_bridge.drop_pointwise(result)
+
+    def _psis_loo(self):
+        """:meth:`loo`'s numbers without ArviZ (:func:`~multilevel.results.psis.psis_loo`,
+        a fraction of the time): for the report, which shows no ArviZ object."""
+        from multilevel.results.psis import psis_loo, relative_efficiency
+
+        posterior, _, _ = self._arviz_dict()  # the draws ArviZ's relative efficiency reads
+        return psis_loo(
+            self.posterior.log_likelihood, r_eff=relative_efficiency(posterior.values())
+        )
 
     # -- storage -----------------------------------------------------------------------------
 
@@ -724,6 +730,22 @@ def _statistic(draws: np.ndarray, stat: str):
     if stat == "median":
         return np.median(draws, axis=0)
     return np.quantile(draws, 0.05 if stat == "q5" else 0.95, axis=0)
+
+
+def unreliable_rows(pareto_k, good_k: float) -> str | None:
+    """The warning of PSIS-LOO's rows whose Pareto ``k`` exceeds ``good_k`` (the five worst
+    named), or None when there are none."""
+    k = np.asarray(pareto_k, dtype=float)
+    bad = np.flatnonzero(k > good_k)
+    if not bad.size:
+        return None
+    rows = ", ".join(f"{i} (k = {k[i]:.2f})" for i in bad[np.argsort(-k[bad])][:5])
+    return (
+        f"PSIS-LOO is unreliable for {len(bad)} row(s) with Pareto k above {good_k:.2f}, "
+        f"worst {rows}: these observations are highly influential. Refit without them for "
+        "exact leave-one-out values, use K-fold cross-validation, or consider a more robust "
+        "model (e.g. student_t)."
+    )
 
 
 def _statistics(index: list[str], arrays: list) -> pd.DataFrame:
