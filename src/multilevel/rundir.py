@@ -34,12 +34,14 @@ import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from multilevel.atomic import atomic_path, fresh_folder, renaming, temporary_folder
 from multilevel.errors import DataError
 from multilevel.results import arviz_bridge
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["FILES", "FORMAT", "VERSION", "Run", "check_target", "open_run", "write_run"]
 
@@ -176,7 +178,7 @@ def write_run(
     overwrite : bool
         Replace the run files of an earlier run folder at ``out`` (other files there are
         kept); without it, an earlier run there is an error.
-    figure_worker : multilevel.report.drawing.FigureWorker, optional
+    figure_worker : multilevel.cli._figure_worker.FigureWorker, optional
         Draws the report's figures from the saved fit while the other files are written.
 
     Returns
@@ -330,6 +332,8 @@ class Run:
 
     def summary(self) -> pd.DataFrame:
         """``summary.csv`` as a data frame indexed by parameter."""
+        import pandas as pd
+
         return pd.read_csv(self.file("summary"), index_col=0)
 
     def update_file(self, role: str, written: Path) -> None:

@@ -9,8 +9,9 @@ import pytest
 
 from _fitted import small_fit
 from multilevel import rundir
+from multilevel.cli._figure_worker import FigureWorker
 from multilevel.report import build_report
-from multilevel.report.drawing import FigureWorker, draw_figures
+from multilevel.report.drawing import draw_figures
 
 
 @pytest.fixture(scope="module")

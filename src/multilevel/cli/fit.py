@@ -113,16 +113,18 @@ def options(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Fit, then write the run folder (it appears only when complete) and print the fit."""
     from multilevel import rundir
-    from multilevel.report.drawing import FigureWorker
-    from multilevel.tables import read_table
+    from multilevel.cli._figure_worker import FigureWorker
 
     start = time.perf_counter()
     rundir.check_target(args.out, overwrite=args.overwrite)  # before reading and fitting
-    priors = parse_prior_options(args.prior)
-    on_dask = args.dask is not None or is_dataset(args.data)
-    client = connect(args.dask) if on_dask else None
-    worker = FigureWorker.start()  # its imports run while this process fits
+    worker = FigureWorker.start()  # now: its imports run while this process imports and fits
+    client = None
     try:
+        from multilevel.tables import read_table
+
+        priors = parse_prior_options(args.prior)
+        on_dask = args.dask is not None or is_dataset(args.data)
+        client = connect(args.dask) if on_dask else None
         frame = read_dataset(args.data) if on_dask else read_table(args.data, sep=args.sep)
         return _fit_and_write(args, frame, priors, start, worker)
     finally:

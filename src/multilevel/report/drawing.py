@@ -1,6 +1,6 @@
 """The figures of a report: drawn here (:func:`draw_figures`), or by a helper process that
 starts with the command and draws them while this process writes the rest of the run
-(:class:`FigureWorker`).
+(:class:`multilevel.cli._figure_worker.FigureWorker`, which runs :func:`_serve`).
 
 Drawing is most of the cost of writing a run folder (matplotlib's import, its layout of
 every tick label: 0.5-1 s of a radon run), and none of it needs the fitting process: the
@@ -14,11 +14,10 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 from multilevel.report.content import Figure
 
-__all__ = ["FigureWorker", "draw_figures"]
+__all__ = ["draw_figures"]
 
 
 def _draw(id_: str, title: str, caption: str, make) -> Figure:
@@ -106,92 +105,6 @@ def draw_figures(fit, progress: Callable[[str], None] | None = None) -> tuple[Fi
     return tuple(figures)
 
 
-class FigureWorker:
-    """A helper process that draws the figures of a saved fit while this one works.
-
-    Start it early (:meth:`start`: its imports then overlap the fit), hand it the saved
-    fit's path (:meth:`draw`), collect the figures (the callable :meth:`draw` returns gives
-    None when the worker failed: draw them here then), :meth:`close` it at the end.
-
-    The worker is a plain child process that reads paths on its standard input and writes
-    the pickled figures on its standard output; it ends when its input closes, so it ends
-    with this process however this one ends (Ctrl-C ends it at once, by ``os._exit``). It
-    runs in a session of its own, so Ctrl-C at a terminal reaches this process only.
-
-    Examples
-    --------
-    >>> worker = FigureWorker.start()                  # doctest: +SKIP
-    >>> figures = worker.draw("run/fit.mlfit")          # doctest: +SKIP
-    >>> figures()  # waits; None if the worker failed   # doctest: +SKIP
-    >>> worker.close()                                  # doctest: +SKIP
-    """
-
-    def __init__(self, process) -> None:
-        self._process = process
-
-    @classmethod
-    def start(cls) -> FigureWorker | None:
-        """A started worker, or None on a machine with one core (nothing to overlap) or
-        where no process can be started."""
-        import subprocess
-        import sys
-
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-        if (cores or os.cpu_count() or 1) < 2:
-            return None
-        package = str(Path(__file__).resolve().parents[2])  # the multilevel being run
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [package, os.environ.get("PYTHONPATH")])),
-            "MPLBACKEND": "Agg",
-        }
-        try:
-            process = subprocess.Popen(
-                [sys.executable, "-c", "from multilevel.report.drawing import _serve; _serve()"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                env=env,
-                start_new_session=os.name == "posix",
-            )
-        except OSError:
-            return None
-        return cls(process)
-
-    def draw(self, fit_path) -> Callable[[], tuple[Figure, ...] | None]:
-        """Start drawing the figures of the fit saved at ``fit_path``; the returned callable
-        waits for them (None if the worker failed)."""
-        import pickle
-
-        process = self._process
-        try:
-            process.stdin.write(str(Path(fit_path).absolute()).encode() + b"\n")
-            process.stdin.flush()
-        except (OSError, ValueError):  # it has ended
-            return lambda: None
-
-        answer = []
-
-        def collect():
-            if not answer:  # read once: a second call must not wait for another answer
-                try:
-                    figures = pickle.load(process.stdout)
-                except Exception:  # it ended, or wrote something else: draw them here
-                    figures = None
-                answer.append(figures if isinstance(figures, tuple) else None)
-            return answer[0]
-
-        return collect
-
-    def close(self) -> None:
-        """End the worker (closing its input), without waiting for it."""
-        try:
-            self._process.stdin.close()
-        except OSError:
-            pass
-        self._process.stdout.close()
-
-
 def _serve() -> None:
     """The worker's loop: for each path read, the pickled figures of the fit saved there, or
     None when drawing failed."""
@@ -203,10 +116,7 @@ def _serve() -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
-    import matplotlib.figure  # noqa: F401  (now: it overlaps the fit)
-
-    import multilevel.results.figures  # noqa: F401
-    import multilevel.results.storage  # noqa: F401
+    _warm_up()
 
     for line in sys.stdin.buffer:
         try:
@@ -215,6 +125,23 @@ def _serve() -> None:
             figures = None
         pickle.dump(figures, out)
         out.flush()
+
+
+def _warm_up() -> None:
+    """In the worker, while the fit runs: the imports that drawing needs, and one small
+    figure drawn (matplotlib loads its fonts and caches its text layout at the first)."""
+    from matplotlib.figure import Figure as Canvas
+
+    import multilevel.results.figures  # noqa: F401
+    import multilevel.results.predict  # noqa: F401  (the predictive check's replicated data)
+    import multilevel.results.storage  # noqa: F401
+    from multilevel.report.images import png_bytes
+
+    canvas = Canvas(figsize=(2.0, 1.5), layout="constrained")
+    axes = canvas.subplots()
+    axes.plot([0.0, 1.0])
+    axes.set_title("warm-up", fontsize=9)
+    png_bytes(canvas)
 
 
 def _draw_saved(path: str) -> tuple[Figure, ...]:

@@ -311,28 +311,44 @@ def effects_plot(fit, group: str | None = None, *, max_panels: int = 4):
 
 # --------------------------------------------------------------------------- predictive check
 def ppc_plot(fit, *, n_draws: int = 50, seed: int = 0):
-    """Posterior predictive check: the observed responses against replicated data sets
-    from ``fit.to_arviz().posterior_predictive``.
+    """Posterior predictive check: the observed responses against ``n_draws`` data sets
+    replicated from the posterior, one per draw picked at random (``seed``), each as
+    ``fit.predict(kind="response")`` draws it; only the picked draws are replicated.
 
     A continuous response is shown as densities (histogram outlines on common bins) of
-    ``n_draws`` replicated data sets over the observed one; a discrete response as the
-    observed frequency of each value against the replicated frequencies' mean and 90%
-    interval.
+    the replicated data sets over the observed one; a discrete response as the observed
+    frequency of each value against the replicated frequencies' mean and 90% interval.
 
     Raises
     ------
     ValueError
-        When the replicated data are not available (see :meth:`Fit.to_arviz
-        <multilevel.results.fit.Fit.to_arviz>`).
+        When no data can be replicated (e.g. an identity link that gives a negative mean, or
+        a fit on Dask, whose rows are not at hand).
     """
-    replicated, why = fit._predictive  # what to_arviz() puts in posterior_predictive
-    if replicated is None:
-        raise ValueError(f"no posterior predictive draws: {why}")
-    rep = np.asarray(replicated, dtype=float)
-    rep = rep.reshape(-1, rep.shape[-1])
-    y = np.asarray(fit.spec.design.y, dtype=float)
+    from dataclasses import replace
+
+    from multilevel.errors import DataError
+    from multilevel.results.predict import predict_draws
+
+    post = fit.posterior
+    total = post.n_chains * post.n_draws
     rng = np.random.default_rng(seed)
-    pick = rng.choice(rep.shape[0], size=min(n_draws, rep.shape[0]), replace=False)
+    chain, draw = np.divmod(
+        np.sort(rng.choice(total, size=min(n_draws, total), replace=False)), post.n_draws
+    )
+    picked = replace(
+        post,
+        draws={name: np.asarray(v)[chain, draw][None] for name, v in post.draws.items()},
+        sample_stats={},
+        log_likelihood=None,
+    )
+    try:
+        rep = predict_draws(fit.spec, picked, kind="response", seed=seed)
+    except DataError as err:
+        raise ValueError(f"no posterior predictive draws: {err}") from None
+    rep = np.asarray(rep, dtype=float)
+    y = np.asarray(fit.spec.design.y, dtype=float)
+    pick = np.arange(rep.shape[0])
     fig, axes = _figure(7.0, 4.2)
     ax = axes[0, 0]
     response = fit.spec.design.response or "y"
