@@ -115,13 +115,13 @@ def run(args: argparse.Namespace) -> int:
     from multilevel import rundir
     from multilevel.cli._figure_worker import FigureWorker
 
-    start = time.perf_counter()
     rundir.check_target(args.out, overwrite=args.overwrite)  # before reading and fitting
     worker = FigureWorker.start()  # now: its imports run while this process imports and fits
     client = None
     try:
         from multilevel.tables import read_table
 
+        start = time.perf_counter()  # reading the data, from here
         priors = parse_prior_options(args.prior)
         on_dask = args.dask is not None or is_dataset(args.data)
         client = connect(args.dask) if on_dask else None
