@@ -45,12 +45,9 @@ class FigureWorker:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
         if (cores or os.cpu_count() or 1) < 2:
             return None
-        package = str(Path(__file__).resolve().parents[2])  # the multilevel being run
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [package, os.environ.get("PYTHONPATH")])),
-            "MPLBACKEND": "Agg",
-        }
+        # the child imports what this process imports (this multilevel, in this order)
+        path = os.pathsep.join(str(Path(entry).absolute()) for entry in sys.path if entry)
+        env = {**os.environ, "PYTHONPATH": path, "MPLBACKEND": "Agg"}
         try:
             process = subprocess.Popen(
                 [sys.executable, "-c", "from multilevel.report.drawing import _serve; _serve()"],
