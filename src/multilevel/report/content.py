@@ -218,7 +218,7 @@ def build_report(
     progress : callable, optional
         Called with a short label before each costly step (for progress bars).
     figures : callable, optional
-        Gives the figures drawn elsewhere (:class:`~multilevel.report.drawing.FigureWorker`),
+        Gives the figures drawn elsewhere (:class:`~multilevel.cli._figure_worker.FigureWorker`),
         called after everything else; when it gives None, or is not given, they are drawn
         here (:func:`~multilevel.report.drawing.draw_figures`).
 

@@ -137,26 +137,22 @@ class Fit:
         return arviz_bridge.from_groups(groups, coords=coords, dims=dims)
 
     @functools.cached_property
-    def _predictive(self) -> tuple[np.ndarray | None, str | None]:
-        """The replicated responses of the training rows, ``(chains, draws, n)`` (fixed
-        seed), and None; or None and why there are none."""
+    def _idata_full(self):
+        idata = self._idata
         post = self.posterior
         values = post.n_chains * post.n_draws * self.spec.design.n
+        reason = None
         if values > MAX_PREDICTIVE_VALUES:
-            return None, (
+            reason = (
                 f"chains x draws x rows = {values:,} values exceed {MAX_PREDICTIVE_VALUES:,}; "
                 "use fit.predict(rows, kind='response', summary=False) on subsets"
             )
-        try:
-            return self._replicated(), None
-        except DataError as err:  # e.g. an identity link that gives a negative mean
-            return None, str(err)
-
-    @functools.cached_property
-    def _idata_full(self):
-        idata = self._idata
-        replicated, reason = self._predictive
-        if replicated is None:
+        else:
+            try:
+                replicated = self._replicated()
+            except DataError as err:  # e.g. an identity link that gives a negative mean
+                reason = str(err)
+        if reason is not None:
             warnings.warn(
                 f"to_arviz() leaves out the posterior predictive draws: {reason}",
                 DataWarning,
@@ -709,8 +705,8 @@ class Fit:
         return effects_plot(self, group)
 
     def plot_ppc(self, *, n_draws: int = 50, seed: int = 0):
-        """Posterior predictive check: observed responses against ``n_draws`` replicated
-        data sets of :meth:`to_arviz`'s ``posterior_predictive`` group.
+        """Posterior predictive check: observed responses against ``n_draws`` data sets
+        replicated from draws picked at random (``seed``), as ``predict(kind="response")``.
 
         Returns
         -------
