@@ -196,7 +196,7 @@ def relative_efficiency(draws: Iterable) -> float:
     >>> bool(0.9 < r < 1.1)
     True
     """
-    from multilevel.posterior.mcmc_stats import _ess, _split  # imports scipy.stats
+    from multilevel.posterior.mcmc_stats import _ess, _split
 
     arrays = [np.asarray(a, dtype=float) for a in draws]
     chains, n = arrays[0].shape[:2]
