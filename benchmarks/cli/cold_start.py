@@ -185,20 +185,27 @@ def median(values):
 
 
 # ----------------------------------------------------------------------------- one run
-def run_cli(case: str, env: dict, cache: Path, out: Path, timeout: float) -> dict:
-    env = {**env, "MULTILEVEL_CACHE": str(cache)}
-    command = [sys.executable, "-m", "multilevel.cli", *cli_args(case, out)]
+def timed(command: list[str], env: dict, timeout: float):
+    """Run ``command``: (the completed process or None on a timeout, wall s, CPU s)."""
     cpu0 = child_cpu()
     t0 = time.perf_counter()
     try:
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"status": "timeout", "wall_s": time.perf_counter() - t0}
-    wall = time.perf_counter() - t0
+        done = None
+    return done, time.perf_counter() - t0, child_cpu() - cpu0
+
+
+def run_cli(case: str, env: dict, cache: Path, out: Path, timeout: float) -> dict:
+    env = {**env, "MULTILEVEL_CACHE": str(cache)}
+    command = [sys.executable, "-m", "multilevel.cli", *cli_args(case, out)]
+    done, wall, cpu = timed(command, env, timeout)
+    if done is None:
+        return {"status": "timeout", "wall_s": wall}
     rec = {
         "status": "ok" if done.returncode == 0 else f"exit {done.returncode}",
         "wall_s": wall,
-        "cpu_s": child_cpu() - cpu0,
+        "cpu_s": cpu,
         "cache": folder_size(cache),
     }
     if done.returncode != 0:
@@ -230,13 +237,10 @@ def run_warm(case: str, env: dict, cache: Path, timeout: float) -> dict:
     """Two ``multilevel.fit`` calls in one new process (``--worker``)."""
     env = {**env, "MULTILEVEL_CACHE": str(cache)}
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", case]
-    cpu0 = child_cpu()
-    t0 = time.perf_counter()
-    try:
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"status": "timeout", "wall_s": time.perf_counter() - t0}
-    rec = {"wall_s": time.perf_counter() - t0, "cpu_s": child_cpu() - cpu0}
+    done, wall, cpu = timed(command, env, timeout)
+    if done is None:
+        return {"status": "timeout", "wall_s": wall}
+    rec = {"wall_s": wall, "cpu_s": cpu}
     if done.returncode != 0:
         return {**rec, "status": f"exit {done.returncode}", "stderr_tail": done.stderr[-3000:]}
     return {**rec, "status": "ok", **json.loads(done.stdout.strip().splitlines()[-1])}
